@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: every test of the project. Ensures system Chromium (browser + dawn.node SwiftShader tests),
+ * type-checks, runs vitest (Node unit, kernel and browser suites), then prints one closing line
+ * "Tests: N passed, N failed, N skipped" read from vitest's JSON report. Exits non-zero on any failure.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { ensureChromium } from './ensure-chromium.mjs';
+
+const run = (cmd, args, extraEnv = {}) =>
+  spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...extraEnv } }).status ?? 1;
+
+let chrome;
+try {
+  chrome = ensureChromium();
+  console.log(`[test] Chromium: ${chrome}`);
+} catch (e) {
+  console.error(`[test] ${e.message}`);
+  process.exit(1);
+}
+
+if (run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']) !== 0) {
+  console.error('[test] type check failed');
+  process.exit(1);
+}
+
+mkdirSync('test-results', { recursive: true });
+const report = 'test-results/vitest.json';
+if (existsSync(report)) rmSync(report);
+const extra = process.argv.slice(2);
+const status = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra], {
+  CHROME_PATH: chrome,
+});
+
+let passed = 0, failed = 0, skipped = 0;
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  passed = r.numPassedTests ?? 0;
+  // A suite that fails to load has no failed tests; count it so the line never hides it.
+  failed = Math.max(r.numFailedTests ?? 0, r.numFailedTestSuites ?? 0);
+  skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+}
+console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(status === 0 && failed === 0 && passed > 0 ? 0 : 1);

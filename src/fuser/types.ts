@@ -1,0 +1,87 @@
+/**
+ * In-memory form of a C2C fuser (one C2CProjector per receiver layer, K and V paths) and the Fuser
+ * interface that the CPU reference and the WebGPU kernels both implement. Weights are Float32Array after
+ * loading (bf16/f16 sources are widened on load); Linear weights are `[out, in]` row-major like PyTorch.
+ */
+import type { KVCache } from '../kv/types';
+
+export type FuserDType = 'float32' | 'float16' | 'bfloat16';
+
+export interface ModelKVDims {
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+export interface FuserConfig {
+  receiver: ModelKVDims;
+  sharer: ModelKVDims;
+  hiddenDim: number;
+  intermediateDim: number;
+  /** Official `num_layers`: mlp1 and scalar_mlp2 have one FFN block each, proj_mlp2 has numMlpLayers-2. */
+  numMlpLayers: number;
+  rmsNormEps: number;
+  scalarTemperature: number;
+  dtype: FuserDType;
+  /** sharer layer G(t) for each receiver layer t (already resolved from 'terminal' or explicit). */
+  layerMap: number[];
+  alignment?: { enabled: boolean; strategy: 'first' | 'longest' };
+}
+
+export interface LinearParams {
+  /** `[outDim, inDim]` row-major. */
+  weight: Float32Array;
+  bias?: Float32Array;
+  outDim: number;
+  inDim: number;
+}
+
+/** y = x + W2 · GELU(W1 · RMSNorm(x)), bias-free W1 `[intermediate, hidden]`, W2 `[hidden, intermediate]`. */
+export interface FFNBlockParams {
+  norm: Float32Array;
+  w1: LinearParams;
+  w2: LinearParams;
+}
+
+/** One path (K or V) of one projector. */
+export interface ProjectorPathParams {
+  in: LinearParams;
+  mlp1: FFNBlockParams[];
+  scalarMlp2: FFNBlockParams[];
+  scalarHead: LinearParams;
+  projMlp2: FFNBlockParams[];
+  projOut: LinearParams;
+  gateLogit: number;
+}
+
+export interface LayerProjector {
+  key: ProjectorPathParams;
+  value: ProjectorPathParams;
+}
+
+export interface FuserWeights {
+  config: FuserConfig;
+  /** One per receiver layer. */
+  layers: LayerProjector[];
+}
+
+export interface FuseOptions {
+  /** Fuse only tokens [start, end) (default: all). Tokens outside keep the receiver's values. */
+  start?: number;
+  end?: number;
+  signal?: AbortSignal;
+}
+
+/** Same signature for the CPU reference and WebGPU implementations. Never mutates its inputs. */
+export interface Fuser {
+  readonly config: FuserConfig;
+  readonly backend: 'cpu' | 'webgpu';
+  fuse(receiver: KVCache, sharer: KVCache, opts?: FuseOptions): Promise<KVCache>;
+  dispose(): void;
+}
+
+/** Terminal alignment: G(t) = clamp(t + (S - T), 0, S - 1). */
+export function terminalLayerMap(receiverLayers: number, sharerLayers: number): number[] {
+  const offset = sharerLayers - receiverLayers;
+  return Array.from({ length: receiverLayers }, (_, t) => Math.min(Math.max(t + offset, 0), sharerLayers - 1));
+}

@@ -1,0 +1,19 @@
+/**
+ * c2c-web public API: re-exports only. See README.md for usage and docs/ for formats.
+ */
+export * from './errors';
+export type { KVTensor, LayerKV, KVCache } from './kv/types';
+export { kvTensor } from './kv/types';
+export type {
+  FuserConfig,
+  FuserDType,
+  FuserWeights,
+  Fuser,
+  FuseOptions,
+  LayerProjector,
+  ProjectorPathParams,
+  FFNBlockParams,
+  LinearParams,
+  ModelKVDims,
+} from './fuser/types';
+export { terminalLayerMap } from './fuser/types';

@@ -1,0 +1,44 @@
+/**
+ * Vite config for both outputs of the project:
+ *  - `vite build --mode lib`: the embeddable ESM package (src/index.ts → dist-lib/index.js);
+ *  - `vite build` / `vite` / `vite preview`: the demo app (index.html → dist/).
+ * COOP/COEP make the page cross-origin isolated so onnxruntime-web can use wasm threads.
+ */
+import { defineConfig } from 'vite';
+import { resolve } from 'node:path';
+
+const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+export default defineConfig(({ mode }) => {
+  if (mode === 'lib') {
+    return {
+      build: {
+        target: 'esnext',
+        outDir: 'dist-lib',
+        emptyOutDir: false,
+        sourcemap: true,
+        lib: {
+          entry: resolve(import.meta.dirname, 'src/index.ts'),
+          formats: ['es'],
+          fileName: () => 'index.js',
+        },
+        rollupOptions: {
+          // Consumers bring their own copies of the heavy runtime dependencies.
+          external: [/^@huggingface\/transformers/, /^onnxruntime-/, /^comlink/, /^node:/],
+        },
+      },
+      worker: { format: 'es' as const },
+    };
+  }
+  return {
+    // 'mpa': a missing model file must be a 404, not index.html (transformers.js parses it as JSON).
+    appType: 'mpa' as const,
+    server: { headers: isolationHeaders, host: '127.0.0.1' },
+    preview: { headers: isolationHeaders, host: '127.0.0.1' },
+    worker: { format: 'es' as const },
+    build: { target: 'esnext', outDir: 'dist' },
+  };
+});
