@@ -84,22 +84,24 @@ def random_state_dict(a, gen, gates, shared_gate_storage):
 
 
 def check_against_reference_projector(a, sd):
-    """If the PyTorch C2CProjector of train/c2c exists, its key set and shapes must equal ours."""
+    """If the PyTorch C2CProjector of train/c2c exists, its key set and shapes must equal ours; returns it
+    (float64, eval, holding our weights) so the numpy forward below can be cross-checked, else None."""
     sys.path.insert(0, str(ROOT / "train"))
     try:
         from c2c.projector import C2CProjector  # type: ignore
     except Exception:  # not written yet, or an import error there: skip the cross-check
-        return False
+        return None
     kwargs = {k: v for k, v in a.items() if k != "dtype"}
     try:
         ref = C2CProjector(**kwargs)
     except TypeError:
-        return False
+        return None
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     ours = {k: tuple(v.shape) for k, v in sd.items()}
     if ref_shapes != ours:
         raise SystemExit(f"key/shape mismatch with train/c2c/projector.py: {sorted(set(ref_shapes) ^ set(ours))}")
-    return True
+    ref.load_state_dict({k: v.to(torch.float64) for k, v in sd.items()}, strict=True)
+    return ref.double().eval()
 
 
 # ---- float64 forward, written from the C2C math (reference notes §1.3) ----
@@ -178,11 +180,10 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
     }
     (root / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
-    weights, sds = {}, []
-    cross_checked = False
+    weights, sds, refs = {}, [], []
     for t in range(recv["layers"]):
         sd = random_state_dict(a, gen, gates[t], shared_gate_storage)
-        cross_checked = check_against_reference_projector(a, sd) or cross_checked
+        refs.append(check_against_reference_projector(a, sd))
         torch.save(sd, final / f"projector_{t}.pt")
         (final / f"projector_{t}.json").write_text(json.dumps({"class": "C2CProjector", "init_args": a}, indent=2))
         sd64 = {k: v.to(torch.float64).numpy() for k, v in sd.items()}
@@ -195,6 +196,7 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
     write_safetensors(root / "weights.safetensors", weights)
 
     exp = {}
+    max_ref_diff = None
     for c, seq in enumerate((3, 5)):
         exp[f"c{c}.seq"] = np.array([seq], dtype=np.int32)
         sharer = {}
@@ -209,8 +211,18 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
                 exp[f"c{c}.receiver.{t}.{p}"] = r
                 fused = fuse_path(sds[t], p, a, sharer[(layer_map[t], p)].astype(np.float64), r.astype(np.float64))
                 exp[f"c{c}.fused.{t}.{p}"] = fused.astype(np.float32)
+            if refs[t] is not None:  # independent check of the numpy forward against the PyTorch module
+                sk, sv = (torch.from_numpy(sharer[(layer_map[t], p)]).double()[None] for p in ("key", "value"))
+                rk, rv = (torch.from_numpy(exp[f"c{c}.receiver.{t}.{p}"]).double()[None] for p in ("key", "value"))
+                with torch.no_grad():
+                    fk, fv = refs[t]((sk, sv), (rk, rv))
+                for p, f in (("key", fk), ("value", fv)):
+                    d = float(np.abs(f[0].numpy() - exp[f"c{c}.fused.{t}.{p}"]).max())
+                    max_ref_diff = d if max_ref_diff is None else max(max_ref_diff, d)
+    if max_ref_diff is not None and max_ref_diff > 1e-5:
+        raise SystemExit(f"{name}: numpy forward differs from train/c2c/projector.py by {max_ref_diff}")
     write_safetensors(root / "expected.safetensors", exp)
-    print(f"{name}: {recv['layers']} projectors, map {layer_map}, reference projector cross-check: {cross_checked}")
+    print(f"{name}: {recv['layers']} projectors, map {layer_map}, max |numpy - PyTorch projector| = {max_ref_diff}")
 
 
 # ---- adversarial pickles ----
