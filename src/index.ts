@@ -17,3 +17,7 @@ export type {
   ModelKVDims,
 } from './fuser/types';
 export { terminalLayerMap } from './fuser/types';
+export { parseSafetensors, tensorToFloat32, writeSafetensors } from './fuser/safetensors';
+export type { SafetensorsFile, SafetensorsTensor, SafetensorsDType, TensorToWrite } from './fuser/safetensors';
+export { loadFuserWeights, loadFuserFromUrl, serializeFuser, expectedFuserTensors, parseFuserJson } from './fuser/format';
+export type { FuserManifest } from './fuser/format';

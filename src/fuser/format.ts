@@ -1,0 +1,251 @@
+/**
+ * The c2c-web fuser format (docs/fuser-format.md): validates fuser.json, checks the safetensors tensor set
+ * against the C2CProjector parameter set (missing, unexpected, misshapen, wrongly typed or non-finite
+ * tensors are each named), and builds FuserWeights. Also serialises FuserWeights back to the format.
+ */
+import { FuserFormatError, C2CError } from '../errors';
+import type { FFNBlockParams, FuserConfig, FuserDType, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
+import { terminalLayerMap } from './types';
+import { parseSafetensors, tensorToFloat32, writeSafetensors, type SafetensorsDType, type SafetensorsTensor } from './safetensors';
+import { float32ToBFloat16Bits, float32ToFloat16Bits } from './half';
+import { readManifest, type FuserManifest } from './manifest';
+
+export { parseFuserJson, type FuserManifest } from './manifest';
+
+const STORAGE_DTYPE: Record<FuserDType, SafetensorsDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+export const PATHS = ['key', 'value'] as const;
+export type PathName = (typeof PATHS)[number];
+
+/** Number of FFN blocks per RegularMLP of one path. */
+export function mlpBlockCounts(cfg: FuserConfig): { mlp1: number; scalar_mlp2: number; proj_mlp2: number } {
+  return { mlp1: 1, scalar_mlp2: 1, proj_mlp2: cfg.numMlpLayers - 2 };
+}
+
+/** Every tensor a fuser with this config must contain, with its shape. */
+export function expectedFuserTensors(cfg: FuserConfig): { name: string; shape: number[] }[] {
+  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
+  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const H = cfg.hiddenDim;
+  const I = cfg.intermediateDim;
+  const out: { name: string; shape: number[] }[] = [];
+  const blocks = mlpBlockCounts(cfg);
+  for (let l = 0; l < cfg.receiver.numLayers; l++) {
+    for (const p of PATHS) {
+      const pre = `${l}.${p}`;
+      out.push({ name: `${pre}_in.weight`, shape: [H, inDim + outDim] }, { name: `${pre}_in.bias`, shape: [H] });
+      for (const [mlp, count] of Object.entries(blocks)) {
+        for (let b = 0; b < count; b++) {
+          const bp = `${pre}_${mlp}.blocks.${b}`;
+          out.push({ name: `${bp}.norm.weight`, shape: [H] }, { name: `${bp}.w1.weight`, shape: [I, H] }, { name: `${bp}.w2.weight`, shape: [H, I] });
+        }
+      }
+      out.push({ name: `${pre}_scalar_head.weight`, shape: [cfg.receiver.kvHeads, H] }, { name: `${pre}_scalar_head.bias`, shape: [cfg.receiver.kvHeads] });
+      out.push({ name: `${pre}_proj_out.weight`, shape: [outDim, H] }, { name: `${pre}_proj_out.bias`, shape: [outDim] });
+      out.push({ name: `${pre}_gate_logit`, shape: [] });
+    }
+  }
+  return out;
+}
+
+/** Names a loader accepts and ignores (training-only buffers). */
+function isIgnoredTensor(name: string, numLayers: number): boolean {
+  const m = /^(\d+)\.gate_temperature$/.exec(name);
+  return !!m && Number(m[1]) < numLayers;
+}
+
+/**
+ * Builds FuserWeights from a parsed fuser.json and the bytes of every file it lists.
+ * Throws FuserFormatError (fuser.json / tensor set problems) or SafetensorsFormatError (broken files).
+ */
+export function loadFuserWeights(json: unknown, files: Record<string, Uint8Array>): FuserWeights {
+  const manifest = readManifest(json);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const file of manifest.files) {
+    const bytes = files[file];
+    if (!bytes) throw new FuserFormatError(`files: "${file}" is listed in fuser.json but was not provided`, { field: 'files', file });
+    for (const [name, t] of parseSafetensors(bytes, file).tensors) {
+      if (tensors.has(name)) throw new FuserFormatError(`tensor "${name}" appears in more than one file`, { tensor: name, file });
+      tensors.set(name, t);
+    }
+  }
+  return buildWeights(manifest.config, tensors);
+}
+
+function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>): FuserWeights {
+  const want = expectedFuserTensors(cfg);
+  const wantNames = new Set(want.map((w) => w.name));
+  const missing = want.filter((w) => !tensors.has(w.name)).map((w) => w.name);
+  if (missing.length) {
+    throw new FuserFormatError(`missing tensor${missing.length > 1 ? 's' : ''}: ${preview(missing)}`, { tensor: missing[0], missing });
+  }
+  const unexpected = [...tensors.keys()].filter((n) => !wantNames.has(n) && !isIgnoredTensor(n, cfg.receiver.numLayers));
+  if (unexpected.length) {
+    throw new FuserFormatError(`unexpected tensor${unexpected.length > 1 ? 's' : ''} (not part of a C2CProjector with the declared dims): ${preview(unexpected)}`, {
+      tensor: unexpected[0],
+      unexpected,
+    });
+  }
+  const storage = STORAGE_DTYPE[cfg.dtype];
+  const values = new Map<string, Float32Array>();
+  for (const w of want) {
+    const t = tensors.get(w.name)!;
+    const shapeOk = sameShape(t.shape, w.shape) || (w.shape.length === 0 && sameShape(t.shape, [1]));
+    if (!shapeOk) {
+      throw new FuserFormatError(`tensor "${w.name}" has shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(w.shape)}`, {
+        tensor: w.name,
+        expected: w.shape,
+        actual: t.shape,
+      });
+    }
+    if (t.dtype !== storage) {
+      throw new FuserFormatError(`tensor "${w.name}" is stored as ${t.dtype}, but fuser.json declares dtype "${cfg.dtype}" (${storage})`, {
+        tensor: w.name,
+        field: 'dtype',
+      });
+    }
+    const data = tensorToFloat32(t);
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw new FuserFormatError(`tensor "${w.name}" contains a non-finite value at index ${i}`, { tensor: w.name, index: i });
+    }
+    values.set(w.name, data);
+  }
+  const get = (name: string) => values.get(name)!;
+  const linear = (name: string, outDim: number, inDim: number, bias: boolean): LinearParams => ({
+    weight: get(`${name}.weight`),
+    bias: bias ? get(`${name}.bias`) : undefined,
+    outDim,
+    inDim,
+  });
+  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
+  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const H = cfg.hiddenDim;
+  const I = cfg.intermediateDim;
+  const blocksOf = (prefix: string, count: number): FFNBlockParams[] =>
+    Array.from({ length: count }, (_, b) => ({
+      norm: get(`${prefix}.blocks.${b}.norm.weight`),
+      w1: linear(`${prefix}.blocks.${b}.w1`, I, H, false),
+      w2: linear(`${prefix}.blocks.${b}.w2`, H, I, false),
+    }));
+  const counts = mlpBlockCounts(cfg);
+  const path = (l: number, p: PathName): ProjectorPathParams => {
+    const pre = `${l}.${p}`;
+    return {
+      in: linear(`${pre}_in`, H, inDim + outDim, true),
+      mlp1: blocksOf(`${pre}_mlp1`, counts.mlp1),
+      scalarMlp2: blocksOf(`${pre}_scalar_mlp2`, counts.scalar_mlp2),
+      scalarHead: linear(`${pre}_scalar_head`, cfg.receiver.kvHeads, H, true),
+      projMlp2: blocksOf(`${pre}_proj_mlp2`, counts.proj_mlp2),
+      projOut: linear(`${pre}_proj_out`, outDim, H, true),
+      gateLogit: get(`${pre}_gate_logit`)[0],
+    };
+  };
+  const layers = Array.from({ length: cfg.receiver.numLayers }, (_, l) => ({ key: path(l, 'key'), value: path(l, 'value') }));
+  return { config: cfg, layers };
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function preview(names: string[]): string {
+  return names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} … (${names.length} in all)`;
+}
+
+/** Serialises weights to fuser.json + one safetensors file, rounding to the storage dtype. */
+export function serializeFuser(
+  weights: FuserWeights,
+  opts: { dtype?: FuserDType; metadata?: Record<string, unknown>; fileName?: string } = {},
+): { json: Record<string, unknown>; files: Record<string, Uint8Array> } {
+  const cfg = weights.config;
+  const dtype = opts.dtype ?? cfg.dtype;
+  const fileName = opts.fileName ?? 'fuser.safetensors';
+  const storage = STORAGE_DTYPE[dtype];
+  const encode = (data: Float32Array): ArrayBufferView => {
+    if (dtype === 'float32') return data;
+    const bits = new Uint16Array(data.length);
+    const conv = dtype === 'float16' ? float32ToFloat16Bits : float32ToBFloat16Bits;
+    for (let i = 0; i < data.length; i++) bits[i] = conv(data[i]);
+    return bits;
+  };
+  const byName = new Map<string, Float32Array>();
+  weights.layers.forEach((layer, l) => {
+    for (const p of PATHS) {
+      const path = layer[p];
+      const pre = `${l}.${p}`;
+      byName.set(`${pre}_in.weight`, path.in.weight).set(`${pre}_in.bias`, path.in.bias!);
+      const mlps: [string, FFNBlockParams[]][] = [['mlp1', path.mlp1], ['scalar_mlp2', path.scalarMlp2], ['proj_mlp2', path.projMlp2]];
+      for (const [mlp, blocks] of mlps) {
+        blocks.forEach((b, i) => {
+          const bp = `${pre}_${mlp}.blocks.${i}`;
+          byName.set(`${bp}.norm.weight`, b.norm).set(`${bp}.w1.weight`, b.w1.weight).set(`${bp}.w2.weight`, b.w2.weight);
+        });
+      }
+      byName.set(`${pre}_scalar_head.weight`, path.scalarHead.weight).set(`${pre}_scalar_head.bias`, path.scalarHead.bias!);
+      byName.set(`${pre}_proj_out.weight`, path.projOut.weight).set(`${pre}_proj_out.bias`, path.projOut.bias!);
+      byName.set(`${pre}_gate_logit`, new Float32Array([path.gateLogit]));
+    }
+  });
+  const tensors = expectedFuserTensors(cfg).map((w) => {
+    const data = byName.get(w.name);
+    if (!data) throw new FuserFormatError(`cannot serialise: weights lack tensor "${w.name}"`, { tensor: w.name });
+    return { name: w.name, dtype: storage, shape: w.shape, data: encode(data) };
+  });
+  const json: Record<string, unknown> = {
+    format: 'c2c-fuser',
+    format_version: 1,
+    projector_class: 'C2CProjector',
+    dtype,
+    receiver: dimsJson(cfg.receiver),
+    sharer: dimsJson(cfg.sharer),
+    hidden_dim: cfg.hiddenDim,
+    intermediate_dim: cfg.intermediateDim,
+    num_mlp_layers: cfg.numMlpLayers,
+    rms_norm_eps: cfg.rmsNormEps,
+    scalar_temperature: cfg.scalarTemperature,
+    layer_map: isTerminal(cfg) ? 'terminal' : cfg.layerMap.slice(),
+    files: [fileName],
+    ...(cfg.alignment ? { alignment: { ...cfg.alignment } } : {}),
+    metadata: opts.metadata ?? {},
+  };
+  return { json, files: { [fileName]: writeSafetensors(tensors) } };
+}
+
+function dimsJson(d: ModelKVDims) {
+  return { num_layers: d.numLayers, num_kv_heads: d.kvHeads, head_dim: d.headDim };
+}
+
+function isTerminal(cfg: FuserConfig): boolean {
+  const t = terminalLayerMap(cfg.receiver.numLayers, cfg.sharer.numLayers);
+  return t.every((s, i) => s === cfg.layerMap[i]);
+}
+
+/** Fetches fuser.json and its files relative to `baseUrl` (a folder URL, with or without trailing slash). */
+export async function loadFuserFromUrl(
+  baseUrl: string,
+  opts: { fetch?: typeof fetch; signal?: AbortSignal } = {},
+): Promise<FuserWeights> {
+  const doFetch = opts.fetch ?? fetch;
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const get = async (name: string): Promise<Response> => {
+    let res: Response;
+    try {
+      res = await doFetch(new URL(name, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href, { signal: opts.signal });
+    } catch (e) {
+      if ((e as Error)?.name === 'AbortError' || e instanceof C2CError) throw e;
+      throw new FuserFormatError(`could not fetch ${base}${name}: ${(e as Error).message}`, { file: name }, { cause: e });
+    }
+    if (!res.ok) throw new FuserFormatError(`could not fetch ${base}${name}: HTTP ${res.status}`, { file: name, status: res.status });
+    return res;
+  };
+  let json: unknown;
+  try {
+    json = await (await get('fuser.json')).json();
+  } catch (e) {
+    if (e instanceof C2CError || (e as Error)?.name === 'AbortError') throw e;
+    throw new FuserFormatError(`fuser.json is not valid JSON: ${(e as Error).message}`, { field: 'fuser.json' });
+  }
+  const manifest: FuserManifest = readManifest(json);
+  const files: Record<string, Uint8Array> = {};
+  for (const f of manifest.files) files[f] = new Uint8Array(await (await get(f)).arrayBuffer());
+  return loadFuserWeights(json, files);
+}

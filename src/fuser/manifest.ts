@@ -1,0 +1,113 @@
+/**
+ * Validation of fuser.json (docs/fuser-format.md): every field checked, every failure a FuserFormatError
+ * whose message and `details.field` name the offending field. Produces the resolved FuserConfig.
+ */
+import { FuserFormatError } from '../errors';
+import type { FuserConfig, FuserDType, ModelKVDims } from './types';
+import { terminalLayerMap } from './types';
+
+export interface FuserManifest {
+  config: FuserConfig;
+  files: string[];
+  metadata: Record<string, unknown>;
+}
+
+const DTYPES: readonly FuserDType[] = ['float32', 'float16', 'bfloat16'];
+/** Generous sanity bounds: real fusers are far below them, garbage above them is refused before allocation. */
+const MAX_DIM = 1 << 16;
+const MAX_LAYERS = 1024;
+
+type Obj = Record<string, unknown>;
+
+function fail(field: string, msg: string, actual?: unknown): never {
+  throw new FuserFormatError(`fuser.json: ${field} ${msg}`, { field, actual });
+}
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function posInt(o: Obj, key: string, path: string, max = MAX_DIM, fallback?: number): number {
+  const v = o[key] ?? fallback;
+  if (v === undefined) fail(path, 'is missing');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) fail(path, `must be an integer in [1, ${max}], got ${JSON.stringify(v)}`, v);
+  return v as number;
+}
+
+function posNum(o: Obj, key: string, fallback: number): number {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(key, `must be a positive number, got ${JSON.stringify(v)}`, v);
+  return v as number;
+}
+
+function dims(o: Obj, key: 'receiver' | 'sharer'): ModelKVDims {
+  const d = o[key];
+  if (d === undefined) fail(key, 'is missing');
+  if (!isObj(d)) fail(key, 'must be an object with num_layers, num_kv_heads, head_dim', d);
+  return {
+    numLayers: posInt(d, 'num_layers', `${key}.num_layers`, MAX_LAYERS),
+    kvHeads: posInt(d, 'num_kv_heads', `${key}.num_kv_heads`),
+    headDim: posInt(d, 'head_dim', `${key}.head_dim`),
+  };
+}
+
+function layerMap(o: Obj, receiver: ModelKVDims, sharer: ModelKVDims): number[] {
+  const m = o.layer_map ?? 'terminal';
+  if (m === 'terminal') return terminalLayerMap(receiver.numLayers, sharer.numLayers);
+  if (!Array.isArray(m)) fail('layer_map', 'must be "terminal" or an array of sharer layer indices', m);
+  if (m.length !== receiver.numLayers) fail('layer_map', `must have one entry per receiver layer (${receiver.numLayers}), got ${m.length}`, m.length);
+  m.forEach((s, t) => {
+    if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s >= sharer.numLayers) {
+      fail(`layer_map[${t}]`, `must be a sharer layer index in [0, ${sharer.numLayers - 1}], got ${JSON.stringify(s)}`, s);
+    }
+  });
+  return (m as number[]).slice();
+}
+
+/** Parses and validates fuser.json content (already JSON-decoded). */
+export function readManifest(json: unknown): FuserManifest {
+  if (!isObj(json)) fail('(root)', 'must be a JSON object', json);
+  const o = json;
+  if (o.format !== 'c2c-fuser') fail('format', `must be "c2c-fuser", got ${JSON.stringify(o.format)}`, o.format);
+  if (o.format_version !== 1) fail('format_version', `must be 1 (this runtime reads version 1), got ${JSON.stringify(o.format_version)}`, o.format_version);
+  if (o.projector_class !== 'C2CProjector') fail('projector_class', `must be "C2CProjector", got ${JSON.stringify(o.projector_class)}`, o.projector_class);
+  if (!DTYPES.includes(o.dtype as FuserDType)) fail('dtype', `must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(o.dtype)}`, o.dtype);
+  const receiver = dims(o, 'receiver');
+  const sharer = dims(o, 'sharer');
+  const numMlpLayers = posInt(o, 'num_mlp_layers', 'num_mlp_layers', 64, 3);
+  if (numMlpLayers < 2) fail('num_mlp_layers', `must be ≥ 2 (mlp1 + scalar/proj branches), got ${numMlpLayers}`, numMlpLayers);
+  const config: FuserConfig = {
+    receiver,
+    sharer,
+    hiddenDim: posInt(o, 'hidden_dim', 'hidden_dim'),
+    intermediateDim: posInt(o, 'intermediate_dim', 'intermediate_dim'),
+    numMlpLayers,
+    rmsNormEps: posNum(o, 'rms_norm_eps', 1e-6),
+    scalarTemperature: posNum(o, 'scalar_temperature', 1),
+    dtype: o.dtype as FuserDType,
+    layerMap: layerMap(o, receiver, sharer),
+  };
+  if (o.alignment !== undefined) {
+    const a = o.alignment;
+    if (!isObj(a) || typeof a.enabled !== 'boolean') fail('alignment.enabled', 'must be a boolean', isObj(a) ? a.enabled : a);
+    const strategy = a.strategy ?? 'longest';
+    if (strategy !== 'first' && strategy !== 'longest') fail('alignment.strategy', `must be "first" or "longest", got ${JSON.stringify(strategy)}`, strategy);
+    config.alignment = { enabled: a.enabled as boolean, strategy };
+  }
+  const files = o.files;
+  if (!Array.isArray(files) || files.length === 0) fail('files', 'must be a non-empty array of safetensors file names', files);
+  const seen = new Set<string>();
+  (files as unknown[]).forEach((f, i) => {
+    if (typeof f !== 'string' || !/^[\w.\-]+(\/[\w.\-]+)*$/.test(f) || f.split('/').some((s) => s === '..' || s === '.')) {
+      fail(`files[${i}]`, `must be a relative file name without "..", got ${JSON.stringify(f)}`, f);
+    }
+    if (seen.has(f as string)) fail(`files[${i}]`, `repeats "${f}"`, f);
+    seen.add(f as string);
+  });
+  const metadata = o.metadata ?? {};
+  if (!isObj(metadata)) fail('metadata', 'must be an object when present', metadata);
+  return { config, files: (files as string[]).slice(), metadata };
+}
+
+/** Public name for readManifest. */
+export const parseFuserJson = readManifest;

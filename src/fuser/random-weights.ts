@@ -1,0 +1,72 @@
+/**
+ * Seeded random fuser weights at a realistic scale (PyTorch-default-like Linear init, unit norm weights),
+ * for tests, fuzzing and benchmarks. Not a training initialiser.
+ */
+import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
+import { terminalLayerMap } from './types';
+
+/** mulberry32: tiny, fast, good enough for test data; deterministic across platforms. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface RandomFuserOptions {
+  receiver?: ModelKVDims;
+  sharer?: ModelKVDims;
+  hiddenDim?: number;
+  intermediateDim?: number;
+  numMlpLayers?: number;
+  layerMap?: number[];
+  /** Gate logit per [layer][path]; default +0.5 (open). */
+  gateLogit?: (layer: number, path: 'key' | 'value') => number;
+}
+
+export function randomFuserConfig(o: RandomFuserOptions = {}): FuserConfig {
+  const receiver = o.receiver ?? { numLayers: 3, kvHeads: 2, headDim: 8 };
+  const sharer = o.sharer ?? { numLayers: 2, kvHeads: 2, headDim: 4 };
+  return {
+    receiver,
+    sharer,
+    hiddenDim: o.hiddenDim ?? 16,
+    intermediateDim: o.intermediateDim ?? 16,
+    numMlpLayers: o.numMlpLayers ?? 3,
+    rmsNormEps: 1e-6,
+    scalarTemperature: 1,
+    dtype: 'float32',
+    layerMap: o.layerMap ?? terminalLayerMap(receiver.numLayers, sharer.numLayers),
+  };
+}
+
+export function randomFuserWeights(seed: number, o: RandomFuserOptions = {}): FuserWeights {
+  const rand = seededRandom(seed);
+  const cfg = randomFuserConfig(o);
+  const uniform = (n: number, bound: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * bound);
+  const linear = (outDim: number, inDim: number, bias: boolean): LinearParams => ({
+    weight: uniform(outDim * inDim, 1 / Math.sqrt(inDim)),
+    bias: bias ? uniform(outDim, 1 / Math.sqrt(inDim)) : undefined,
+    outDim,
+    inDim,
+  });
+  const H = cfg.hiddenDim;
+  const I = cfg.intermediateDim;
+  const block = (): FFNBlockParams => ({ norm: Float32Array.from({ length: H }, () => 0.8 + 0.4 * rand()), w1: linear(I, H, false), w2: linear(H, I, false) });
+  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
+  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const path = (l: number, p: 'key' | 'value'): ProjectorPathParams => ({
+    in: linear(H, inDim + outDim, true),
+    mlp1: [block()],
+    scalarMlp2: [block()],
+    scalarHead: linear(cfg.receiver.kvHeads, H, true),
+    projMlp2: Array.from({ length: cfg.numMlpLayers - 2 }, block),
+    projOut: linear(outDim, H, true),
+    gateLogit: o.gateLogit ? o.gateLogit(l, p) : 0.5,
+  });
+  return { config: cfg, layers: Array.from({ length: cfg.receiver.numLayers }, (_, l) => ({ key: path(l, 'key'), value: path(l, 'value') })) };
+}
