@@ -1,0 +1,279 @@
+/**
+ * Tiled GEMM `C[m, n] = Σ_k A[m, k] · W[n, k]` (+ bias) with the fuser's prologues and epilogues fused in:
+ * - input `kv-concat`: A = concat(sharer, receiver) read straight from the two KV buffers in
+ *   `[heads, seq, head_dim]` layout (no transpose or concat copy); input `matrix`: A is an `[M, K]` activation;
+ * - prologue `norm`: RMSNorm applied on load, `A[m, k] · invRms[m] · g[k]` (invRms from `row-rms.ts`);
+ * - epilogues `gelu`, `residual` (`+ Res[m, n]`), `sigmoid` (head weight `σ(z / T)`), and `combine`, which
+ *   writes `out = r + gate · w[h] · p` into the receiver-shaped output KV buffer.
+ * W is `[N, K]` row-major (PyTorch Linear) inside the shared weight buffer at element offset `wOff`.
+ * Workgroup 8×8 threads, each computing a 4×4 register block of a 32×32 tile; K is staged through
+ * workgroup memory 32 at a time, loaded as vec4 when every K run is a multiple of 4.
+ */
+import { ShapeMismatchError } from '../../errors';
+import { packUniforms, type DispatchRecord, type ProgramInfo } from './program';
+import { ERF_GELU_WGSL, SIGMOID_WGSL, preamble, storageType, type KernelDType } from './wgsl';
+
+export type GemmInput = 'matrix' | 'kv-concat';
+export type GemmEpilogue = 'none' | 'gelu' | 'residual' | 'sigmoid' | 'combine';
+
+/** Everything that changes the shader text (and so the cache key). */
+export interface GemmParams {
+  dtype: KernelDType;
+  components: 1 | 4;
+  input: GemmInput;
+  norm: boolean;
+  bias: boolean;
+  epilogue: GemmEpilogue;
+}
+
+/** Run-time shape facts, passed as uniforms. */
+export interface GemmShape {
+  M: number;
+  N: number;
+  K: number;
+  /** Element offsets inside the weight buffer. */
+  wOff: number;
+  bOff?: number;
+  gOff?: number;
+  /** KV facts (kv-concat input, combine epilogue): total tokens in the buffers and first token of this chunk. */
+  seq?: number;
+  tok0?: number;
+  sharerHeads?: number;
+  sharerDim?: number;
+  receiverHeads?: number;
+  receiverDim?: number;
+  temperature?: number;
+  gate?: number;
+}
+
+export interface GemmBuffers {
+  weights: GPUBuffer;
+  /** `matrix` input. */
+  a?: GPUBuffer;
+  /** `kv-concat` input. */
+  sharer?: GPUBuffer;
+  receiver?: GPUBuffer;
+  invRms?: GPUBuffer;
+  residual?: GPUBuffer;
+  /** combine: head weights `[M, receiverHeads]` f32. */
+  headWeight?: GPUBuffer;
+  out: GPUBuffer;
+}
+
+export const GEMM_TILE = 32;
+const TK = 32;
+const WG = 8; // 8×8 threads, 4×4 outputs each
+const THREADS = WG * WG;
+
+export function gemmCacheKey(p: GemmParams): string {
+  return `gemm|${p.dtype}|c${p.components}|${p.input}|${p.norm ? 'norm' : 'nonorm'}|${p.bias ? 'bias' : 'nobias'}|${p.epilogue}`;
+}
+
+/** Rejects shapes the shader cannot serve, before anything is encoded. */
+export function validateGemmInputs(p: GemmParams, s: GemmShape, maxGroups: number): void {
+  const bad = (field: string, msg: string) => {
+    throw new ShapeMismatchError(`gemm ${gemmCacheKey(p)}: ${field} ${msg}`, { field });
+  };
+  for (const f of ['M', 'N', 'K'] as const) if (!Number.isInteger(s[f]) || s[f] <= 0) bad(f, `must be a positive integer, got ${s[f]}`);
+  if (Math.ceil(s.M / GEMM_TILE) > maxGroups || Math.ceil(s.N / GEMM_TILE) > maxGroups) bad('M/N', `exceed ${maxGroups} workgroups`);
+  if (p.components === 4) {
+    for (const f of ['wOff', 'gOff'] as const) if ((s[f] ?? 0) % 4 !== 0) bad(f, 'must be a multiple of 4 for vec4 loads');
+    if (p.input === 'matrix' && s.K % 4 !== 0) bad('K', 'must be a multiple of 4 for vec4 loads');
+    if (p.input === 'kv-concat' && ((s.sharerDim ?? 0) % 4 !== 0 || (s.receiverDim ?? 0) % 4 !== 0)) bad('headDim', 'must be a multiple of 4 for vec4 loads');
+  }
+  if (p.input === 'kv-concat' || p.epilogue === 'combine') {
+    if (!s.seq || s.tok0 === undefined || s.tok0 + s.M > s.seq) bad('seq', `chunk [${s.tok0}, ${(s.tok0 ?? 0) + s.M}) outside seq ${s.seq}`);
+  }
+  if (p.input === 'kv-concat' && (s.sharerHeads ?? 0) * (s.sharerDim ?? 0) + (s.receiverHeads ?? 0) * (s.receiverDim ?? 0) !== s.K)
+    bad('K', `must equal sharerHeads·sharerDim + receiverHeads·receiverDim`);
+  if (p.epilogue === 'combine' && (s.receiverHeads ?? 0) * (s.receiverDim ?? 0) !== s.N) bad('N', 'must equal receiverHeads·receiverDim');
+}
+
+const programs = new Map<string, ProgramInfo>();
+
+/** Generates (once per cache key) the WGSL program for `p`. */
+export function createGemmProgram(p: GemmParams): ProgramInfo {
+  const key = gemmCacheKey(p);
+  let program = programs.get(key);
+  if (!program) {
+    program = { name: `c2c.${key.replaceAll('|', '.')}`, cacheKey: key, source: gemmSource(p) };
+    programs.set(key, program);
+  }
+  return program;
+}
+
+function gemmSource(p: GemmParams): string {
+  const C = p.components;
+  const wT = storageType(p.dtype, C);
+  const act = p.dtype;
+  const vecF = C === 4 ? 'vec4<f32>' : 'f32';
+  const loads = (GEMM_TILE * TK) / C / THREADS;
+  const bindings: string[] = [`@group(0) @binding(1) var<storage, read> W: array<${wT}>;`];
+  if (p.input === 'matrix') bindings.push(`@group(0) @binding(2) var<storage, read> A: array<${storageType(act, C)}>;`);
+  else {
+    bindings.push(`@group(0) @binding(2) var<storage, read> S: array<${vecF}>;`);
+    bindings.push(`@group(0) @binding(3) var<storage, read> R: array<${vecF}>;`);
+  }
+  if (p.norm) bindings.push(`@group(0) @binding(4) var<storage, read> invRms: array<f32>;`);
+  if (p.epilogue === 'residual') bindings.push(`@group(0) @binding(5) var<storage, read> Res: array<${act}>;`);
+  if (p.epilogue === 'combine') {
+    bindings.push(`@group(0) @binding(6) var<storage, read> Hw: array<f32>;`);
+    bindings.push(`@group(0) @binding(7) var<storage, read> Rkv: array<f32>;`);
+  }
+  const outT = p.epilogue === 'sigmoid' || p.epilogue === 'combine' ? 'f32' : act;
+  bindings.push(`@group(0) @binding(8) var<storage, read_write> Out: array<${outT}>;`);
+
+  // Scalar read of the weight buffer (bias, norm weight), whatever its vector width.
+  const wScalar = C === 4 ? 'f32(W[i / 4u][i % 4u])' : 'f32(W[i])';
+  const normVec = C === 4 ? `${vecF}(W[(u.gOff + k) / 4u])` : 'f32(W[u.gOff + k])';
+
+  const loadA =
+    p.input === 'matrix'
+      ? `let v = ${vecF}(A[(m * u.K + k) / ${C}u]);`
+      : `let t = u.tok0 + m;
+  let inS = u.sH * u.sD;
+  var v: ${vecF};
+  if (k < inS) {
+    v = S[((k / u.sD) * u.seq * u.sD + t * u.sD + k % u.sD) / ${C}u];
+  } else {
+    let k2 = k - inS;
+    v = R[((k2 / u.rD) * u.seq * u.rD + t * u.rD + k2 % u.rD) / ${C}u];
+  }`;
+  const normApply = p.norm ? `return v * (invRms[m] * ${normVec});` : 'return v;';
+
+  const store = (() => {
+    switch (p.epilogue) {
+      case 'none':
+        return `Out[m * u.N + n] = ${act}(v);`;
+      case 'gelu':
+        return `Out[m * u.N + n] = ${act}(gelu_f32(v));`;
+      case 'residual':
+        return `Out[m * u.N + n] = ${act}(v + f32(Res[m * u.N + n]));`;
+      case 'sigmoid':
+        return `Out[m * u.N + n] = sigmoid_f32(v / u.temp);`;
+      case 'combine':
+        return `let h = n / u.rD;
+  let idx = (h * u.seq + u.tok0 + m) * u.rD + n % u.rD;
+  Out[idx] = Rkv[idx] + u.gate * Hw[m * u.rH + h] * v;`;
+    }
+  })();
+
+  const stageStores =
+    C === 4
+      ? `As[r * TK + kk] = a.x; As[r * TK + kk + 1u] = a.y; As[r * TK + kk + 2u] = a.z; As[r * TK + kk + 3u] = a.w;
+      Bs[r * TK + kk] = b.x; Bs[r * TK + kk + 1u] = b.y; Bs[r * TK + kk + 2u] = b.z; Bs[r * TK + kk + 3u] = b.w;`
+      : `As[r * TK + kk] = a;
+      Bs[r * TK + kk] = b;`;
+
+  const source = `${preamble(p.dtype)}
+struct Uniforms {
+  M: u32, N: u32, K: u32, wOff: u32,
+  bOff: u32, gOff: u32, seq: u32, tok0: u32,
+  sH: u32, sD: u32, rH: u32, rD: u32,
+  temp: f32, gate: f32, pad0: u32, pad1: u32,
+};
+@group(0) @binding(0) var<uniform> u: Uniforms;
+${bindings.join('\n')}
+
+const TILE = ${GEMM_TILE}u;
+const TK = ${TK}u;
+var<workgroup> As: array<f32, ${GEMM_TILE * TK}>;
+var<workgroup> Bs: array<f32, ${GEMM_TILE * TK}>;
+${p.epilogue === 'gelu' ? ERF_GELU_WGSL : ''}${p.epilogue === 'sigmoid' ? SIGMOID_WGSL : ''}
+fn wScalar(i: u32) -> f32 { return ${wScalar}; }
+
+// A[m, k..k+${C}) as f32 (zeros outside the matrix), with the RMSNorm prologue when enabled.
+fn loadA(m: u32, k: u32) -> ${vecF} {
+  if (m >= u.M || k >= u.K) { return ${vecF}(0.0); }
+  ${loadA}
+  ${normApply}
+}
+
+// W[n, k..k+${C}) as f32 (zeros outside).
+fn loadB(n: u32, k: u32) -> ${vecF} {
+  if (n >= u.N || k >= u.K) { return ${vecF}(0.0); }
+  return ${vecF}(W[(u.wOff + n * u.K + k) / ${C}u]);
+}
+
+fn epilogue(m: u32, n: u32, acc: f32) {
+  ${p.bias ? 'let v = acc + wScalar(u.bOff + n);' : 'let v = acc;'}
+  ${store}
+}
+
+@compute @workgroup_size(${WG}, ${WG}, 1)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(workgroup_id) wid: vec3<u32>) {
+  let m0 = wid.y * TILE;
+  let n0 = wid.x * TILE;
+  var acc: array<array<f32, 4>, 4>;
+  for (var k0 = 0u; k0 < u.K; k0 += TK) {
+    for (var t = 0u; t < ${loads}u; t++) {
+      let idx = li + ${THREADS}u * t;
+      let r = idx / ${TK / C}u;
+      let kk = (idx % ${TK / C}u) * ${C}u;
+      let a = loadA(m0 + r, k0 + kk);
+      let b = loadB(n0 + r, k0 + kk);
+      ${stageStores}
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        a[i] = As[(lid.y + ${WG}u * i) * TK + k];
+        b[i] = Bs[(lid.x + ${WG}u * i) * TK + k];
+      }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+          acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) {
+      let m = m0 + lid.y + ${WG}u * i;
+      let n = n0 + lid.x + ${WG}u * j;
+      if (m < u.M && n < u.N) { epilogue(m, n, acc[i][j]); }
+    }
+  }
+}
+`;
+  return source;
+}
+
+/** Builds the dispatch record for one GEMM; validates first. */
+export function gemmDispatch(p: GemmParams, s: GemmShape, b: GemmBuffers, maxGroups = 65535): DispatchRecord {
+  validateGemmInputs(p, s, maxGroups);
+  const uniforms = packUniforms([
+    { u32: s.M }, { u32: s.N }, { u32: s.K }, { u32: s.wOff },
+    { u32: s.bOff ?? 0 }, { u32: s.gOff ?? 0 }, { u32: s.seq ?? 0 }, { u32: s.tok0 ?? 0 },
+    { u32: s.sharerHeads ?? 0 }, { u32: s.sharerDim ?? 0 }, { u32: s.receiverHeads ?? 0 }, { u32: s.receiverDim ?? 0 },
+    { f32: s.temperature ?? 1 }, { f32: s.gate ?? 1 },
+  ]);
+  const bindings: { binding: number; buffer: GPUBuffer }[] = [{ binding: 1, buffer: b.weights }];
+  const need = (name: keyof GemmBuffers, binding: number) => {
+    const buf = b[name];
+    if (!buf) throw new ShapeMismatchError(`gemm ${gemmCacheKey(p)}: buffer '${name}' is required`, { field: name });
+    bindings.push({ binding, buffer: buf });
+  };
+  if (p.input === 'matrix') need('a', 2);
+  else {
+    need('sharer', 2);
+    need('receiver', 3);
+  }
+  if (p.norm) need('invRms', 4);
+  if (p.epilogue === 'residual') need('residual', 5);
+  if (p.epilogue === 'combine') {
+    need('headWeight', 6);
+    need('receiver', 7);
+  }
+  need('out', 8);
+  return {
+    program: createGemmProgram(p),
+    uniforms,
+    bindings,
+    groups: [Math.ceil(s.N / GEMM_TILE), Math.ceil(s.M / GEMM_TILE), 1],
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Shared WGSL pieces for the fuser kernels: storage element types per dtype, precise erf/GELU, sigmoid,
+ * and the f16 `enable` directive. Kernels are generated from TypeScript template strings (ORT style), so
+ * every fact that changes the shader text must be a parameter that also enters the program's cache key.
+ */
+
+/** Storage dtype of weights and intermediate activations. KV inputs/outputs are always f32. */
+export type KernelDType = 'f32' | 'f16';
+
+/** Bytes per stored weight/activation element. */
+export function dtypeBytes(dtype: KernelDType): number {
+  return dtype === 'f16' ? 2 : 4;
+}
+
+/** WGSL element type of a storage array: scalar or vec4 of the dtype. */
+export function storageType(dtype: KernelDType, components: 1 | 4): string {
+  return components === 4 ? `vec4<${dtype}>` : dtype;
+}
+
+/** Shader preamble: `enable f16;` only when a binding stores f16. */
+export function preamble(dtype: KernelDType): string {
+  return dtype === 'f16' ? 'enable f16;\n' : '';
+}
+
+/**
+ * erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd-extended; GELU is the exact-erf form used by
+ * `nn.GELU()`, not the tanh approximation (the two differ by up to ~1e-3, far above our 1e-4 tolerance).
+ */
+export const ERF_GELU_WGSL = /* wgsl */ `
+fn erf_f32(x: f32) -> f32 {
+  let ax = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * ax);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  let y = 1.0 - poly * exp(-ax * ax);
+  return select(-y, y, x >= 0.0);
+}
+
+fn gelu_f32(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + erf_f32(x * 0.7071067811865476));
+}
+`;
+
+/** sigmoid written so that exp never overflows into inf/inf. */
+export const SIGMOID_WGSL = /* wgsl */ `
+fn sigmoid_f32(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+`;
