@@ -1,0 +1,145 @@
+/**
+ * CPU reference fuser: the exact C2C projector forward (docs/fuser-format.md "Forward") in Float32 storage
+ * with f64 accumulation, batch 1, KV in the `[kv_heads, seq, head_dim]` layout. It is the ground truth the
+ * WebGPU kernels are checked against and the fallback backend. Inputs are never mutated; closed-gate paths
+ * and tokens outside [start, end) are copies of the receiver KV, bit for bit.
+ */
+import { DisposedError, FuserFormatError, throwIfAborted } from '../errors';
+import type { KVCache, KVTensor } from '../kv/types';
+import { geluInPlace, linear, rmsNorm, sigmoid } from './math';
+import type { FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from './types';
+import { checkCacheShapes, checkKVTensor, checkPathParams, resolveRange } from './reference-checks';
+
+/** x + W2 · GELU(W1 · RMSNorm(x)) for each block in turn; `rows` token rows of width hidden. */
+function ffnStack(x: Float32Array, blocks: FFNBlockParams[], rows: number, eps: number): Float32Array {
+  let h = x;
+  for (const b of blocks) {
+    const u = geluInPlace(linear(rmsNorm(h, b.norm, rows, eps), b.w1.weight, undefined, rows, b.w1.inDim, b.w1.outDim));
+    const d = linear(u, b.w2.weight, undefined, rows, b.w2.inDim, b.w2.outDim);
+    const next = new Float32Array(h.length);
+    for (let i = 0; i < h.length; i++) next[i] = h[i] + d[i];
+    h = next;
+  }
+  return h;
+}
+
+function applyLinear(x: Float32Array, p: LinearParams, rows: number): Float32Array {
+  return linear(x, p.weight, p.bias, rows, p.inDim, p.outDim);
+}
+
+function copyTensor(t: KVTensor): KVTensor {
+  return { data: new Float32Array(t.data), heads: t.heads, seq: t.seq, headDim: t.headDim };
+}
+
+/**
+ * Fuses one path (K or V) of one receiver layer over tokens [start, end); returns a new tensor with the
+ * receiver's shape. `sharer` is the sharer KV at layer G(l).
+ */
+export function fuseLayerPath(
+  path: ProjectorPathParams,
+  cfg: FuserConfig,
+  receiver: KVTensor,
+  sharer: KVTensor,
+  start?: number,
+  end?: number,
+): KVTensor {
+  checkKVTensor(receiver, cfg.receiver, 'receiver');
+  checkKVTensor(sharer, cfg.sharer, 'sharer');
+  checkPathParams(path, cfg, 'path');
+  const seq = receiver.seq;
+  const [s0, s1] = resolveRange(seq, start, end);
+  const out = copyTensor(receiver);
+  // Hard gate of inference: logit > 0 opens the path; a closed path is the receiver itself.
+  if (!(path.gateLogit > 0) || s1 === s0) return out;
+
+  const n = s1 - s0;
+  const hr = receiver.heads, dr = receiver.headDim, hs = sharer.heads, ds = sharer.headDim;
+  const inDim = hs * ds, outDim = hr * dr, width = inDim + outDim;
+  // Token-major input rows: concat(sharer, receiver), each flattened head-major (h * D + d).
+  const x = new Float32Array(n * width);
+  for (let t = 0; t < n; t++) {
+    const tok = s0 + t;
+    const row = t * width;
+    for (let h = 0; h < hs; h++) x.set(sharer.data.subarray((h * seq + tok) * ds, (h * seq + tok + 1) * ds), row + h * ds);
+    for (let h = 0; h < hr; h++) {
+      x.set(receiver.data.subarray((h * seq + tok) * dr, (h * seq + tok + 1) * dr), row + inDim + h * dr);
+    }
+  }
+
+  const eps = cfg.rmsNormEps;
+  const h1 = ffnStack(applyLinear(x, path.in, n), path.mlp1, n, eps);
+  const proj = applyLinear(ffnStack(h1, path.projMlp2, n, eps), path.projOut, n);
+  const z = applyLinear(ffnStack(h1, path.scalarMlp2, n, eps), path.scalarHead, n);
+
+  const o = out.data;
+  for (let t = 0; t < n; t++) {
+    const tok = s0 + t;
+    for (let h = 0; h < hr; h++) {
+      const w = sigmoid(z[t * hr + h] / cfg.scalarTemperature); // one weight per (token, receiver KV head)
+      const pBase = t * outDim + h * dr;
+      const oBase = (h * seq + tok) * dr;
+      for (let d = 0; d < dr; d++) o[oBase + d] = o[oBase + d] + w * proj[pBase + d];
+    }
+  }
+  return out;
+}
+
+/** Fuses a whole receiver cache: receiver layer l reads sharer layer config.layerMap[l]. Returns a new cache. */
+export function fuseCache(weights: FuserWeights, receiver: KVCache, sharer: KVCache, opts: FuseOptions = {}): KVCache {
+  const cfg = weights.config;
+  checkWeights(weights);
+  const seq = checkCacheShapes(cfg, receiver, sharer);
+  resolveRange(seq, opts.start, opts.end);
+  const fused: KVCache = [];
+  for (let l = 0; l < cfg.receiver.numLayers; l++) {
+    throwIfAborted(opts.signal);
+    const src = sharer[cfg.layerMap[l]];
+    const proj = weights.layers[l];
+    fused.push({
+      key: fuseLayerPath(proj.key, cfg, receiver[l].key, src.key, opts.start, opts.end),
+      value: fuseLayerPath(proj.value, cfg, receiver[l].value, src.value, opts.start, opts.end),
+    });
+  }
+  return fused;
+}
+
+function checkWeights(weights: FuserWeights): void {
+  const cfg = weights.config;
+  if (weights.layers.length !== cfg.receiver.numLayers) {
+    throw new FuserFormatError(`fuser has ${weights.layers.length} layer projectors, config.receiver.numLayers is ${cfg.receiver.numLayers}`, {
+      field: 'layers', expected: cfg.receiver.numLayers, actual: weights.layers.length,
+    });
+  }
+  if (cfg.layerMap.length !== cfg.receiver.numLayers) {
+    throw new FuserFormatError(`layerMap has ${cfg.layerMap.length} entries for ${cfg.receiver.numLayers} receiver layers`, {
+      field: 'layerMap', expected: cfg.receiver.numLayers, actual: cfg.layerMap.length,
+    });
+  }
+  cfg.layerMap.forEach((g, l) => {
+    if (!Number.isInteger(g) || g < 0 || g >= cfg.sharer.numLayers) {
+      throw new FuserFormatError(`layerMap[${l}] = ${g} is not a sharer layer (0..${cfg.sharer.numLayers - 1})`, { field: `layerMap[${l}]`, actual: g });
+    }
+  });
+}
+
+/** The CPU backend of the Fuser interface. Runs synchronously inside the returned promise. */
+export function createReferenceFuser(weights: FuserWeights): Fuser {
+  checkWeights(weights);
+  weights.layers.forEach((layer, l) => {
+    checkPathParams(layer.key, weights.config, `layers[${l}].key`);
+    checkPathParams(layer.value, weights.config, `layers[${l}].value`);
+  });
+  let disposed = false;
+  return {
+    config: weights.config,
+    backend: 'cpu',
+    async fuse(receiver: KVCache, sharer: KVCache, opts: FuseOptions = {}): Promise<KVCache> {
+      if (disposed) throw new DisposedError('the reference fuser has been disposed');
+      throwIfAborted(opts.signal);
+      return fuseCache(weights, receiver, sharer, opts);
+    },
+    dispose(): void {
+      disposed = true;
+    },
+  };
+}
