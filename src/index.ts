@@ -21,3 +21,8 @@ export { parseSafetensors, tensorToFloat32, writeSafetensors } from './fuser/saf
 export type { SafetensorsFile, SafetensorsTensor, SafetensorsDType, TensorToWrite } from './fuser/safetensors';
 export { loadFuserWeights, loadFuserFromUrl, serializeFuser, expectedFuserTensors, parseFuserJson } from './fuser/format';
 export type { FuserManifest } from './fuser/format';
+export * from './engine/types';
+export { HUB_PRESETS, findPreset, decoderParams, projectorParams, presetFuserParams } from './presets';
+export type { PairPreset, PresetModel, ModelArch, FuserSource } from './presets';
+export { estimateMemory, checkMemoryBudget, maxContextThatFits, kvBytes } from './memory';
+export type { MemoryEstimate, MemoryOptions, DeviceMemoryLimits, ModelDType, FuserWeightDType, KVDType } from './memory';
