@@ -142,8 +142,10 @@ def fuse_path(sd, p, a, s, r):
 
 # ---- safetensors written by hand (F32 / I32 only) ----
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, metadata=None):
     header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     for name, arr in tensors.items():
         arr = np.ascontiguousarray(arr)
         dt = {np.dtype("float32"): "F32", np.dtype("int32"): "I32"}[arr.dtype]
@@ -221,7 +223,7 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
                     max_ref_diff = d if max_ref_diff is None else max(max_ref_diff, d)
     if max_ref_diff is not None and max_ref_diff > 1e-5:
         raise SystemExit(f"{name}: numpy forward differs from train/c2c/projector.py by {max_ref_diff}")
-    write_safetensors(root / "expected.safetensors", exp)
+    write_safetensors(root / "expected.safetensors", exp, {"num_cases": 2, "layer_map": json.dumps(layer_map)})
     print(f"{name}: {recv['layers']} projectors, map {layer_map}, max |numpy - PyTorch projector| = {max_ref_diff}")
 
 

@@ -64,6 +64,14 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
+def repeat_kv(x: torch.Tensor, rep: int) -> torch.Tensor:
+    """Query head h reads kv head h // rep (HF repeat_kv); expand+reshape exports cleanly to ONNX."""
+    if rep == 1:
+        return x
+    b, h, t, d = x.shape
+    return x[:, :, None].expand(b, h, rep, t, d).reshape(b, h * rep, t, d)
+
+
 class Attention(nn.Module):
     def __init__(self, c: Qwen3Config):
         super().__init__()
@@ -87,8 +95,7 @@ class Attention(nn.Module):
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         rep = c.num_attention_heads // c.num_key_value_heads
-        kk = k.repeat_interleave(rep, dim=1)  # query head h reads kv head h // rep (HF repeat_kv)
-        vv = v.repeat_interleave(rep, dim=1)
+        kk, vv = repeat_kv(k, rep), repeat_kv(v, rep)
         scores = torch.matmul(q, kk.transpose(2, 3)) * (c.head_dim ** -0.5)
         scores = torch.where(mask, scores, torch.full_like(scores, torch.finfo(scores.dtype).min))
         out = torch.matmul(torch.softmax(scores, dim=-1), vv)
