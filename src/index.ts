@@ -26,3 +26,5 @@ export { HUB_PRESETS, findPreset, decoderParams, projectorParams, presetFuserPar
 export type { PairPreset, PresetModel, ModelArch, FuserSource } from './presets';
 export { estimateMemory, checkMemoryBudget, maxContextThatFits, kvBytes } from './memory';
 export type { MemoryEstimate, MemoryOptions, DeviceMemoryLimits, ModelDType, FuserWeightDType, KVDType } from './memory';
+export { createReferenceFuser, fuseCache, fuseLayerPath } from './fuser/reference';
+export { randomFuserWeights } from './fuser/random-weights';
