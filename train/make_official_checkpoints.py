@@ -241,11 +241,10 @@ class _Exec:
 def torch_like_zip(path, pkl, extra=None):
     """A zip shaped like torch.save output (prefix/data.pkl, prefix/version) around an arbitrary pickle."""
     prefix = path.stem
+    entries = {"data.pkl": pkl, **(extra or {}), "version": b"3\n"}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
-        z.writestr(f"{prefix}/data.pkl", pkl)
-        for k, v in (extra or {}).items():
-            z.writestr(f"{prefix}/{k}", v)
-        z.writestr(f"{prefix}/version", b"3\n")
+        for k, v in entries.items():
+            z.writestr(zipfile.ZipInfo(f"{prefix}/{k}", date_time=(1980, 1, 1, 0, 0, 0)), v)  # fixed time: reproducible
 
 
 def make_malicious():
