@@ -122,6 +122,17 @@ def stage_eval(P: dict, out: Path, log, smoke: bool) -> dict:
     hint_ok = sum(1 for r, it in zip(rows, items) if it["entity"] in r["hint"] and
                   world.ATTRS and r["hint"] == world.fact_sentence(next(e for e in ents if e.name == it["entity"]), it["attr"]))
     summary["hint_exact"] = round(hint_ok / n, 4)
+    # sanity: the receiver on its own entities (E1) shows it learned the QA format
+    e1_items = eval_items(P, ents, "E1")[: 160 if not smoke else 16]
+    import infer
+    c = {"mc": [0, 0], "short": [0, 0]}
+    for it in e1_items:
+        a = decode_answer(tok, infer.greedy(receiver, tok.encode(world.chat(it["prompt"])), P["max_new_tokens"], eos_ids(tok)))
+        c[it["type"]][0] += int(a == it["answer"])
+        c[it["type"]][1] += 1
+    summary["receiver_E1"] = {"accuracy": round((c["mc"][0] + c["short"][0]) / len(e1_items), 4),
+                              "mc": round(c["mc"][0] / max(c["mc"][1], 1), 4),
+                              "short": round(c["short"][0] / max(c["short"][1], 1), 4), "n": len(e1_items)}
     (out / "eval_rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     log(f"[eval] {json.dumps(summary)}")
     (out / "eval_summary.json").write_text(json.dumps(summary, indent=2))

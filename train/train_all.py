@@ -51,7 +51,8 @@ class Log:
         self.f = open(path, "a")
 
     def __call__(self, *a):
-        s = " ".join(str(x) for x in a)
+        # repo-relative paths only: the log is shipped next to the models
+        s = " ".join(str(x) for x in a).replace(str(common.REPO) + "/", "")
         print(s, flush=True)
         self.f.write(s + "\n")
         self.f.flush()

@@ -1,0 +1,146 @@
+"""Train the C2C fuser (one C2CProjector per receiver layer) with both LLMs frozen, exactly the
+c2c-reference §4.2/§6 flow: receiver and sharer prefill over prompt[:-1] (same ids, same positions), every
+receiver layer fused with its terminal-mapped sharer layer on those tokens, then the receiver runs the last
+prompt token + answer on the fused cache; next-token loss on the answer only. Gumbel-sigmoid gates with a
+geometric temperature 1 -> 0.001 (update_temperature after every optimizer step); hard gates at export."""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import List
+
+import torch
+import torch.nn.functional as F
+
+import world
+from c2c.fuser_io import load_fuser, save_fuser
+from c2c.projector import C2CProjector, terminal_layer_map
+
+
+def load_projectors(folder: Path):
+    f = load_fuser(str(folder))
+    return f["projectors"], f["layer_map"]
+
+
+def make_projectors(rc, sc, F_: dict, steps: int) -> List[C2CProjector]:
+    return [C2CProjector(source_dim=sc.head_dim, target_dim=rc.head_dim, source_num_heads=sc.num_key_value_heads,
+                         target_num_heads=rc.num_key_value_heads, hidden_dim=F_["hidden_dim"],
+                         intermediate_dim=F_["intermediate_dim"], num_layers=F_["num_layers"], dropout=0.1,
+                         initial_temperature=1.0, final_temperature=0.001, anneal_steps=steps)
+            for _ in range(rc.num_hidden_layers)]
+
+
+def fused_batch_loss(receiver, sharer, projectors, layer_map, batch):
+    """batch: list of (prompt_ids, answer_ids). Heads (prompt[:-1]) left-padded, tails right-padded."""
+    heads = [p[:-1] for p, _ in batch]
+    tails = [[p[-1]] + a for p, a in batch]
+    B, H, T = len(batch), max(len(h) for h in heads), max(len(t) for t in tails)
+    hid = torch.zeros(B, H, dtype=torch.long)
+    hmask = torch.zeros(B, H, dtype=torch.long)
+    tid = torch.zeros(B, T, dtype=torch.long)
+    tmask = torch.zeros(B, T, dtype=torch.long)
+    labels = torch.full((B, T), -100, dtype=torch.long)
+    tpos = torch.zeros(B, T, dtype=torch.long)
+    for i, (h, t) in enumerate(zip(heads, tails)):
+        hid[i, H - len(h):] = torch.tensor(h)
+        hmask[i, H - len(h):] = 1
+        tid[i, : len(t)] = torch.tensor(t)
+        tmask[i, : len(t)] = 1
+        labels[i, : len(t) - 1] = torch.tensor(t[1:])
+        tpos[i] = torch.arange(len(h), len(h) + T)
+    hpos = (hmask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        _, rkv = receiver(hid, hmask, hpos)
+        _, skv = sharer(hid, hmask, hpos)
+    fused = [projectors[l]((skv[layer_map[l]][0], skv[layer_map[l]][1]), rkv[l]) for l in range(len(rkv))]
+    logits, _ = receiver(tid, torch.cat([hmask, tmask], dim=1), tpos, fused)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+def sample_batch(tok, ents, rng, bs):
+    out = []
+    for _ in range(bs):
+        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), rng.choice(["mc", "short"]), rng)
+        out.append((tok.encode(world.chat(it["prompt"])), tok.encode(it["answer"] + "<|im_end|>")))
+    return out
+
+
+@torch.no_grad()
+def c2c_accuracy(tok, receiver, sharer, projectors, layer_map, ents, n, seed) -> dict:
+    import infer
+    from evaluate import decode_answer, eos_ids
+    for p in projectors:
+        p.eval()
+    rng = random.Random(seed)
+    hit = {"mc": 0, "short": 0}
+    cnt = {"mc": 0, "short": 0}
+    for i in range(n):
+        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), "mc" if i % 2 else "short", rng)
+        ids = tok.encode(world.chat(it["prompt"]))
+        a = decode_answer(tok, infer.c2c_greedy(receiver, sharer, projectors, layer_map, ids, 6, eos_ids(tok)))
+        cnt[it["type"]] += 1
+        hit[it["type"]] += int(a == it["answer"])
+    return {k: round(hit[k] / max(cnt[k], 1), 3) for k in hit}
+
+
+def stage_fuser(P: dict, out: Path, log) -> dict:
+    import export
+    from train_all import build_world
+
+    ents, _ = build_world(P)
+    e2 = [e for e in ents if e.split == "E2"]
+    e3 = [e for e in ents if e.split == "E3"]
+    receiver, tok = export.load_model_folder(out / "receiver")
+    sharer, _ = export.load_model_folder(out / "sharer")
+    for m in (receiver, sharer):
+        m.eval()
+        for p in m.parameters():
+            p.requires_grad_(False)
+    F_ = P["fuser"]
+    steps, bs = F_["steps"], F_["batch"]
+    torch.manual_seed(P["seed"] + 30)
+    rng = random.Random(P["seed"] + 30)
+    rc, sc = receiver.config, sharer.config
+    layer_map = terminal_layer_map(rc.num_hidden_layers, sc.num_hidden_layers)
+    projectors = make_projectors(rc, sc, F_, steps)
+    params = [p for pr in projectors for p in pr.parameters()]
+    opt = torch.optim.AdamW(params, lr=F_["lr"], weight_decay=0.01)
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(steps - warm, 1))))
+    t0 = time.time()
+    ema, hist = None, []
+    for step in range(1, steps + 1):
+        for pr in projectors:
+            pr.train()
+        loss = fused_batch_loss(receiver, sharer, projectors, layer_map, sample_batch(tok, e2, rng, bs))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        for pr in projectors:
+            pr.update_temperature(step)
+        ema = loss.item() if ema is None else 0.97 * ema + 0.03 * loss.item()
+        if step % 50 == 0 or step == steps:
+            log(f"[fuser] step {step}/{steps} loss {ema:.4f} tau {float(projectors[0].gate_temperature):.4f} "
+                f"{time.time() - t0:.0f}s")
+            hist.append((step, round(ema, 4)))
+        if step % 300 == 0 and step < steps:
+            log(f"[fuser] step {step} C2C acc E3 {c2c_accuracy(tok, receiver, sharer, projectors, layer_map, e3, 40, 7)}"
+                f" E2 {c2c_accuracy(tok, receiver, sharer, projectors, layer_map, e2, 40, 7)}")
+    for pr in projectors:
+        pr.eval()
+    gates = [{"key": float(pr.key_gate_logit), "value": float(pr.value_gate_logit)} for pr in projectors]
+    info = {"steps": steps, "batch_size": bs, "lr": F_["lr"], "seed": P["seed"] + 30, "wall_s": round(time.time() - t0, 1),
+            "final_loss": round(ema, 4), "loss_history": hist, "gate_logits": gates,
+            "params": sum(p.numel() for p in params), "layer_map": layer_map,
+            "train_entities": "E2", "hidden_dim": F_["hidden_dim"], "intermediate_dim": F_["intermediate_dim"],
+            "num_layers": F_["num_layers"], "temperature": "geometric 1.0 -> 0.001 over all steps"}
+    save_fuser(str(out / "fuser"), projectors, sc.num_hidden_layers, layer_map="terminal", dtype="float32",
+               metadata={"trained_by": "train/train_fuser.py", **{k: v for k, v in info.items() if k != "loss_history"}})
+    log(f"[fuser] saved {out / 'fuser'} gates {gates} wall {info['wall_s']}s")
+    import json
+    (out / "fuser_info.json").write_text(json.dumps(info, indent=2))
+    return info
