@@ -3,6 +3,8 @@
  * device reports. The engine (browser workers or Node) and the demo/benchmark all speak these types.
  */
 
+import type { RelayTemplate } from './relay';
+
 export type GenerationMode = 'c2c' | 'text-relay' | 'receiver' | 'sharer';
 export const GENERATION_MODES: readonly GenerationMode[] = ['receiver', 'sharer', 'text-relay', 'c2c'];
 
@@ -114,6 +116,8 @@ export interface EngineOptions {
   allowRemoteModels?: boolean;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
+  /** Text relay wording (defaults match the shipped tiny pair's training data; see src/engine/relay.ts). */
+  relay?: Partial<RelayTemplate>;
 }
 
 export type StreamEvent = TokenEvent | { type: 'done'; result: GenerationResult };

@@ -1,0 +1,285 @@
+/**
+ * The C2CEngine implementation shared by every topology: it orchestrates the four modes over one or two
+ * HostApi instances (workers, one worker, or in-process). C2C follows the reference flow: both models prefill
+ * the prompt minus its last token concurrently, every receiver layer is fused with its mapped sharer layer,
+ * then the receiver runs the last prompt token on the fused cache and decodes. Requests run one at a time.
+ */
+import { AbortError, ContextOverflowError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
+import type { FuserConfig } from '../fuser/types';
+import type { ModelInfo } from '../models/causal-lm';
+import type { TokenAligner } from '../align/token-aligner';
+import type { GenerateOutcome, HostApi, ModelRole } from './protocol';
+import { DEFAULT_RELAY_TEMPLATE, relayReceiverMessages, relaySharerMessages, type RelayTemplate } from './relay';
+import { validateSampling } from './sampling';
+import {
+  GENERATION_MODES,
+  type C2CEngine,
+  type ChatMessage,
+  type DeviceReport,
+  type GenerateOptions,
+  type GenerationMode,
+  type GenerationResult,
+  type StreamEvent,
+  type TimingBreakdown,
+  type TokenEvent,
+} from './types';
+
+export const DEFAULT_MAX_NEW_TOKENS = 64;
+export const DEFAULT_RELAY_MAX_TOKENS = 64;
+
+export interface EngineParts {
+  /** Returns the live hosts (a crashed worker is replaced on the next call). May be the same object twice. */
+  hosts(): Promise<{ sharer: HostApi; receiver: HostApi }>;
+  device: DeviceReport;
+  info: { sharer: ModelInfo; receiver: ModelInfo };
+  fuser: FuserConfig;
+  relay?: Partial<RelayTemplate>;
+  /** Present when the pair's tokenizers differ (fuser alignment enabled). */
+  aligner?: TokenAligner;
+  dispose(): Promise<void>;
+}
+
+const now = () => performance.now();
+
+export function validateMessages(messages: unknown): asserts messages is ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw new InvalidInputError('messages must be a non-empty array of {role, content}', { field: 'messages', actual: Array.isArray(messages) ? 0 : typeof messages });
+  }
+  messages.forEach((m, i) => {
+    const ok = m && typeof m === 'object' && ['system', 'user', 'assistant'].includes((m as ChatMessage).role) && typeof (m as ChatMessage).content === 'string';
+    if (!ok) throw new InvalidInputError(`messages[${i}] must be {role: 'system'|'user'|'assistant', content: string}`, { field: `messages[${i}]` });
+  });
+  if (!messages.some((m: ChatMessage) => m.role === 'user' && m.content.length > 0)) {
+    throw new InvalidInputError('messages need at least one non-empty user message', { field: 'messages' });
+  }
+}
+
+function validateOptions(o: GenerateOptions): void {
+  if (o.mode !== undefined && !GENERATION_MODES.includes(o.mode)) throw new InvalidInputError(`unknown mode "${o.mode}"`, { field: 'mode', actual: o.mode });
+  for (const k of ['maxNewTokens', 'relayMaxTokens'] as const) {
+    const v = o[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new InvalidInputError(`${k} must be an integer >= 1 (got ${v})`, { field: k, actual: v });
+  }
+  validateSampling(o.sampling);
+}
+
+function emptyTiming(device: DeviceReport): TimingBreakdown {
+  return { sharerPrefillMs: 0, receiverPrefillMs: 0, fuseMs: 0, relayMs: 0, ttftMs: 0, decodeMs: 0, decodeTokensPerS: 0, totalMs: 0, device };
+}
+
+export class Engine implements C2CEngine {
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+  private readonly relay: RelayTemplate;
+
+  constructor(private readonly parts: EngineParts) {
+    this.relay = { ...DEFAULT_RELAY_TEMPLATE, ...parts.relay };
+  }
+
+  get device(): DeviceReport {
+    return this.parts.device;
+  }
+
+  generate(messages: ChatMessage[], opts: GenerateOptions = {}): Promise<GenerationResult> {
+    if (this.disposed) return Promise.reject(new DisposedError());
+    try {
+      validateMessages(messages);
+      validateOptions(opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const job = () => this.run(opts.mode ?? 'c2c', messages, opts);
+    const p = this.queue.then(job, job);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async *stream(messages: ChatMessage[], opts: Omit<GenerateOptions, 'onToken'> = {}): AsyncIterable<StreamEvent> {
+    const pending: StreamEvent[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false;
+    let failure: unknown = null;
+    // Our own controller so leaving the loop early stops the generation too.
+    const ctl = new AbortController();
+    const onOuter = () => ctl.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onOuter, { once: true });
+    if (opts.signal?.aborted) ctl.abort(opts.signal.reason);
+    const push = (e: StreamEvent) => {
+      pending.push(e);
+      wake?.();
+    };
+    this.generate(messages, { ...opts, signal: ctl.signal, onToken: push }).then(
+      (result) => {
+        push({ type: 'done', result });
+        finished = true;
+        wake?.();
+      },
+      (e) => {
+        failure = e;
+        finished = true;
+        wake?.();
+      },
+    );
+    try {
+      for (;;) {
+        if (pending.length) {
+          const e = pending.shift()!;
+          yield e;
+          if (e.type === 'done') return;
+          continue;
+        }
+        if (finished) {
+          if (failure) throw failure;
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', onOuter);
+      if (!finished) ctl.abort(new AbortError('the stream consumer stopped'));
+    }
+  }
+
+  async compare(
+    messages: ChatMessage[],
+    opts: Omit<GenerateOptions, 'mode'> & { modes?: GenerationMode[] } = {},
+  ): Promise<Record<GenerationMode, GenerationResult>> {
+    const out: Partial<Record<GenerationMode, GenerationResult>> = {};
+    for (const mode of opts.modes ?? GENERATION_MODES) out[mode] = await this.generate(messages, { ...opts, mode });
+    return out as Record<GenerationMode, GenerationResult>;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue.catch(() => undefined);
+    await this.parts.dispose();
+  }
+
+  private async run(mode: GenerationMode, messages: ChatMessage[], opts: GenerateOptions): Promise<GenerationResult> {
+    if (this.disposed) throw new DisposedError();
+    throwIfAborted(opts.signal);
+    const t0 = now();
+    const hosts = await this.parts.hosts();
+    const timing = emptyTiming(this.parts.device);
+    const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const emit = (role: ModelRole) => (e: { tokenId: number; text: string; index: number }) => {
+      const ev: TokenEvent = { type: 'token', mode, source: role, tokenId: e.tokenId, text: e.text, index: e.index };
+      try {
+        opts.onToken?.(ev);
+      } catch {
+        // A throwing listener must not kill the generation; streams/UI errors are the caller's.
+      }
+    };
+    const answer = async (role: ModelRole, handle: number | null, ids: number[], startPos: number, promptIds: number[]) => {
+      const tGen = now();
+      const o = await hosts[role].generate(
+        role,
+        { handle, ids, startPos, maxNewTokens: maxNew, sampling: opts.sampling, seenIds: promptIds, signal: opts.signal },
+        emit(role),
+      );
+      timing.ttftMs = tGen - t0 + o.firstTokenMs;
+      return o;
+    };
+    let outcome: GenerateOutcome;
+    let promptIds: number[];
+    let hint: GenerationResult['hint'];
+
+    if (mode === 'receiver' || mode === 'sharer') {
+      promptIds = await hosts[mode].encodeChat(mode, messages);
+      this.checkPrompt(mode, promptIds);
+      outcome = await answer(mode, null, promptIds, 0, promptIds);
+    } else if (mode === 'text-relay') {
+      const sharerIds = await hosts.sharer.encodeChat('sharer', relaySharerMessages(messages, this.relay));
+      this.checkPrompt('sharer', sharerIds);
+      const tRelay = now();
+      const h = await hosts.sharer.generate(
+        'sharer',
+        { handle: null, ids: sharerIds, startPos: 0, maxNewTokens: opts.relayMaxTokens ?? DEFAULT_RELAY_MAX_TOKENS, sampling: opts.sampling, seenIds: sharerIds, signal: opts.signal },
+        emit('sharer'),
+      );
+      timing.relayMs = now() - tRelay;
+      if (h.finishReason === 'aborted') throw new AbortError('text relay was aborted while the sharer wrote its hint');
+      hint = { text: h.text, tokenIds: h.tokenIds };
+      promptIds = await hosts.receiver.encodeChat('receiver', relayReceiverMessages(messages, h.text, this.relay));
+      this.checkPrompt('receiver', promptIds);
+      outcome = await answer('receiver', null, promptIds, 0, promptIds);
+    } else {
+      ({ outcome, promptIds } = await this.c2c(hosts, messages, opts, timing, answer));
+    }
+
+    const total = now() - t0;
+    timing.totalMs = total;
+    timing.decodeMs = outcome.decodeMs;
+    timing.decodeTokensPerS = outcome.tokenIds.length > 1 && outcome.decodeMs > 0 ? ((outcome.tokenIds.length - 1) * 1000) / outcome.decodeMs : 0;
+    const answerRole: ModelRole = mode === 'sharer' ? 'sharer' : 'receiver';
+    if (answerRole === 'sharer') timing.sharerPrefillMs = outcome.firstTokenMs;
+    else if (mode !== 'c2c') timing.receiverPrefillMs = outcome.firstTokenMs;
+    return { mode, text: outcome.text, tokenIds: outcome.tokenIds, promptIds, hint, finishReason: outcome.finishReason, timing };
+  }
+
+  private checkPrompt(role: ModelRole, ids: number[]): void {
+    const max = this.parts.info[role].maxPositions;
+    if (ids.length >= max) {
+      // At least one position must remain for the answer.
+      throw new ContextOverflowError(`the ${role} prompt has ${ids.length} tokens; the ${role} context holds ${max} (one must stay free for the answer)`, {
+        field: 'messages',
+        expected: max - 1,
+        actual: ids.length,
+      });
+    }
+  }
+
+  private async c2c(
+    hosts: { sharer: HostApi; receiver: HostApi },
+    messages: ChatMessage[],
+    opts: GenerateOptions,
+    timing: TimingBreakdown,
+    answer: (role: ModelRole, handle: number | null, ids: number[], startPos: number, promptIds: number[]) => Promise<GenerateOutcome>,
+  ): Promise<{ outcome: GenerateOutcome; promptIds: number[] }> {
+    const sameHost = hosts.sharer === hosts.receiver;
+    const signal = opts.signal;
+    let receiverIds: number[], sharerIds: number[], positions: number[] | undefined, fuseRanges: [number, number][] | undefined;
+    if (this.parts.aligner) {
+      const a = await this.parts.aligner.alignChat(messages);
+      ({ receiverIds, sharerIds, positions } = a);
+      fuseRanges = a.messageRanges;
+    } else {
+      receiverIds = await hosts.receiver.encodeChat('receiver', messages);
+      sharerIds = receiverIds; // same tokenizer: the sharer reads the receiver's ids and template
+    }
+    this.checkPrompt('receiver', receiverIds);
+    const n = receiverIds.length;
+    const head = receiverIds.slice(0, -1);
+    const headPos = positions?.slice(0, -1);
+    const [r, s] = await Promise.all([
+      timed(() => hosts.receiver.prefill('receiver', { ids: head, positions: headPos, keep: true, signal })),
+      timed(() => hosts.sharer.prefill('sharer', { ids: sharerIds.slice(0, -1), positions: headPos, keep: sameHost, returnKV: !sameHost, signal })),
+    ]);
+    timing.receiverPrefillMs = r.value.ms;
+    timing.sharerPrefillMs = s.value.ms;
+    let handle = r.value.handle!;
+    try {
+      const sharer = sameHost ? { handle: s.value.handle! } : { kv: s.value.kv! };
+      const tFuse = now();
+      // Cross-tokenizer: only message sections are fused (template sections keep the receiver's KV).
+      const ranges = fuseRanges?.map(([a, b]): [number, number] => [a, Math.min(b, n - 1)]).filter(([a, b]) => b > a);
+      await hosts.receiver.fuse({ receiverHandle: handle, sharer, ranges, signal });
+      timing.fuseMs = now() - tFuse;
+      const startPos = positions ? positions[n - 1] : n - 1;
+      const h = handle;
+      handle = -1; // generate consumes the handle
+      const outcome = await answer('receiver', h, [receiverIds[n - 1]], startPos, receiverIds);
+      return { outcome, promptIds: receiverIds };
+    } finally {
+      if (handle >= 0) await hosts.receiver.release(handle).catch(() => undefined);
+    }
+  }
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const t = now();
+  const value = await f();
+  return { value, ms: now() - t };
+}

@@ -1,0 +1,266 @@
+/**
+ * ModelHost: owns one or both models (and, for the receiver, the fuser) and implements HostApi. It runs
+ * inside a Web Worker (workers/model.worker.ts) or in-process (Node, tests). Platform specifics (how
+ * transformers.js is configured, where a fuser comes from, which GPU device) are injected as HostPlatform.
+ */
+import { DisposedError, InvalidInputError, ShapeMismatchError, throwIfAborted } from '../errors';
+import type { Fuser, FuserConfig, FuserWeights } from '../fuser/types';
+import type { KVCache } from '../kv/types';
+import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
+import type {
+  FuseRequest,
+  GenerateOutcome,
+  GenerateRequest,
+  HostApi,
+  HostInit,
+  HostTokenEvent,
+  LoadedModel,
+  ModelRole,
+  PrefillRequest,
+  PrefillResult,
+  RawProgressEvent,
+  TokenizerOp,
+  TokenizerSpecials,
+} from './protocol';
+import { TokenSampler } from './sampling';
+import type { ChatMessage, DeviceReport, ModelSource } from './types';
+
+export interface ResolvedDevice {
+  backend: 'webgpu' | 'wasm' | 'cpu';
+  fallbackReason?: string;
+  adapter?: DeviceReport['adapter'];
+  shaderF16: boolean;
+  /** ORT session options for every model of this host (e.g. a shared GPUDevice as the EP option). */
+  sessionOptions?: Record<string, unknown>;
+  gpuDevice?: GPUDevice;
+}
+
+export interface HostPlatform {
+  /** Picks the backend once per host; on 'auto' or 'webgpu' failures it returns wasm plus the reason. */
+  resolveDevice(init: HostInit): Promise<ResolvedDevice>;
+  /** Points transformers.js at the model's folder/URL (serialised by the host, env is global). */
+  configureEnv(source: ModelSource, init: HostInit, signal?: AbortSignal): void;
+  loadFuserWeights(location: string, signal?: AbortSignal): Promise<FuserWeights>;
+  createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<Fuser>;
+}
+
+const now = () => performance.now();
+
+export class ModelHost implements HostApi {
+  private initOpts: HostInit | null = null;
+  private device: ResolvedDevice | null = null;
+  private readonly models = new Map<ModelRole, CausalLM>();
+  private fuser: Fuser | null = null;
+  private readonly kept = new Map<number, { role: ModelRole; kv: KVCache }>();
+  private nextHandle = 1;
+  private loadChain: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(private readonly platform: HostPlatform) {}
+
+  async init(init: HostInit): Promise<void> {
+    this.initOpts = init;
+    this.device = await this.platform.resolveDevice(init);
+  }
+
+  private ready(): { init: HostInit; device: ResolvedDevice } {
+    if (this.disposed) throw new DisposedError('the model host has been disposed');
+    if (!this.initOpts || !this.device) throw new InvalidInputError('model host used before init()');
+    return { init: this.initOpts, device: this.device };
+  }
+
+  private model(role: ModelRole): CausalLM {
+    this.ready();
+    const m = this.models.get(role);
+    if (!m) throw new InvalidInputError(`no ${role} model is loaded in this host`, { field: role });
+    return m;
+  }
+
+  async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<LoadedModel> {
+    const { init, device } = this.ready();
+    // transformers.js `env` is global: one load at a time per host, each with its own localModelPath.
+    const run = async () => {
+      throwIfAborted(signal);
+      this.platform.configureEnv(source, init, signal);
+      const lm = await CausalLM.load(source, {
+        device: device.backend,
+        sessionOptions: device.sessionOptions,
+        signal,
+        onFileProgress: (p) => onProgress?.({ role, phase: 'download', ...p }),
+      });
+      onProgress?.({ role, phase: 'compile', loaded: 1, total: 1 });
+      // Warm-up: one token through the graph so shader compilation is not billed to the first request.
+      const { present } = await lm.forward([0], [0], null);
+      disposeTensors(present);
+      onProgress?.({ role, phase: 'warmup', loaded: 1, total: 1 });
+      await this.models.get(role)?.dispose();
+      this.models.set(role, lm);
+      return lm;
+    };
+    const p = this.loadChain.then(run, run);
+    this.loadChain = p.catch(() => undefined);
+    const lm = await p;
+    return { info: lm.info, backend: device.backend, fallbackReason: device.fallbackReason, adapter: device.adapter, shaderF16: device.shaderF16 };
+  }
+
+  async loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }> {
+    const { device } = this.ready();
+    const weights = await raceAbort(this.platform.loadFuserWeights(location, signal), signal);
+    const fuser = await this.platform.createFuser(weights, device);
+    this.fuser?.dispose();
+    this.fuser = fuser;
+    return { config: fuser.config, backend: fuser.backend };
+  }
+
+  async encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]> {
+    return this.model(role).encodeChat(messages);
+  }
+
+  async decode(role: ModelRole, ids: number[]): Promise<string> {
+    return this.model(role).decode(ids);
+  }
+
+  async tokenizerOps(role: ModelRole, op: TokenizerOp): Promise<unknown> {
+    const m = this.model(role);
+    switch (op.kind) {
+      case 'render':
+        return m.renderChat(op.messages);
+      case 'decodeEach':
+        return op.ids.map((id) => m.decode([id], false));
+      case 'encodePieces':
+        return op.pieces.map((p) => m.encodeText(p));
+      case 'encodeText':
+        return m.encodeText(op.text);
+      case 'tokenToId':
+        return op.tokens.map((t) => m.tokenToId(t));
+      case 'specials': {
+        const s: TokenizerSpecials = { padId: m.info.padId, unkId: m.info.unkId, eosIds: m.info.eosIds, padToken: m.padToken };
+        return s;
+      }
+    }
+  }
+
+  async prefill(role: ModelRole, req: PrefillRequest): Promise<PrefillResult> {
+    const m = this.model(role);
+    throwIfAborted(req.signal);
+    if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
+    const t0 = now();
+    const kv = await m.prefillKV(req.ids, req.positions);
+    return this.keepResult(role, kv, req, now() - t0);
+  }
+
+  private keepResult(role: ModelRole, kv: KVCache, req: PrefillRequest, ms: number): PrefillResult {
+    const out: PrefillResult = { ms };
+    if (req.keep) {
+      out.handle = this.nextHandle++;
+      this.kept.set(out.handle, { role, kv });
+    }
+    if (req.returnKV) out.kv = req.keep ? cloneCache(kv) : kv;
+    return out;
+  }
+
+  async fuse(req: FuseRequest): Promise<{ ms: number }> {
+    this.ready();
+    if (!this.fuser) throw new InvalidInputError('no fuser is loaded in this host', { field: 'fuser' });
+    const r = this.kept.get(req.receiverHandle);
+    if (!r || r.role !== 'receiver') throw new InvalidInputError(`unknown receiver KV handle ${req.receiverHandle}`);
+    let sharerKV: KVCache;
+    if ('handle' in req.sharer) {
+      const s = this.kept.get(req.sharer.handle);
+      if (!s || s.role !== 'sharer') throw new InvalidInputError(`unknown sharer KV handle ${req.sharer.handle}`);
+      sharerKV = s.kv;
+      this.kept.delete(req.sharer.handle); // decoding is receiver-only: the sharer cache is done
+    } else sharerKV = req.sharer.kv;
+    const rSeq = r.kv[0]?.key.seq ?? 0, sSeq = sharerKV[0]?.key.seq ?? 0;
+    if (rSeq !== sSeq) throw new ShapeMismatchError(`receiver KV has ${rSeq} tokens, sharer KV ${sSeq}`, { expected: rSeq, actual: sSeq });
+    const t0 = now();
+    const ranges = req.ranges ?? [[0, rSeq]];
+    for (const [start, end] of ranges) {
+      if (end > start) r.kv = await this.fuser.fuse(r.kv, sharerKV, { start, end, signal: req.signal });
+    }
+    return { ms: now() - t0 };
+  }
+
+  async generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome> {
+    const m = this.model(role);
+    const t0 = now();
+    let past: PastKV | null = null;
+    if (req.handle !== null) {
+      const k = this.kept.get(req.handle);
+      if (!k || k.role !== role) throw new InvalidInputError(`unknown ${role} KV handle ${req.handle}`);
+      this.kept.delete(req.handle);
+      if ((k.kv[0]?.key.seq ?? 0) > 0) past = m.pastFromKV(k.kv);
+    }
+    if (req.ids.length === 0) throw new InvalidInputError('generate needs at least one input token', { field: 'ids' });
+    const sampler = new TokenSampler(req.sampling);
+    const seen = [...req.seenIds];
+    const out: number[] = [];
+    const eos = new Set(m.info.eosIds);
+    let ids = req.ids, pos = req.startPos, text = '', firstAt = 0;
+    let finishReason: GenerateOutcome['finishReason'] = 'length';
+    try {
+      const limit = Math.min(req.maxNewTokens, m.info.maxPositions - (req.startPos + req.ids.length) + 1);
+      while (out.length < limit) {
+        if (req.signal?.aborted) {
+          if (out.length === 0) throwIfAborted(req.signal);
+          finishReason = 'aborted';
+          break;
+        }
+        const step = await m.forward(ids, ids.map((_, i) => pos + i), past);
+        if (past && past !== step.present) disposeTensors(past as Record<string, never>);
+        past = m.pastFromPresent(step.present);
+        pos += ids.length;
+        const tok = sampler.next(step.logits, seen);
+        if (out.length === 0) firstAt = now();
+        out.push(tok);
+        seen.push(tok);
+        // Emit the text this token completes; hold back while a multi-byte character is unfinished.
+        const full = m.decode(out);
+        const delta = full.endsWith('\uFFFD') ? '' : full.slice(text.length);
+        if (!full.endsWith('\uFFFD')) text = full;
+        onToken?.({ tokenId: tok, text: delta, index: out.length - 1 });
+        if (eos.has(tok)) {
+          finishReason = 'eos';
+          break;
+        }
+        ids = [tok];
+      }
+    } finally {
+      disposeTensors(past as Record<string, never> | null);
+    }
+    const end = now();
+    return {
+      tokenIds: out,
+      text: m.decode(out),
+      finishReason,
+      firstTokenMs: out.length ? firstAt - t0 : end - t0,
+      decodeMs: out.length ? end - firstAt : 0,
+    };
+  }
+
+  async release(handle: number): Promise<void> {
+    this.kept.delete(handle);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.kept.clear();
+    this.fuser?.dispose();
+    this.fuser = null;
+    for (const m of this.models.values()) await m.dispose();
+    this.models.clear();
+  }
+}
+
+function emptyCache(m: CausalLM): KVCache {
+  const { numLayers, kvHeads, headDim } = m.info;
+  return Array.from({ length: numLayers }, () => ({
+    key: { data: new Float32Array(0), heads: kvHeads, seq: 0, headDim },
+    value: { data: new Float32Array(0), heads: kvHeads, seq: 0, headDim },
+  }));
+}
+
+function cloneCache(kv: KVCache): KVCache {
+  return kv.map((l) => ({ key: { ...l.key, data: new Float32Array(l.key.data) }, value: { ...l.value, data: new Float32Array(l.value.data) } }));
+}

@@ -1,0 +1,123 @@
+/**
+ * The typed protocol between the engine (main thread) and a model host (a Web Worker, or in-process in Node
+ * and in the 'single' topology). Every argument and result is structured-clonable; KV caches travel as
+ * transferable ArrayBuffers; AbortSignals and errors cross through comlink transfer handlers (transfer.ts).
+ */
+import type { KVCache } from '../kv/types';
+import type { ModelInfo } from '../models/causal-lm';
+import type { FuserConfig } from '../fuser/types';
+import type { ChatMessage, DeviceReport, FinishReason, ModelSource, SamplingOptions } from './types';
+
+export type ModelRole = 'sharer' | 'receiver';
+
+export interface HostInit {
+  /** Where models run; 'auto' tries WebGPU then falls back to wasm (browser) and reports why. */
+  device: 'auto' | 'webgpu' | 'wasm' | 'cpu';
+  allowRemoteModels: boolean;
+  /** 'single' (browser): every model of this host shares one GPUDevice, passed to ORT as the EP option. */
+  shareDevice: boolean;
+  topology: DeviceReport['topology'];
+}
+
+export interface RawProgressEvent {
+  role: ModelRole | 'fuser';
+  phase: 'download' | 'compile' | 'warmup';
+  file?: string;
+  loaded: number;
+  total: number;
+}
+
+export interface PrefillRequest {
+  ids: number[];
+  /** Positions of the ids (default 0..n-1). */
+  positions?: number[];
+  /** Keep the KV in the host under a handle (for fusion / decoding there). */
+  keep?: boolean;
+  /** Return the KV to the caller (transferred). */
+  returnKV?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface PrefillResult {
+  handle?: number;
+  kv?: KVCache;
+  ms: number;
+}
+
+export interface FuseRequest {
+  receiverHandle: number;
+  /** The sharer KV: a handle in this host (same worker) or the KV itself (transferred from another worker). */
+  sharer: { handle: number } | { kv: KVCache };
+  /** Token ranges [start, end) to fuse (default: all tokens); tokens outside keep the receiver's values. */
+  ranges?: [number, number][];
+  signal?: AbortSignal;
+}
+
+export interface GenerateRequest {
+  /** KV to start from (kept by prefill/fuse) or null for an empty cache. The handle is consumed. */
+  handle: number | null;
+  /** Tokens to run first (the rest of the prompt), at positions startPos.. */
+  ids: number[];
+  startPos: number;
+  maxNewTokens: number;
+  sampling?: SamplingOptions;
+  /** Tokens counted as already seen by the repetition penalty (the whole prompt). */
+  seenIds: number[];
+  signal?: AbortSignal;
+}
+
+export interface HostTokenEvent {
+  tokenId: number;
+  text: string;
+  index: number;
+}
+
+export interface GenerateOutcome {
+  tokenIds: number[];
+  text: string;
+  finishReason: FinishReason;
+  /** From the start of this call to the first generated token. */
+  firstTokenMs: number;
+  /** From the first generated token to the last. */
+  decodeMs: number;
+}
+
+export interface LoadedModel {
+  info: ModelInfo;
+  backend: 'webgpu' | 'wasm' | 'cpu';
+  fallbackReason?: string;
+  adapter?: DeviceReport['adapter'];
+  shaderF16: boolean;
+}
+
+/** What a host offers; the worker exposes exactly this through comlink. */
+export interface HostApi {
+  init(init: HostInit): Promise<void>;
+  loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<LoadedModel>;
+  /** `location`: a folder URL (browser) or directory (Node). Returns the config and where the fuser runs. */
+  loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }>;
+  encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]>;
+  decode(role: ModelRole, ids: number[]): Promise<string>;
+  /** Tokenizer queries the cross-tokenizer aligner needs. */
+  tokenizerOps(role: ModelRole, op: TokenizerOp): Promise<unknown>;
+  prefill(role: ModelRole, req: PrefillRequest): Promise<PrefillResult>;
+  fuse(req: FuseRequest): Promise<{ ms: number }>;
+  generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome>;
+  release(handle: number): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export type TokenizerOp =
+  | { kind: 'render'; messages: ChatMessage[] }
+  | { kind: 'decodeEach'; ids: number[] }
+  | { kind: 'encodePieces'; pieces: string[] }
+  | { kind: 'encodeText'; text: string }
+  | { kind: 'tokenToId'; tokens: string[] }
+  | { kind: 'specials' };
+
+export interface TokenizerSpecials {
+  padId: number | null;
+  unkId: number | null;
+  eosIds: number[];
+  padToken: string | null;
+}

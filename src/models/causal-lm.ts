@@ -1,0 +1,260 @@
+/**
+ * One causal LM on transformers.js (AutoTokenizer + AutoModelForCausalLM), used without `generate()`: the
+ * engine drives its own decode loop so it controls streaming, sampling, abort and the (fused) KV cache.
+ * `forward(ids, positions, past)` runs one chunk and returns the last position's logits and `present.*`.
+ */
+import { AutoModelForCausalLM, AutoTokenizer, Tensor } from '@huggingface/transformers';
+import { AbortError, ContextOverflowError, InvalidInputError, ModelLoadError, throwIfAborted } from '../errors';
+import type { ChatMessage, ModelSource } from '../engine/types';
+import { kvCacheToPast, presentToKVCache, presentToPast, type TensorLike } from '../kv/convert';
+import type { KVCache } from '../kv/types';
+
+export interface ModelInfo {
+  id: string;
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  /** Context length (max_position_embeddings). */
+  maxPositions: number;
+  /** Tokens that end a reply: the tokenizer's eos plus generation_config eos ids. */
+  eosIds: number[];
+  padId: number | null;
+  unkId: number | null;
+}
+
+/** Raw per-file progress from transformers.js (`progress` events) and our own phase markers. */
+export interface RawProgress {
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  device: 'cpu' | 'wasm' | 'webgpu';
+  dtype?: string;
+  /** ORT session options, e.g. `{ executionProviders: [{ name: 'webgpu', device }] }` for a shared GPUDevice. */
+  sessionOptions?: Record<string, unknown>;
+  onFileProgress?: (p: RawProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Past KV as the model's input tensors (`past_key_values.*`). */
+export type PastKV = Record<string, Tensor>;
+
+// transformers.js exposes these through loosely typed classes; we keep the surface we use explicit.
+interface TokenizerLike {
+  apply_chat_template(conv: ChatMessage[], o: Record<string, unknown>): unknown;
+  decode(ids: number[], o?: Record<string, unknown>): string;
+  encode(text: string, o?: Record<string, unknown>): number[];
+  convert_tokens_to_ids(t: string): number;
+  eos_token_id?: number | null;
+  pad_token_id?: number | null;
+  unk_token_id?: number | null;
+  pad_token?: string | null;
+  chat_template?: unknown;
+}
+interface ModelLike {
+  (inputs: Record<string, unknown>): Promise<Record<string, TensorLike>>;
+  config: Record<string, unknown>;
+  generation_config?: Record<string, unknown> | null;
+  dispose(): Promise<unknown>;
+}
+
+const ids64 = (ids: readonly number[]) => new Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]);
+
+function asIdList(v: unknown): number[] {
+  if (v == null) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is number => typeof x === 'number');
+}
+
+export class CausalLM {
+  private disposed = false;
+  private constructor(
+    readonly info: ModelInfo,
+    private readonly tokenizer: TokenizerLike,
+    private readonly model: ModelLike,
+  ) {}
+
+  static async load(source: ModelSource, o: LoadOptions): Promise<CausalLM> {
+    throwIfAborted(o.signal);
+    const progress_callback = (e: { status?: string; file?: string; loaded?: number; total?: number }) => {
+      if (e.status === 'progress' && e.file && typeof e.loaded === 'number' && typeof e.total === 'number') {
+        o.onFileProgress?.({ file: e.file, loaded: e.loaded, total: e.total });
+      }
+    };
+    let tokenizer: TokenizerLike;
+    let model: ModelLike;
+    try {
+      tokenizer = (await raceAbort(AutoTokenizer.from_pretrained(source.id, { progress_callback } as never), o.signal)) as unknown as TokenizerLike;
+      const dtype = source.dtype ?? o.dtype ?? 'fp32';
+      const pending = AutoModelForCausalLM.from_pretrained(source.id, {
+        dtype,
+        device: o.device,
+        progress_callback,
+        ...(o.sessionOptions ? { session_options: o.sessionOptions } : {}),
+      } as never) as unknown as Promise<ModelLike>;
+      // An abort cannot stop ORT mid-compile; dispose whatever arrives late so nothing leaks.
+      model = await raceAbort(pending, o.signal, (m) => void m.dispose());
+    } catch (e) {
+      if (e instanceof AbortError) throw e;
+      throw new ModelLoadError(`cannot load model "${source.id}": ${(e as Error)?.message ?? String(e)}`, { field: 'id', actual: source.id }, { cause: e });
+    }
+    if (!tokenizer.chat_template) {
+      await model.dispose();
+      throw new ModelLoadError(`model "${source.id}" has no chat_template in tokenizer_config.json`, { field: 'chat_template' });
+    }
+    const c = model.config;
+    const num = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : NaN);
+    const heads = num('num_attention_heads');
+    const eosIds = [...new Set([...asIdList(tokenizer.eos_token_id), ...asIdList(model.generation_config?.eos_token_id), ...asIdList(c.eos_token_id)])];
+    const info: ModelInfo = {
+      id: source.id,
+      numLayers: num('num_hidden_layers'),
+      kvHeads: Number.isFinite(num('num_key_value_heads')) ? num('num_key_value_heads') : heads,
+      headDim: Number.isFinite(num('head_dim')) ? num('head_dim') : num('hidden_size') / heads,
+      vocabSize: num('vocab_size'),
+      maxPositions: Number.isFinite(num('max_position_embeddings')) ? num('max_position_embeddings') : Infinity,
+      eosIds,
+      padId: tokenizer.pad_token_id ?? null,
+      unkId: tokenizer.unk_token_id ?? null,
+    };
+    for (const k of ['numLayers', 'kvHeads', 'headDim', 'vocabSize'] as const) {
+      if (!(Number.isInteger(info[k]) && info[k] > 0)) {
+        await model.dispose();
+        throw new ModelLoadError(`model "${source.id}" config.json lacks a valid ${k}`, { field: k, actual: info[k] });
+      }
+    }
+    return new CausalLM(info, tokenizer, model);
+  }
+
+  /** Receiver-style prompt ids: the chat template with the assistant generation prompt appended. */
+  encodeChat(messages: ChatMessage[], addGenerationPrompt = true): number[] {
+    const ids = this.tokenizer.apply_chat_template(messages, {
+      add_generation_prompt: addGenerationPrompt,
+      tokenize: true,
+      return_tensor: false,
+      return_dict: false,
+      enable_thinking: false,
+    });
+    if (!Array.isArray(ids)) throw new InvalidInputError('chat template did not return token ids', { field: 'messages' });
+    return (ids as unknown[]).map(Number);
+  }
+
+  /** The templated prompt as text (the aligner needs the string and its message spans). */
+  renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
+    return String(this.tokenizer.apply_chat_template(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false, enable_thinking: false }));
+  }
+
+  encodeText(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false });
+  }
+
+  decode(ids: number[], skipSpecialTokens = true): string {
+    return this.tokenizer.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false });
+  }
+
+  tokenToId(token: string): number | null {
+    const id = this.tokenizer.convert_tokens_to_ids(token);
+    return typeof id === 'number' && id >= 0 ? id : null;
+  }
+
+  get padToken(): string | null {
+    return this.tokenizer.pad_token ?? null;
+  }
+
+  checkContext(promptLength: number, what = 'prompt'): void {
+    if (promptLength > this.info.maxPositions) {
+      throw new ContextOverflowError(`${what} has ${promptLength} tokens; model "${this.info.id}" holds ${this.info.maxPositions}`, {
+        field: 'messages',
+        expected: this.info.maxPositions,
+        actual: promptLength,
+      });
+    }
+  }
+
+  /**
+   * Runs `ids` at `positions` on top of `past` (null: empty cache). Returns the logits of the last position
+   * (a copy) and `present.*` covering past + ids, still as model tensors.
+   */
+  async forward(ids: readonly number[], positions: readonly number[], past: PastKV | null): Promise<{ logits: Float32Array; present: Record<string, Tensor> }> {
+    if (this.disposed) throw new InvalidInputError(`model "${this.info.id}" is disposed`);
+    const pastLen = past ? (past['past_key_values.0.key']?.dims[2] ?? 0) : 0;
+    this.checkContext(pastLen + ids.length, 'sequence');
+    const inputs: Record<string, unknown> = {
+      input_ids: ids64(ids),
+      attention_mask: ids64(new Array(pastLen + ids.length).fill(1)),
+      position_ids: ids64(positions),
+    };
+    if (past) inputs.past_key_values = past;
+    const out = await this.model(inputs);
+    const logits = out.logits;
+    const vocab = logits.dims[logits.dims.length - 1];
+    const data = (logits.location === 'gpu-buffer' && logits.ort_tensor?.getData ? await logits.ort_tensor.getData() : logits.data) as Float32Array;
+    const last = data.slice(data.length - vocab);
+    logits.dispose?.();
+    const present: Record<string, Tensor> = {};
+    for (const k of Object.keys(out)) if (k.startsWith('present.')) present[k] = out[k] as unknown as Tensor;
+    return { logits: last, present };
+  }
+
+  /** Prefill over `ids` (positions 0..n-1 unless given) and return the KV as our Float32 cache. */
+  async prefillKV(ids: readonly number[], positions?: readonly number[]): Promise<KVCache> {
+    const { present } = await this.forward(ids, positions ?? ids.map((_, i) => i), null);
+    const kv = await presentToKVCache(present as unknown as Record<string, TensorLike>, this.info.numLayers);
+    disposeTensors(present);
+    return kv;
+  }
+
+  pastFromKV(cache: KVCache): PastKV {
+    return kvCacheToPast(cache, (type, data, dims) => new Tensor(type, data, dims));
+  }
+
+  pastFromPresent(present: Record<string, Tensor>): PastKV {
+    return presentToPast(present, this.info.numLayers);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.model.dispose();
+  }
+}
+
+/** Releases GPU-resident tensors (CPU tensors are garbage collected). */
+export function disposeTensors(t: Record<string, Tensor> | null | undefined): void {
+  if (!t) return;
+  for (const v of Object.values(t)) if ((v as unknown as TensorLike).location === 'gpu-buffer') v.dispose();
+}
+
+/** Resolves like `p`, or rejects with AbortError when `signal` fires first; a late result goes to `onLate`. */
+export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal, onLate?: (v: T) => void): Promise<T> {
+  if (!signal) return p;
+  throwIfAborted(signal);
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const onAbort = () => {
+      if (done) return;
+      done = true;
+      reject(new AbortError('loading was aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        if (done) onLate?.(v);
+        else {
+          done = true;
+          resolve(v);
+        }
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!done) {
+          done = true;
+          reject(e);
+        }
+      },
+    );
+  });
+}
