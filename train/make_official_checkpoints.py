@@ -13,6 +13,7 @@ and adversarial pickles under test/fixtures/official/malicious/ (zips that a nai
 execute or choke on). Run with Debian's /usr/bin/python3 (torch 1.13); seeded, so reruns are identical
 apart from the zip timestamps torch does not write (it writes none).
 """
+import collections
 import io
 import json
 import os
@@ -104,6 +105,20 @@ def check_against_reference_projector(a, sd):
     return ref.double().eval()
 
 
+def as_module_state_dict(a, sd, via_module):
+    """What `projector.state_dict()` returns: an OrderedDict carrying `_metadata` (pickled through BUILD).
+    With the PyTorch projector available (and no storage sharing to preserve) it is literally that."""
+    if via_module:
+        from c2c.projector import C2CProjector  # type: ignore
+        m = C2CProjector(**{k: v for k, v in a.items() if k != "dtype"}, dtype=torch.bfloat16)
+        m.load_state_dict(sd, strict=True)
+        return m.state_dict()
+    out = collections.OrderedDict(sd)
+    modules = sorted({k.rsplit(".", 1)[0] for k in sd if "." in k})
+    out._metadata = collections.OrderedDict([("", {"version": 1})] + [(m, {"version": 1}) for m in modules])
+    return out
+
+
 # ---- float64 forward, written from the C2C math (reference notes §1.3) ----
 
 def _ffn(x, sd, prefix, b, eps=1e-6):
@@ -186,7 +201,7 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
     for t in range(recv["layers"]):
         sd = random_state_dict(a, gen, gates[t], shared_gate_storage)
         refs.append(check_against_reference_projector(a, sd))
-        torch.save(sd, final / f"projector_{t}.pt")
+        torch.save(as_module_state_dict(a, sd, refs[-1] is not None and not shared_gate_storage), final / f"projector_{t}.pt")
         (final / f"projector_{t}.json").write_text(json.dumps({"class": "C2CProjector", "init_args": a}, indent=2))
         sd64 = {k: v.to(torch.float64).numpy() for k, v in sd.items()}
         sds.append(sd64)

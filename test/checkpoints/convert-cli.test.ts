@@ -1,0 +1,92 @@
+/**
+ * `c2c-web convert` end to end, through the real bin entry (bin/c2c-web.mjs, run by Node as a user would):
+ * official folder → c2c-web fuser folder → loadFuserFromDirectory gives the same weights and config, and
+ * the converted fuser reproduces the expected fused outputs. Also exit codes for bad input.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOfficialCheckpoint } from '../../src/checkpoints/official';
+import { loadFuserFromDirectory } from '../../src/fuser/node-io';
+import { fuseCache } from '../../src/fuser/reference';
+import type { FuserWeights } from '../../src/fuser/types';
+import { OFFICIAL_DIR, fixtureFiles, loadExpected } from './helpers';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'c2c-web.mjs');
+const tmp = mkdtempSync(join(tmpdir(), 'c2c-convert-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every weight of `a` and `b`, flattened in the same order. */
+function flat(w: FuserWeights): number[] {
+  const out: number[] = [];
+  for (const layer of w.layers) {
+    for (const p of [layer.key, layer.value]) {
+      for (const lin of [p.in, p.scalarHead, p.projOut]) out.push(...lin.weight, ...(lin.bias ?? []));
+      for (const b of [...p.mlp1, ...p.scalarMlp2, ...p.projMlp2]) out.push(...b.norm, ...b.w1.weight, ...b.w2.weight);
+      out.push(p.gateLogit);
+    }
+  }
+  return out;
+}
+
+describe('c2c-web convert', () => {
+  it('round-trips tiny_llama_knn (explicit layer map, alignment on) exactly in the stored bf16', async () => {
+    const out = join(tmp, 'knn');
+    const r = cli('convert', join(OFFICIAL_DIR, 'tiny_llama_knn'), out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/converted 3 projectors .* bfloat16/);
+    const json = JSON.parse(readFileSync(join(out, 'fuser.json'), 'utf8'));
+    expect(json.dtype).toBe('bfloat16');
+    expect(json.layer_map).toEqual([0, 2, 4]);
+    expect(json.metadata.teacher_model).toBe('meta-llama/Llama-3.2-1B-Instruct');
+
+    const converted = await loadFuserFromDirectory(out);
+    const original = await loadOfficialCheckpoint(fixtureFiles('tiny_llama_knn', 3));
+    expect(converted.config).toEqual(original.config);
+    expect(flat(converted)).toEqual(flat(original));
+
+    for (const c of loadExpected('tiny_llama_knn', 3, 5).cases) {
+      const fused = fuseCache(converted, c.receiver, c.sharer);
+      fused.forEach((layer, l) => {
+        for (const p of ['key', 'value'] as const) {
+          layer[p].data.forEach((v, i) => expect(Math.abs(v - c.fused[l][p].data[i])).toBeLessThan(1e-5));
+        }
+      });
+    }
+  });
+
+  it('honours --dtype (float32 exact, float16 within f16 rounding)', async () => {
+    const original = flat(await loadOfficialCheckpoint(fixtureFiles('tiny_qwen', 4)));
+    const f32 = join(tmp, 'f32');
+    expect(cli('convert', join(OFFICIAL_DIR, 'tiny_qwen'), f32, '--dtype=float32').code).toBe(0);
+    expect(flat(await loadFuserFromDirectory(f32))).toEqual(original);
+
+    const f16 = join(tmp, 'f16');
+    expect(cli('convert', join(OFFICIAL_DIR, 'tiny_qwen'), f16, '--dtype', 'float16').code).toBe(0);
+    const half = await loadFuserFromDirectory(f16);
+    expect(half.config.dtype).toBe('float16');
+    flat(half).forEach((v, i) => expect(Math.abs(v - original[i])).toBeLessThanOrEqual(Math.abs(original[i]) * 2 ** -11 + 2 ** -24));
+  });
+
+  it('fails with exit code 2 on bad arguments and 1 on a hostile checkpoint', () => {
+    expect(cli().code).toBe(2);
+    expect(cli('convert', 'only-one').code).toBe(2);
+    expect(cli('convert', 'a', 'b', '--dtype', 'int4').stderr).toMatch(/--dtype must be/);
+    expect(cli('frobnicate').code).toBe(2);
+
+    const evil = join(tmp, 'evil');
+    cpSync(join(OFFICIAL_DIR, 'tiny_qwen'), evil, { recursive: true });
+    cpSync(join(OFFICIAL_DIR, 'malicious', 'os_system.pt'), join(evil, 'final', 'projector_2.pt'));
+    const r = cli('convert', evil, join(tmp, 'evil-out'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CheckpointFormatError: final\/projector_2\.pt:.*'posix system' is not allowed/);
+  });
+});
