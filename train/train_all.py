@@ -7,7 +7,8 @@ Stages (each reads the previous stages' files from --out, so `--stages fuser,eva
   lm     world + tokenizer, train receiver and sharer, export both folders (ONNX + tokenizer), Node parity check
   fuser  train the C2C fuser (both LLMs frozen) on E2 items, save in the c2c-web fuser format
   eval   held-out E3 accuracy for receiver / sharer / text relay / C2C, REPORT.md + report.json
-  golden fixtures for the TS runtime (prompt ids, greedy ids of every mode, fused-KV slices) + manifest
+  hetero second sharer with its own tokenizer + a fuser trained through token alignment (sharer_b/, fuser_b/)
+  golden fixtures for the TS runtime (prompt ids, greedy ids of every mode, fused-KV slices), report, manifest
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ FULL = {
                            head_dim=16, intermediate_size=512),
                "steps": 5000, "batch": 32, "lr": 3e-3},
     "fuser": {"hidden_dim": 96, "intermediate_dim": 96, "num_layers": 3, "steps": 1200, "batch": 16, "lr": 1e-3},
+    "hetero": {"vocab_size": 640, "strategy": "longest", "steps": 5000, "batch": 32, "lr": 3e-3, "fuser_steps": 1200,
+               "cfg": dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
+                           head_dim=24, intermediate_size=512)},
     "hint_max_tokens": 24,
     "max_new_tokens": 8,
 }
@@ -44,6 +48,7 @@ for k in ("receiver", "sharer"):
     SMOKE[k]["steps"] = 20
     SMOKE[k]["batch"] = 8
 SMOKE["fuser"].update(steps=10, batch=4)
+SMOKE["hetero"].update(steps=20, batch=8, fuser_steps=10)
 
 
 class Log:
@@ -105,7 +110,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="output folder (default models/c2c-tiny; --smoke needs an explicit one)")
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--stages", default="lm,fuser,eval,golden")
+    ap.add_argument("--stages", default="lm,fuser,eval,hetero,golden")
     args = ap.parse_args()
     P = SMOKE if args.smoke else FULL
     if args.out is None:
@@ -132,6 +137,9 @@ def main():
         elif st == "eval":
             import evaluate
             evaluate.stage_eval(P, out, log, args.smoke)
+        elif st == "hetero":
+            import train_hetero
+            train_hetero.stage_hetero(P, out, log, args.smoke)
         elif st == "golden":
             import golden
             golden.stage_golden(P, out, log)
