@@ -42,8 +42,8 @@ export class BenchPanel {
     }
   }
 
-  /** Runs the benchmark; `limit` overrides the N field (automation). Rejects on failure or cancel. */
-  async run(limit?: number): Promise<BenchRun> {
+  /** Runs the benchmark; `limit`/`modes` override the form (automation). Rejects on failure or cancel. */
+  async run(limit?: number, modes?: GenerationMode[]): Promise<BenchRun> {
     const ctx = this.getContext();
     if (!ctx) throw new Error('load a pair first');
     const n = Math.max(1, Math.min(ctx.items.length, limit ?? (Number(this.count.value) || 1)));
@@ -54,7 +54,7 @@ export class BenchPanel {
     this.status.textContent = `running ${n} items…`;
     try {
       const run = await runBenchmark(ctx.engine, ctx.items.slice(0, n), { pair: ctx.pair, engineKind: ctx.engineKind }, {
-        modes: this.modes(),
+        modes: modes ?? this.modes(),
         maxNewTokens: ctx.maxNewTokens,
         relayMaxTokens: ctx.relayMaxTokens,
         signal: this.abort.signal,

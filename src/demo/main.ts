@@ -214,6 +214,6 @@ window.c2cDemo = {
   device: () => engine?.device ?? null,
   evalItems: () => loaded?.items ?? [],
   reference: () => loaded?.reference ?? {},
-  bench: (limit?: number) => bench.run(limit),
+  bench: (limit?: number, modes?: GenerationMode[]) => bench.run(limit, modes),
   reportHtml: (runs: BenchRun[], fullSetSize?: number) => renderReportHtml(runs, loaded?.reference ?? {}, fullSetSize),
 };

@@ -1,0 +1,36 @@
+/**
+ * Plain-text benchmark table for the terminal (scripts/bench.mjs): accuracy per mode beside the PyTorch
+ * report's (flagging mismatches on the full set), mean and p90 latency, and the two headline ratios.
+ */
+const LABELS = { receiver: 'receiver alone', sharer: 'sharer alone', 'text-relay': 'text relay', c2c: 'C2C' };
+const pct = (x) => (x === undefined || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
+const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '–');
+
+export function describeDevice(d) {
+  const a = d.adapter;
+  const adapter = a ? ` on ${[a.vendor, a.architecture, a.description].filter(Boolean).join('/')}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : '';
+  const sw = a && (a.architecture === 'swiftshader' || a.isFallbackAdapter) ? ' — SwiftShader is a CPU rasterizer: not GPU numbers' : '';
+  return `${d.backend}${adapter}, fuser ${d.fuserBackend}, shader-f16 ${d.shaderF16 ? 'yes' : 'no'}, ${d.topology}${d.fallbackReason ? `, fallback: ${d.fallbackReason}` : ''}${sw}`;
+}
+
+export function formatTable(run, reference = {}, fullSetSize) {
+  const subset = fullSetSize !== undefined && run.items < fullSetSize;
+  const rows = [['mode', 'accuracy', 'PyTorch', 'check', 'mean', 'p90']];
+  for (const s of run.summaries) {
+    const ref = reference[s.mode];
+    const check = ref === undefined ? '–' : subset ? 'subset' : Math.abs(ref - s.accuracy) < 1e-9 ? 'match' : 'MISMATCH';
+    rows.push([LABELS[s.mode] ?? s.mode, `${pct(s.accuracy)} (${s.correct}/${s.n})`, pct(ref), check, ms(s.meanMs), ms(s.p90Ms)]);
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  const out = [
+    `${run.engineKind === 'fake' ? '[FAKE ENGINE — not results] ' : ''}${run.pair}: ${run.items}${subset ? `/${fullSetSize}` : ''} items, greedy, max ${run.maxNewTokens} new tokens`,
+    `device: ${describeDevice(run.device)}`,
+    line(rows[0]), ...rows.slice(1).map(line),
+  ];
+  if (run.c2cSpeedupOverRelay !== null) out.push(`C2C speedup over text relay: ${run.c2cSpeedupOverRelay.toFixed(2)}× (goal ≥ 4×: ${run.c2cSpeedupOverRelay >= 4 ? 'met' : 'NOT met'})`);
+  if (run.c2cOverReceiver !== null) out.push(`C2C latency / receiver-only: ${run.c2cOverReceiver.toFixed(2)}× (goal ≤ 1.15×: ${run.c2cOverReceiver <= 1.15 ? 'met' : 'NOT met'})`);
+  if (subset) out.push(`note: ${run.items} of ${fullSetSize} items — PyTorch accuracies are over the full set, so they are not compared.`);
+  if (run.consoleErrors?.length) out.push(`console errors: ${run.consoleErrors.length} (first: ${run.consoleErrors[0]})`);
+  return out.join('\n') + '\n';
+}
