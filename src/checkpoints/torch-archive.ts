@@ -85,7 +85,8 @@ function view(t: TensorRef, storage: Float32Array, fileName: string, name: strin
     expect *= t.shape[i];
   }
   if (t.offset + numel > storage.length) bad(`reads past its storage (offset ${t.offset} + ${numel} > ${storage.length})`);
-  return storage.slice(t.offset, t.offset + numel);
+  // The usual case (one tensor per storage) takes the freshly widened array as is; views get their own copy.
+  return t.offset === 0 && numel === storage.length ? storage : storage.slice(t.offset, t.offset + numel);
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
