@@ -21,6 +21,10 @@ export { parseSafetensors, tensorToFloat32, writeSafetensors } from './fuser/saf
 export type { SafetensorsFile, SafetensorsTensor, SafetensorsDType, TensorToWrite } from './fuser/safetensors';
 export { loadFuserWeights, loadFuserFromUrl, serializeFuser, expectedFuserTensors, parseFuserJson } from './fuser/format';
 export type { FuserManifest } from './fuser/format';
+export type { LoadFuserOptions } from './fuser/format';
+export { quantizeFuserWeights, quantizeInt8, dequantizeInt8 } from './fuser/quantize';
+export { fuserGpuWeightBytes } from './fuser/weight-bytes';
+export type { FuserWeightBytes, GpuWeightDType } from './fuser/weight-bytes';
 export * from './engine/types';
 export { HUB_PRESETS, findPreset, decoderParams, projectorParams, presetFuserParams } from './presets';
 export type { PairPreset, PresetModel, ModelArch, FuserSource } from './presets';
@@ -28,3 +32,6 @@ export { estimateMemory, checkMemoryBudget, maxContextThatFits, kvBytes } from '
 export type { MemoryEstimate, MemoryOptions, DeviceMemoryLimits, ModelDType, FuserWeightDType, KVDType } from './memory';
 export { createReferenceFuser, fuseCache, fuseLayerPath } from './fuser/reference';
 export { randomFuserWeights } from './fuser/random-weights';
+export { createC2CEngine } from './engine/browser';
+export type { RelayTemplate } from './engine/relay';
+export { DEFAULT_RELAY_TEMPLATE } from './engine/relay';

@@ -201,8 +201,9 @@ export class Engine implements C2CEngine {
       );
       timing.relayMs = now() - tRelay;
       if (h.finishReason === 'aborted') throw new AbortError('text relay was aborted while the sharer wrote its hint');
-      hint = { text: h.text, tokenIds: h.tokenIds };
-      promptIds = await hosts.receiver.encodeChat('receiver', relayReceiverMessages(messages, h.text, this.relay));
+      // Like the training data's decode_answer: the text before eos, stripped.
+      hint = { text: h.text.trim(), tokenIds: h.tokenIds };
+      promptIds = await hosts.receiver.encodeChat('receiver', relayReceiverMessages(messages, hint.text, this.relay));
       this.checkPrompt('receiver', promptIds);
       outcome = await answer('receiver', null, promptIds, 0, promptIds);
     } else {

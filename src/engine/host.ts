@@ -3,7 +3,7 @@
  * inside a Web Worker (workers/model.worker.ts) or in-process (Node, tests). Platform specifics (how
  * transformers.js is configured, where a fuser comes from, which GPU device) are injected as HostPlatform.
  */
-import { DisposedError, InvalidInputError, ShapeMismatchError, throwIfAborted } from '../errors';
+import { AbortError, DisposedError, InvalidInputError, ShapeMismatchError, throwIfAborted } from '../errors';
 import type { Fuser, FuserConfig, FuserWeights } from '../fuser/types';
 import type { KVCache } from '../kv/types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
@@ -77,17 +77,27 @@ export class ModelHost implements HostApi {
   }
 
   async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<LoadedModel> {
-    const { init, device } = this.ready();
+    const { init } = this.ready();
     // transformers.js `env` is global: one load at a time per host, each with its own localModelPath.
     const run = async () => {
       throwIfAborted(signal);
       this.platform.configureEnv(source, init, signal);
-      const lm = await CausalLM.load(source, {
-        device: device.backend,
-        sessionOptions: device.sessionOptions,
-        signal,
-        onFileProgress: (p) => onProgress?.({ role, phase: 'download', ...p }),
-      });
+      const load = (d: ResolvedDevice) =>
+        CausalLM.load(source, {
+          device: d.backend,
+          sessionOptions: d.sessionOptions,
+          signal,
+          onFileProgress: (p) => onProgress?.({ role, phase: 'download', ...p }),
+        });
+      let lm: CausalLM;
+      try {
+        lm = await load(this.device!);
+      } catch (e) {
+        // 'auto' may fall back from WebGPU to wasm, and says so (DeviceReport.fallbackReason).
+        if (this.device!.backend !== 'webgpu' || init.device !== 'auto' || e instanceof AbortError) throw e;
+        this.device = { backend: 'wasm', shaderF16: false, fallbackReason: `WebGPU model load failed, using wasm: ${(e as Error).message}` };
+        lm = await load(this.device);
+      }
       onProgress?.({ role, phase: 'compile', loaded: 1, total: 1 });
       // Warm-up: one token through the graph so shader compilation is not billed to the first request.
       const { present } = await lm.forward([0], [0], null);
@@ -100,7 +110,8 @@ export class ModelHost implements HostApi {
     const p = this.loadChain.then(run, run);
     this.loadChain = p.catch(() => undefined);
     const lm = await p;
-    return { info: lm.info, backend: device.backend, fallbackReason: device.fallbackReason, adapter: device.adapter, shaderF16: device.shaderF16 };
+    const d = this.device!;
+    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
   }
 
   async loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }> {

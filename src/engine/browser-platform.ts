@@ -1,0 +1,80 @@
+/**
+ * HostPlatform for browsers (used inside the model workers): WebGPU detection with a reported wasm fallback,
+ * one GPUDevice per worker handed to onnxruntime-web's native WebGPU EP (and to the WebGPU fuser), offline
+ * transformers.js settings (local models, ORT wasm files bundled by Vite — never a CDN), fuser from a URL.
+ */
+import { env } from '@huggingface/transformers';
+import ortWasmMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
+import ortWasmBinary from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import { loadFuserFromUrl } from '../fuser/format';
+import { createReferenceFuser } from '../fuser/reference';
+import type { HostPlatform, ResolvedDevice } from './host';
+import type { HostInit } from './protocol';
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
+const LIMITS = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage'] as const;
+
+async function requestGpu(): Promise<ResolvedDevice> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) throw new Error('navigator.gpu is missing (WebGPU not supported or not enabled in this browser)');
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned null (no usable WebGPU adapter)');
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
+  // Our own device with the adapter's limits: ORT takes it through the EP option, the fuser uses it too.
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return {
+    backend: 'webgpu',
+    shaderF16: device.features.has('shader-f16'),
+    adapter: {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      description: info.description,
+      isFallbackAdapter: info.isFallbackAdapter ?? (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+    },
+    gpuDevice: device,
+    sessionOptions: { executionProviders: [{ name: 'webgpu', device }] },
+  };
+}
+
+export function browserPlatform(): HostPlatform {
+  return {
+    async resolveDevice(init: HostInit): Promise<ResolvedDevice> {
+      if (init.device === 'wasm') return { backend: 'wasm', shaderF16: false };
+      if (init.device === 'cpu') return { backend: 'wasm', shaderF16: false, fallbackReason: "device 'cpu' is Node-only; using wasm" };
+      try {
+        return await requestGpu();
+      } catch (e) {
+        // Never silent: the reason reaches DeviceReport.fallbackReason.
+        return { backend: 'wasm', shaderF16: false, fallbackReason: `WebGPU unavailable, using wasm: ${(e as Error).message}` };
+      }
+    },
+    configureEnv(source, init, signal) {
+      env.allowRemoteModels = init.allowRemoteModels;
+      env.allowLocalModels = true;
+      const base = new URL(source.localPath ?? '/models/', globalThis.location.href).href;
+      env.localModelPath = base.endsWith('/') ? base : `${base}/`;
+      env.useBrowserCache = init.allowRemoteModels;
+      const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; proxy?: boolean } };
+      if (onnx.wasm) onnx.wasm.wasmPaths = { mjs: new URL(ortWasmMjs, globalThis.location.href).href, wasm: new URL(ortWasmBinary, globalThis.location.href).href };
+      // Downloads of this load stop when the request's signal fires.
+      const base_fetch = globalThis.fetch.bind(globalThis);
+      env.fetch = (input: string | URL, options?: RequestInit) => base_fetch(input, { ...options, signal });
+    },
+    loadFuserWeights: (location, signal) => loadFuserFromUrl(location, { signal }),
+    async createFuser(weights, device) {
+      if (device.backend === 'webgpu' && device.gpuDevice) {
+        try {
+          const { createWebGPUFuser } = await import('../fuser/webgpu/index');
+          return await createWebGPUFuser(weights, { device: device.gpuDevice });
+        } catch (e) {
+          console.warn(`WebGPU fuser unavailable, using the CPU reference fuser: ${(e as Error).message}`);
+        }
+      }
+      return createReferenceFuser(weights);
+    },
+  };
+}

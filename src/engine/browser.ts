@@ -1,0 +1,87 @@
+/**
+ * Browser entry: `createC2CEngine` runs the models in module Web Workers. Topology 'workers' (default): one
+ * worker per model, the fuser in the receiver's worker, the sharer KV crossing as transferable buffers.
+ * Topology 'single': both models and the fuser in one worker on one GPUDevice. A crashed worker fails its
+ * request with WorkerCrashedError; the next request spawns fresh workers and reloads the pair.
+ */
+import { assembleEngine, loadPair } from './assemble';
+import type { HostApi, HostInit, ModelRole } from './protocol';
+import { RemoteHost } from './remote-host';
+import type { C2CEngine, EngineOptions } from './types';
+
+type Hosts = { sharer: HostApi; receiver: HostApi };
+
+function spawnWorker(label: string): RemoteHost {
+  const worker = new Worker(new URL('../../workers/model.worker.ts', import.meta.url), { type: 'module', name: `c2c-${label}` });
+  return new RemoteHost(worker, label);
+}
+
+function absolute(url: string): string {
+  return new URL(url, globalThis.location.href).href;
+}
+
+export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
+  const topology = opts.topology ?? 'workers';
+  const init: HostInit = {
+    device: opts.device ?? 'auto',
+    allowRemoteModels: opts.allowRemoteModels ?? false,
+    shareDevice: topology === 'single',
+    topology,
+  };
+  const fuserLocation = absolute(opts.fuser);
+  // Workers resolve relative URLs against their own script: hand them absolute ones.
+  const resolved: EngineOptions = {
+    ...opts,
+    sharer: { ...opts.sharer, localPath: absolute(opts.sharer.localPath ?? '/models/') },
+    receiver: { ...opts.receiver, localPath: absolute(opts.receiver.localPath ?? '/models/') },
+  };
+
+  let remotes: RemoteHost[] = [];
+  let hosts: Hosts | null = null;
+  let loaded = false;
+
+  const spawn = async (): Promise<Hosts> => {
+    if (topology === 'single') {
+      const one = spawnWorker('models');
+      remotes = [one];
+      hosts = { sharer: one, receiver: one };
+    } else {
+      const s = spawnWorker('sharer');
+      const r = spawnWorker('receiver');
+      remotes = [s, r];
+      hosts = { sharer: s, receiver: r };
+    }
+    await Promise.all(remotes.map((h) => h.init(init)));
+    return hosts;
+  };
+
+  const provider = async (): Promise<Hosts> => {
+    if (hosts && !remotes.some((r) => r.isCrashed)) return hosts;
+    await Promise.all(remotes.map((r) => r.dispose()));
+    const fresh = await spawn();
+    // After a crash the pair is reloaded into the new workers (the first load is done by assembleEngine).
+    if (loaded) await loadPair(fresh, { ...resolved, signal: undefined, onProgress: undefined }, fuserLocation);
+    return fresh;
+  };
+
+  const engine = await assembleEngine({
+    opts: resolved,
+    hosts: provider,
+    topology,
+    fuserLocation,
+    dispose: async () => {
+      await Promise.all(remotes.map((r) => r.dispose()));
+      remotes = [];
+      hosts = null;
+    },
+  });
+  loaded = true;
+  // Test hook: simulates a crash of one worker (the same path as an uncaught error in it).
+  Object.defineProperty(engine, '__crashWorkerForTests', {
+    value: (role: ModelRole) => {
+      const h = hosts?.[role];
+      if (h instanceof RemoteHost) h.crash(`the ${role} worker crashed (test hook)`);
+    },
+  });
+  return engine;
+}

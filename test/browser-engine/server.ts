@@ -1,0 +1,35 @@
+/**
+ * Builds the engine test page (test/browser-engine/page.html) with Vite, serves it on 127.0.0.1 with
+ * `vite preview` (COOP/COEP from vite.config.ts, models/ served by the models plugin), and launches the
+ * system Chromium with WebGPU enabled. A build, not the dev server: dependency discovery in dev reloads pages.
+ */
+import path from 'node:path';
+import { build, preview } from 'vite';
+import { c2cModelsPlugin } from '../../scripts/vite-models-plugin.mjs';
+import { REPO, launchBrowser, closeBrowser } from '../../e2e/harness.mjs';
+
+export const OUT_DIR = 'test-results/browser-engine-dist';
+
+export async function buildAndServe(): Promise<{ url: string; close: () => Promise<void> }> {
+  await build({
+    root: REPO,
+    logLevel: 'warn',
+    plugins: [c2cModelsPlugin()],
+    build: { outDir: OUT_DIR, emptyOutDir: true, rollupOptions: { input: path.join(REPO, 'test/browser-engine/page.html') } },
+  });
+  const server = await preview({
+    root: REPO,
+    logLevel: 'warn',
+    plugins: [c2cModelsPlugin()],
+    build: { outDir: OUT_DIR },
+    preview: { host: '127.0.0.1', port: 0, open: false },
+  });
+  const addr = server.httpServer.address();
+  if (!addr || typeof addr !== 'object') throw new Error('vite preview did not report an address');
+  return {
+    url: `http://127.0.0.1:${addr.port}/`,
+    close: () => new Promise<void>((resolve) => server.httpServer.close(() => resolve())),
+  };
+}
+
+export { launchBrowser, closeBrowser };

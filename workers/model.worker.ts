@@ -1,0 +1,40 @@
+/**
+ * Model worker: one ModelHost exposed through comlink. In the 'workers' topology it holds one model (the
+ * receiver's worker also holds the fuser); in 'single' it holds both models and the fuser on one GPUDevice.
+ * KV returned by prefill is transferred (not copied); callback proxies are released after each call.
+ */
+import { expose, releaseProxy, transfer } from 'comlink';
+import { browserPlatform } from '../src/engine/browser-platform';
+import { ModelHost } from '../src/engine/host';
+import type { GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent } from '../src/engine/protocol';
+import type { ModelSource } from '../src/engine/types';
+import { kvTransferables } from '../src/kv/convert';
+import { installTransferHandlers } from '../src/engine/transfer';
+
+installTransferHandlers();
+
+type MaybeRemote = { [releaseProxy]?: () => void };
+const release = (f: unknown) => (f as MaybeRemote | undefined)?.[releaseProxy]?.();
+
+class WorkerHost extends ModelHost {
+  override async prefill(role: ModelRole, req: PrefillRequest) {
+    const r = await super.prefill(role, req);
+    return r.kv ? transfer(r, kvTransferables(r.kv)) : r;
+  }
+  override async generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void) {
+    try {
+      return await super.generate(role, req, onToken);
+    } finally {
+      release(onToken);
+    }
+  }
+  override async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal) {
+    try {
+      return await super.loadModel(role, source, onProgress, signal);
+    } finally {
+      release(onProgress);
+    }
+  }
+}
+
+expose(new WorkerHost(browserPlatform()));
