@@ -9,10 +9,19 @@ import { terminalLayerMap } from './types';
 import { parseSafetensors, tensorToFloat32, writeSafetensors, type SafetensorsDType, type SafetensorsTensor } from './safetensors';
 import { float32ToBFloat16Bits, float32ToFloat16Bits } from './half';
 import { readManifest, type FuserManifest } from './manifest';
+import { checkInt8Weight, dequantizeInt8, quantizeFuserWeights } from './quantize';
 
 export { parseFuserJson, type FuserManifest } from './manifest';
 
-const STORAGE_DTYPE: Record<FuserDType, SafetensorsDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+const STORAGE_DTYPE: Record<FuserDType, SafetensorsDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', int8: 'I8' };
+/** Suffix of the per-output-channel scale tensor of an int8 Linear weight (`<weight name>.scale`). */
+export const SCALE_SUFFIX = '.scale';
+
+/** Safetensors dtype of one expected tensor: int8 fusers store only 2-D Linear weights as I8, the rest F32. */
+export function tensorStorage(dtype: FuserDType, t: { name: string; shape: number[] }): SafetensorsDType {
+  if (dtype !== 'int8') return STORAGE_DTYPE[dtype];
+  return t.shape.length === 2 && !t.name.endsWith(SCALE_SUFFIX) ? 'I8' : 'F32';
+}
 export const PATHS = ['key', 'value'] as const;
 export type PathName = (typeof PATHS)[number];
 
@@ -44,6 +53,8 @@ export function expectedFuserTensors(cfg: FuserConfig): { name: string; shape: n
       out.push({ name: `${pre}_gate_logit`, shape: [] });
     }
   }
+  // int8: every 2-D (Linear) weight is followed by its F32 `[out]` scale tensor.
+  if (cfg.dtype === 'int8') return out.flatMap((w) => (w.shape.length === 2 ? [w, { name: `${w.name}${SCALE_SUFFIX}`, shape: [w.shape[0]] }] : [w]));
   return out;
 }
 
@@ -53,11 +64,16 @@ function isIgnoredTensor(name: string, numLayers: number): boolean {
   return !!m && Number(m[1]) < numLayers;
 }
 
+export interface LoadFuserOptions {
+  /** 'int8': quantise a float fuser on load (an int8 file is already int8); default: as stored. */
+  weightDType?: 'int8';
+}
+
 /**
  * Builds FuserWeights from a parsed fuser.json and the bytes of every file it lists.
  * Throws FuserFormatError (fuser.json / tensor set problems) or SafetensorsFormatError (broken files).
  */
-export function loadFuserWeights(json: unknown, files: Record<string, Uint8Array>): FuserWeights {
+export function loadFuserWeights(json: unknown, files: Record<string, Uint8Array>, opts: LoadFuserOptions = {}): FuserWeights {
   const manifest = readManifest(json);
   const tensors = new Map<string, SafetensorsTensor>();
   for (const file of manifest.files) {
@@ -68,7 +84,8 @@ export function loadFuserWeights(json: unknown, files: Record<string, Uint8Array
       tensors.set(name, t);
     }
   }
-  return buildWeights(manifest.config, tensors);
+  const weights = buildWeights(manifest.config, tensors);
+  return opts.weightDType === 'int8' ? quantizeFuserWeights(weights) : weights;
 }
 
 function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>): FuserWeights {
@@ -85,9 +102,10 @@ function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>)
       unexpected,
     });
   }
-  const storage = STORAGE_DTYPE[cfg.dtype];
   const values = new Map<string, Float32Array>();
+  const int8 = new Map<string, Int8Array>();
   for (const w of want) {
+    const storage = tensorStorage(cfg.dtype, w);
     const t = tensors.get(w.name)!;
     const shapeOk = sameShape(t.shape, w.shape) || (w.shape.length === 0 && sameShape(t.shape, [1]));
     if (!shapeOk) {
@@ -103,6 +121,10 @@ function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>)
         field: 'dtype',
       });
     }
+    if (storage === 'I8') {
+      int8.set(w.name, new Int8Array(t.data.slice().buffer)); // range checked with its scale below
+      continue;
+    }
     const data = tensorToFloat32(t);
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) throw new FuserFormatError(`tensor "${w.name}" contains a non-finite value at index ${i}`, { tensor: w.name, index: i });
@@ -110,12 +132,15 @@ function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>)
     values.set(w.name, data);
   }
   const get = (name: string) => values.get(name)!;
-  const linear = (name: string, outDim: number, inDim: number, bias: boolean): LinearParams => ({
-    weight: get(`${name}.weight`),
-    bias: bias ? get(`${name}.bias`) : undefined,
-    outDim,
-    inDim,
-  });
+  const linear = (name: string, outDim: number, inDim: number, bias: boolean): LinearParams => {
+    const wName = `${name}.weight`;
+    const base = { bias: bias ? get(`${name}.bias`) : undefined, outDim, inDim };
+    const q = int8.get(wName);
+    if (!q) return { weight: get(wName), ...base };
+    const scale = get(`${wName}${SCALE_SUFFIX}`);
+    checkInt8Weight(wName, q, scale, outDim, inDim);
+    return { weight: dequantizeInt8(q, scale, outDim, inDim), ...base, quant: { weight: q, scale } };
+  };
   const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
   const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
   const H = cfg.hiddenDim;
@@ -151,7 +176,7 @@ function preview(names: string[]): string {
   return names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} … (${names.length} in all)`;
 }
 
-/** Serialises weights to fuser.json + one safetensors file, rounding to the storage dtype. */
+/** Serialises weights to fuser.json + one safetensors file, rounding to the storage dtype ('int8' quantises). */
 export function serializeFuser(
   weights: FuserWeights,
   opts: { dtype?: FuserDType; metadata?: Record<string, unknown>; fileName?: string } = {},
@@ -159,33 +184,50 @@ export function serializeFuser(
   const cfg = weights.config;
   const dtype = opts.dtype ?? cfg.dtype;
   const fileName = opts.fileName ?? 'fuser.safetensors';
-  const storage = STORAGE_DTYPE[dtype];
   const encode = (data: Float32Array): ArrayBufferView => {
-    if (dtype === 'float32') return data;
+    if (dtype === 'float32' || dtype === 'int8') return data; // int8 fusers keep 1-D tensors f32
     const bits = new Uint16Array(data.length);
     const conv = dtype === 'float16' ? float32ToFloat16Bits : float32ToBFloat16Bits;
     for (let i = 0; i < data.length; i++) bits[i] = conv(data[i]);
     return bits;
   };
   const byName = new Map<string, Float32Array>();
-  weights.layers.forEach((layer, l) => {
+  const quant = new Map<string, NonNullable<LinearParams['quant']>>();
+  // An int8 target reuses existing int8 data as is (requantising q·scale could move a scale by an ulp).
+  const src = dtype === 'int8' ? quantizeFuserWeights(weights) : weights;
+  const setW = (name: string, lin: LinearParams) => {
+    byName.set(name, lin.weight);
+    if (lin.quant) quant.set(name, lin.quant);
+  };
+  src.layers.forEach((layer, l) => {
     for (const p of PATHS) {
       const path = layer[p];
       const pre = `${l}.${p}`;
-      byName.set(`${pre}_in.weight`, path.in.weight).set(`${pre}_in.bias`, path.in.bias!);
+      setW(`${pre}_in.weight`, path.in);
+      byName.set(`${pre}_in.bias`, path.in.bias!);
       const mlps: [string, FFNBlockParams[]][] = [['mlp1', path.mlp1], ['scalar_mlp2', path.scalarMlp2], ['proj_mlp2', path.projMlp2]];
       for (const [mlp, blocks] of mlps) {
         blocks.forEach((b, i) => {
           const bp = `${pre}_${mlp}.blocks.${i}`;
-          byName.set(`${bp}.norm.weight`, b.norm).set(`${bp}.w1.weight`, b.w1.weight).set(`${bp}.w2.weight`, b.w2.weight);
+          byName.set(`${bp}.norm.weight`, b.norm);
+          setW(`${bp}.w1.weight`, b.w1);
+          setW(`${bp}.w2.weight`, b.w2);
         });
       }
-      byName.set(`${pre}_scalar_head.weight`, path.scalarHead.weight).set(`${pre}_scalar_head.bias`, path.scalarHead.bias!);
-      byName.set(`${pre}_proj_out.weight`, path.projOut.weight).set(`${pre}_proj_out.bias`, path.projOut.bias!);
+      setW(`${pre}_scalar_head.weight`, path.scalarHead);
+      byName.set(`${pre}_scalar_head.bias`, path.scalarHead.bias!);
+      setW(`${pre}_proj_out.weight`, path.projOut);
+      byName.set(`${pre}_proj_out.bias`, path.projOut.bias!);
       byName.set(`${pre}_gate_logit`, new Float32Array([path.gateLogit]));
     }
   });
-  const tensors = expectedFuserTensors(cfg).map((w) => {
+  const tensors = expectedFuserTensors({ ...cfg, dtype }).map((w) => {
+    const storage = tensorStorage(dtype, w);
+    if (dtype === 'int8' && (storage === 'I8' || w.name.endsWith(SCALE_SUFFIX))) {
+      const q = quant.get(storage === 'I8' ? w.name : w.name.slice(0, -SCALE_SUFFIX.length));
+      if (!q) throw new FuserFormatError(`cannot serialise: weights lack tensor "${w.name}"`, { tensor: w.name });
+      return { name: w.name, dtype: storage, shape: w.shape, data: storage === 'I8' ? q.weight : q.scale };
+    }
     const data = byName.get(w.name);
     if (!data) throw new FuserFormatError(`cannot serialise: weights lack tensor "${w.name}"`, { tensor: w.name });
     return { name: w.name, dtype: storage, shape: w.shape, data: encode(data) };
@@ -222,7 +264,7 @@ function isTerminal(cfg: FuserConfig): boolean {
 /** Fetches fuser.json and its files relative to `baseUrl` (a folder URL, with or without trailing slash). */
 export async function loadFuserFromUrl(
   baseUrl: string,
-  opts: { fetch?: typeof fetch; signal?: AbortSignal } = {},
+  opts: { fetch?: typeof fetch; signal?: AbortSignal } & LoadFuserOptions = {},
 ): Promise<FuserWeights> {
   const doFetch = opts.fetch ?? fetch;
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
@@ -247,5 +289,5 @@ export async function loadFuserFromUrl(
   const manifest: FuserManifest = readManifest(json);
   const files: Record<string, Uint8Array> = {};
   for (const f of manifest.files) files[f] = new Uint8Array(await (await get(f)).arrayBuffer());
-  return loadFuserWeights(json, files);
+  return loadFuserWeights(json, files, { weightDType: opts.weightDType });
 }

@@ -12,7 +12,7 @@ export interface FuserManifest {
   metadata: Record<string, unknown>;
 }
 
-const DTYPES: readonly FuserDType[] = ['float32', 'float16', 'bfloat16'];
+const DTYPES: readonly FuserDType[] = ['float32', 'float16', 'bfloat16', 'int8'];
 /** Generous sanity bounds: real fusers are far below them, garbage above them is refused before allocation. */
 const MAX_DIM = 1 << 16;
 const MAX_LAYERS = 1024;

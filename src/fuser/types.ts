@@ -5,7 +5,8 @@
  */
 import type { KVCache } from '../kv/types';
 
-export type FuserDType = 'float32' | 'float16' | 'bfloat16';
+/** Storage dtype of a fuser file; 'int8' = per-output-channel int8 Linear weights + f32 scales (src/fuser/quantize.ts). */
+export type FuserDType = 'float32' | 'float16' | 'bfloat16' | 'int8';
 
 export interface ModelKVDims {
   numLayers: number;
@@ -29,11 +30,13 @@ export interface FuserConfig {
 }
 
 export interface LinearParams {
-  /** `[outDim, inDim]` row-major. */
+  /** `[outDim, inDim]` row-major. For an int8 Linear: the dequantised `quant.weight[o, i] * quant.scale[o]`. */
   weight: Float32Array;
   bias?: Float32Array;
   outDim: number;
   inDim: number;
+  /** int8 form (symmetric per-output-channel): q `[outDim, inDim]` in [-127, 127] and scale `[outDim]`. */
+  quant?: { weight: Int8Array; scale: Float32Array };
 }
 
 /** y = x + W2 · GELU(W1 · RMSNorm(x)), bias-free W1 `[intermediate, hidden]`, W2 `[hidden, intermediate]`. */

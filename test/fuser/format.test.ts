@@ -95,7 +95,7 @@ describe('fuser format: bad fuser.json', () => {
     ['zero head_dim', { receiver: { num_layers: 3, num_kv_heads: 2, head_dim: 0 } }, /receiver\.head_dim must be an integer/, 'receiver.head_dim'],
     ['string kv heads', { sharer: { num_layers: 2, num_kv_heads: '2', head_dim: 4 } }, /sharer\.num_kv_heads/, 'sharer.num_kv_heads'],
     ['missing receiver', { receiver: undefined }, /receiver is missing/, 'receiver'],
-    ['bad dtype', { dtype: 'int8' }, /dtype must be one of/, 'dtype'],
+    ['bad dtype', { dtype: 'int4' }, /dtype must be one of/, 'dtype'],
     ['bad format', { format: 'other' }, /format must be "c2c-fuser"/, 'format'],
     ['future version', { format_version: 2 }, /format_version must be 1/, 'format_version'],
     ['other projector class', { projector_class: 'AllInOneProjector' }, /projector_class/, 'projector_class'],
