@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { CheckpointFormatError } from '../../src/errors';
 import { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo } from '../../src/checkpoints/official';
 import { loadOfficialCheckpointFromDirectory } from '../../src/checkpoints/node-io';
+import { urlCheckpointReader } from '../../src/checkpoints/url-reader';
 import { readTorchStateDict } from '../../src/checkpoints/torch-archive';
 import { fuseCache } from '../../src/fuser/reference';
 import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
@@ -147,6 +148,28 @@ describe('layer map and JSON handling', () => {
     const err = await loadOfficialCheckpoint(files).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckpointFormatError);
     expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe('browser-style loading through fetch', () => {
+  it('loads from a base URL with an injected fetch, and names a 404', async () => {
+    const files = fixtureFiles('tiny_qwen', 4);
+    const requested: string[] = [];
+    const fakeFetch = (async (url: string) => {
+      const path = new URL(url).pathname.replace('/fusers/tiny/', '');
+      requested.push(path);
+      const body = files[path];
+      return body ? new Response(body) : new Response('not found', { status: 404, statusText: 'Not Found' });
+    }) as unknown as typeof fetch;
+    const w = await loadOfficialCheckpoint(urlCheckpointReader('https://example.test/fusers/tiny', { fetch: fakeFetch }));
+    const direct = await loadOfficialCheckpoint(files);
+    expect(w.config).toEqual(direct.config);
+    expect(Array.from(w.layers[2].value.in.weight)).toEqual(Array.from(direct.layers[2].value.in.weight));
+    expect(requested).toContain('final/projector_3.pt');
+    delete files['final/projector_1.json'];
+    const err = await loadOfficialCheckpoint(urlCheckpointReader('https://example.test/fusers/tiny/', { fetch: fakeFetch })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointFormatError);
+    expect((err as Error).message).toMatch(/cannot fetch 'final\/projector_1\.json' \(404 Not Found\)/);
   });
 });
 

@@ -9,6 +9,7 @@ import { CheckpointFormatError } from '../../src/errors';
 import { readTorchStateDict, widen } from '../../src/checkpoints/torch-archive';
 import { PickleDict, TensorRef, unpickle } from '../../src/checkpoints/unpickler';
 import { readZip } from '../../src/checkpoints/zip';
+import { zipSync } from 'fflate';
 import { PickleWriter, fixtureFile, stateDictPickle, timedError, torchZip, type TensorSpec } from './helpers';
 
 async function expectRejected(fn: () => unknown, message: RegExp): Promise<CheckpointFormatError> {
@@ -176,6 +177,17 @@ describe('what is accepted', () => {
     expect(Array.from(t.get('w')!.data)).toEqual([1, -2, 0.5, 3]);
     expect(Array.from(t.get('tail')!.data)).toEqual([0.5, 3]);
     expect(t.get('w')!.dtype).toBe('bfloat16');
+  });
+
+  it('reads deflated entries, and refuses a deflate entry claiming an impossible ratio', async () => {
+    const pk = stateDictPickle([small]);
+    const deflated = zipSync({ 'a/data.pkl': [pk, { level: 6 }], 'a/data/0': [new Uint8Array(8), { level: 6 }] });
+    expect(Array.from(readTorchStateDict(deflated, 'd.pt').get('w')!.data)).toEqual([0, 0, 0, 0]);
+    const zeros = zipSync({ 'z/big': [new Uint8Array(4096), { level: 9 }] });
+    const dv = new DataView(zeros.buffer);
+    const cd = dv.getUint32(zeros.length - 22 + 16, true);
+    dv.setUint32(cd + 24, 500_000_000, true); // claims 500 MB from a few compressed bytes
+    await expectRejected(() => readZip(zeros, 'z.pt'), /impossible inflate ratio/);
   });
 
   it('parses the real torch 1.13 pickle into inert descriptors', () => {
