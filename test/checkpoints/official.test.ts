@@ -159,7 +159,7 @@ describe('browser-style loading through fetch', () => {
       const path = new URL(url).pathname.replace('/fusers/tiny/', '');
       requested.push(path);
       const body = files[path];
-      return body ? new Response(body) : new Response('not found', { status: 404, statusText: 'Not Found' });
+      return body ? new Response(new Uint8Array(body)) : new Response('not found', { status: 404, statusText: 'Not Found' });
     }) as unknown as typeof fetch;
     const w = await loadOfficialCheckpoint(urlCheckpointReader('https://example.test/fusers/tiny', { fetch: fakeFetch }));
     const direct = await loadOfficialCheckpoint(files);
