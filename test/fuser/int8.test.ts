@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FuserFormatError } from '../../src/errors';
-import { expectedFuserTensors, loadFuserWeights, serializeFuser } from '../../src/fuser/format';
+import { expectedFuserTensors, loadFuserFromUrl, loadFuserWeights, serializeFuser } from '../../src/fuser/format';
 import { readManifest } from '../../src/fuser/manifest';
 import { dequantizeInt8, pathLinears, quantizeFuserWeights, quantizeInt8 } from '../../src/fuser/quantize';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
@@ -161,6 +161,21 @@ describe('int8 fuser file', () => {
     allLinears(viaLoad).forEach((l, i) => expect(l.quant).toEqual(allLinears(quantizeFuserWeights(weights))[i].quant));
     const fromInt8 = loadFuserWeights(json, files, { weightDType: 'int8' });
     allLinears(fromInt8).forEach((l, i) => expect(l.quant).toEqual(allLinears(viaLoad)[i].quant));
+  });
+});
+
+describe('loadFuserFromUrl with weightDType', () => {
+  it('fetches a float fuser and quantises it', async () => {
+    const weights = randomFuserWeights(8);
+    const { json, files } = serializeFuser(weights);
+    const served: Record<string, Uint8Array | string> = { 'fuser.json': JSON.stringify(json), ...files };
+    const fakeFetch = (async (url: string) => {
+      const body = served[new URL(url).pathname.split('/').pop()!];
+      return body === undefined ? new Response(null, { status: 404 }) : new Response(body as BodyInit);
+    }) as typeof fetch;
+    const w = await loadFuserFromUrl('http://x.test/fusers/a/', { fetch: fakeFetch, weightDType: 'int8' });
+    expect(w.config.dtype).toBe('int8');
+    allLinears(w).forEach((l, i) => expect(l.quant).toEqual(allLinears(quantizeFuserWeights(weights))[i].quant));
   });
 });
 
