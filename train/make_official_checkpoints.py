@@ -10,8 +10,8 @@ For each fixture under test/fixtures/official/<name>/:
   expected.safetensors             KV inputs and fused outputs (F32), computed in float64 from the bf16 weights
 
 and adversarial pickles under test/fixtures/official/malicious/ (zips that a naive torch.load would
-execute or choke on). Run with Debian's /usr/bin/python3 (torch 1.13); seeded, so reruns are identical
-apart from the zip timestamps torch does not write (it writes none).
+execute or choke on). Run with Debian's /usr/bin/python3 (torch 1.13); seeded, and zip timestamps are
+fixed, so reruns write identical bytes.
 """
 import collections
 import io
@@ -87,7 +87,8 @@ def random_state_dict(a, gen, gates, shared_gate_storage):
 def check_against_reference_projector(a, sd):
     """If the PyTorch C2CProjector of train/c2c exists, its key set and shapes must equal ours; returns it
     (float64, eval, holding our weights) so the numpy forward below can be cross-checked, else None."""
-    sys.path.insert(0, str(ROOT / "train"))
+    if str(ROOT / "train") not in sys.path:
+        sys.path.insert(0, str(ROOT / "train"))
     try:
         from c2c.projector import C2CProjector  # type: ignore
     except Exception:  # not written yet, or an import error there: skip the cross-check
