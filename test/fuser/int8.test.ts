@@ -2,14 +2,18 @@
  * int8 fuser weights: the quantisation rule, the int8 file format (round trip, strict loader checks), load-time
  * selection, the accuracy cost on the PyTorch golden fixtures, and the GPU weight-byte count per dtype.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadOfficialCheckpointFromDirectory } from '../../src/checkpoints/node-io';
+import { convertOfficialCheckpoint } from '../../src/cli/convert';
 import { FuserFormatError } from '../../src/errors';
 import { expectedFuserTensors, loadFuserFromUrl, loadFuserWeights, serializeFuser } from '../../src/fuser/format';
 import { readManifest } from '../../src/fuser/manifest';
 import { dequantizeInt8, pathLinears, quantizeFuserWeights, quantizeInt8 } from '../../src/fuser/quantize';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
+import { loadFuserFromDirectory } from '../../src/fuser/node-io';
 import { fuseCache } from '../../src/fuser/reference';
 import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../../src/fuser/safetensors';
 import type { FuserConfig, FuserWeights, LinearParams } from '../../src/fuser/types';
@@ -176,6 +180,26 @@ describe('loadFuserFromUrl with weightDType', () => {
     const w = await loadFuserFromUrl('http://x.test/fusers/a/', { fetch: fakeFetch, weightDType: 'int8' });
     expect(w.config.dtype).toBe('int8');
     allLinears(w).forEach((l, i) => expect(l.quant).toEqual(allLinears(quantizeFuserWeights(weights))[i].quant));
+  });
+});
+
+describe('convert (official checkpoint → c2c-web) with dtype int8', () => {
+  it('writes an int8 fuser equal to quantising the loaded checkpoint', async () => {
+    const src = join(import.meta.dirname, '..', 'fixtures', 'official', 'tiny_qwen');
+    const out = mkdtempSync(join(tmpdir(), 'c2c-int8-convert-'));
+    try {
+      const summary = await convertOfficialCheckpoint(src, out, { dtype: 'int8' });
+      expect(summary.dtype).toBe('int8');
+      const loaded = await loadFuserFromDirectory(out);
+      const want = quantizeFuserWeights(await loadOfficialCheckpointFromDirectory(src));
+      expect(loaded.config).toEqual(want.config);
+      allLinears(loaded).forEach((l, i) => {
+        expect(l.quant!.weight).toEqual(allLinears(want)[i].quant!.weight);
+        expect(l.quant!.scale).toEqual(allLinears(want)[i].quant!.scale);
+      });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
 
