@@ -6,7 +6,7 @@
  *   final/projector_{i}.pt       → weights, through the restricted torch reader, strict key/shape check
  * Works on in-memory files (browser fetch, tests) or any async reader (Node folder, URLs).
  */
-import { CheckpointFormatError } from '../errors';
+import { CheckpointFormatError, throwIfAborted } from '../errors';
 import type { FuserConfig, FuserDType, FuserWeights, LayerProjector } from '../fuser/types';
 import { checkProjectorKeys, toLayerProjector, type ProjectorDims } from './projector-keys';
 import { readTorchStateDict, type TorchReadOptions } from './torch-archive';
@@ -32,6 +32,8 @@ export interface LoadOfficialOptions {
   finalDir?: string;
   torch?: TorchReadOptions;
   onProgress?: (done: number, total: number, file: string) => void;
+  /** Checked before every file: an aborted load throws AbortError between projectors. */
+  signal?: AbortSignal;
 }
 
 const STRATEGIES = new Set(['first', 'longest']);
@@ -60,6 +62,7 @@ export async function loadOfficialCheckpointWithInfo(
   let dims: ProjectorDims | undefined;
   let storedDtype: FuserDType | undefined;
   for (let t = 0; t < layerMap.length; t++) {
+    throwIfAborted(opts.signal);
     const idx = projectorIndex[t];
     const jsonName = at(`projector_${idx}.json`);
     const { dims: d, dtype } = parseProjectorJson(await readJson(read, jsonName), jsonName);

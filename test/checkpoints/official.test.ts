@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { CheckpointFormatError } from '../../src/errors';
+import { AbortError, CheckpointFormatError } from '../../src/errors';
 import { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo } from '../../src/checkpoints/official';
 import { loadOfficialCheckpointFromDirectory } from '../../src/checkpoints/node-io';
 import { urlCheckpointReader } from '../../src/checkpoints/url-reader';
@@ -170,6 +170,22 @@ describe('browser-style loading through fetch', () => {
     const err = await loadOfficialCheckpoint(urlCheckpointReader('https://example.test/fusers/tiny/', { fetch: fakeFetch })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckpointFormatError);
     expect((err as Error).message).toMatch(/cannot fetch 'final\/projector_1\.json' \(404 Not Found\)/);
+  });
+});
+
+describe('progress and cancellation', () => {
+  it('reports each projector and stops between files when aborted', async () => {
+    const seen: string[] = [];
+    const ctrl = new AbortController();
+    const err = await loadOfficialCheckpoint(fixtureFiles('tiny_qwen', 4), {
+      signal: ctrl.signal,
+      onProgress: (done, total, file) => {
+        seen.push(`${done}/${total} ${file}`);
+        if (done === 2) ctrl.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect(seen).toEqual(['1/4 final/projector_0.pt', '2/4 final/projector_1.pt']);
   });
 });
 
