@@ -3,7 +3,7 @@
  * models/c2c-tiny on the wasm device (fast; SwiftShader WebGPU takes ~0.6 s per decode step), runs one
  * golden question in every mode through the page, and checks the answers against the PyTorch golden
  * outputs (models/c2c-tiny/golden/golden.json), the streamed text, the timing bars and the console.
- * Skips when Chromium, the golden fixtures or the browser engine are missing.
+ * Skips when Chromium, the golden fixtures or the browser engine are missing. C2C_MODELS_DIR: another models folder.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,7 +16,9 @@ interface GoldenCase { case: number; type: string; user: string; answer: string;
 interface Golden { max_new_tokens: number; hint_max_tokens: number; eos_token_ids: number[]; cases: GoldenCase[] }
 interface PageResult { text: string; tokenIds: number[]; promptIds: number[]; hint?: { text: string; tokenIds: number[] }; timing: Record<string, unknown> }
 
-const GOLDEN = path.join(REPO, 'models/c2c-tiny/golden/golden.json');
+/** C2C_MODELS_DIR (also read by the Vite models plugin) points the test at another models folder. */
+const MODELS = path.resolve(REPO, process.env.C2C_MODELS_DIR ?? 'models');
+const GOLDEN = path.join(MODELS, 'c2c-tiny/golden/golden.json');
 const OUT = 'test-results/e2e-real-dist';
 const indexSrc = readFileSync(path.join(REPO, 'src/index.ts'), 'utf8');
 const hasEngine = /createC2CEngine/.test(indexSrc);

@@ -23,7 +23,8 @@ export function c2cModelsPlugin(opts = {}) {
   let root = process.cwd();
   let outDir = 'dist';
   let active = true;
-  const modelsDir = () => path.resolve(root, opts.dir ?? 'models');
+  // C2C_MODELS_DIR: serve another models folder (e.g. a fresh training run) without touching models/.
+  const modelsDir = () => path.resolve(root, opts.dir ?? process.env.C2C_MODELS_DIR ?? 'models');
 
   /** Connect middleware answering `/models/...` from disk; 404 for anything missing (never index.html). */
   const middleware = (req, res, next) => {

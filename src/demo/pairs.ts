@@ -4,6 +4,7 @@
  * offline, or when no fuser exists for it.
  */
 import type { EngineOptions, ModelSource } from '../engine/types';
+import { HUB_PRESETS } from '../presets';
 import { ModelLoadError } from '../errors';
 import type { EvalItem } from './eval-set';
 
@@ -30,17 +31,17 @@ export interface PairEntry {
 /** Where the embedded pairs' manifests live (copied/served from the repo's `models/`). */
 export const EMBEDDED_MANIFESTS = ['/models/c2c-tiny/pair.json'];
 
-export const HUB_PAIRS: PairEntry[] = [
-  {
-    id: 'hub:qwen3-0.6b+qwen2.5-0.5b',
-    label: 'Qwen3-0.6B ← Qwen2.5-0.5B-Instruct (Hub)',
-    kind: 'hub',
-    receiver: { id: 'onnx-community/Qwen3-0.6B-ONNX' },
-    sharer: { id: 'onnx-community/Qwen2.5-0.5B-Instruct' },
-    fuser: null,
-    note: 'Downloads ~1–2 GB from huggingface.co. Needs a C2C fuser for this pair (fuser.json + safetensors, see docs/fuser-format.md): paste its URL below.',
-  },
-];
+/** The paper's released pairs: Hub ONNX models; their official fusers must be converted before use. */
+export const HUB_PAIRS: PairEntry[] = HUB_PRESETS.map((p) => ({
+  id: `hub:${p.name}`,
+  label: `${p.label} (Hub)`,
+  kind: 'hub' as const,
+  receiver: { id: p.receiver.id },
+  sharer: { id: p.sharer.id },
+  fuser: null,
+  note: `Downloads the models from huggingface.co (hundreds of MB). The released fuser${p.fuser.kind === 'official' ? ` (${p.fuser.repo}/${p.fuser.folder})` : ''} `
+    + 'must first be converted with `c2c-web convert` (docs/demo.md) and served at a URL entered below.',
+}));
 
 /** Only offered with `?engine=fake`: lets the UI be exercised without any model files. */
 export const FAKE_PAIR: PairEntry = {
