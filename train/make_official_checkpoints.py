@@ -9,7 +9,8 @@ For each fixture under test/fixtures/official/<name>/:
   weights.safetensors              every state-dict tensor widened to F32, named "{i}.{key}" (loader check)
   expected.safetensors             KV inputs and fused outputs (F32), computed in float64 from the bf16 weights
 
-and adversarial pickles under test/fixtures/official/malicious/ (zips that a naive torch.load would
+a torch-2.x-style re-wrap of one projector under test/fixtures/official/variants/, and adversarial
+pickles under test/fixtures/official/malicious/ (zips that a naive torch.load would
 execute or choke on). Run with Debian's /usr/bin/python3 (torch 1.13); seeded, and zip timestamps are
 fixed, so reruns write identical bytes.
 """
@@ -263,6 +264,29 @@ def torch_like_zip(path, pkl, extra=None):
             z.writestr(zipfile.ZipInfo(f"{prefix}/{k}", date_time=(1980, 1, 1, 0, 0, 0)), v)  # fixed time: reproducible
 
 
+def make_torch2_style(src, dst):
+    """Re-wrap a torch 1.13 .pt the way torch >= 2.1 writes it: `archive/` prefix, a `byteorder` record,
+    `.data/serialization_id`, and every record's data 64-byte aligned through local-header extra padding."""
+    with zipfile.ZipFile(src) as z:
+        prefix = z.namelist()[0].split("/")[0]
+        records = [(n.split("/", 1)[1], z.read(n)) for n in z.namelist()]
+    records = [(".data/serialization_id", b"0123456789012345678901234567890123456789"), ("byteorder", b"little")] + records
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in records:
+            info = zipfile.ZipInfo(f"archive/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            header_end = buf.tell() + 30 + len(info.filename.encode())
+            pad = (-(header_end + 4)) % 64
+            info.extra = struct.pack("<HH", 0x4246, pad) + b"Z" * pad  # 'FB' padding field, as PyTorch uses
+            z.writestr(info, data)
+    dst.write_bytes(buf.getvalue())
+    with zipfile.ZipFile(dst) as z:  # the alignment really holds
+        for info in z.infolist():
+            if "/data/" in info.filename:
+                assert (info.header_offset + 30 + len(info.filename) + len(info.extra)) % 64 == 0
+    assert prefix != "archive"
+
+
 def make_malicious():
     d = OUT / "malicious"
     d.mkdir(parents=True, exist_ok=True)
@@ -311,6 +335,8 @@ def main():
                       "is_do_alignment": True, "alignment_strategy": "longest"},
         shared_gate_storage=True,
     )
+    (OUT / "variants").mkdir(exist_ok=True)
+    make_torch2_style(OUT / "tiny_qwen" / "final" / "projector_0.pt", OUT / "variants" / "torch2_style_projector_0.pt")
     make_malicious()
 
 

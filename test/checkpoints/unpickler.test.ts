@@ -190,6 +190,13 @@ describe('what is accepted', () => {
     await expectRejected(() => readZip(zeros, 'z.pt'), /impossible inflate ratio/);
   });
 
+  it('reads a torch >= 2.1 style archive (archive/ prefix, byteorder, 64-byte aligned records) like the original', () => {
+    const original = readTorchStateDict(fixtureFile('tiny_qwen', 'final', 'projector_0.pt'), 'a.pt');
+    const rewrapped = readTorchStateDict(fixtureFile('variants', 'torch2_style_projector_0.pt'), 'b.pt');
+    expect([...rewrapped.keys()]).toEqual([...original.keys()]);
+    for (const [k, t] of original) expect(Array.from(rewrapped.get(k)!.data)).toEqual(Array.from(t.data));
+  });
+
   it('parses the real torch 1.13 pickle into inert descriptors', () => {
     const entries = readZip(fixtureFile('tiny_qwen', 'final', 'projector_0.pt'), 'p.pt');
     const root = unpickle(entries.get('projector_0/data.pkl')!) as PickleDict;
