@@ -28,6 +28,8 @@ function preloadVulkanLoader(): void {
 export interface TestGpu {
   device: GPUDevice;
   adapter: GPUAdapter;
+  /** A separate device (fresh adapter), e.g. to destroy in a device-loss test. */
+  newDevice(): Promise<GPUDevice>;
   release(): void;
 }
 
@@ -46,13 +48,21 @@ export function getTestGpu(): Promise<TestGpu> {
     let gpu: GPU | undefined = create([]);
     const adapter = await gpu.requestAdapter();
     if (!adapter) throw new Error(`dawn.node found no adapter with ICD ${ICD_PATH}`);
-    const limits: Record<string, number> = {};
-    for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage'] as const)
-      limits[k] = adapter.limits[k];
-    const device = await adapter.requestDevice({ requiredLimits: limits });
+    const deviceFor = (a: GPUAdapter) => {
+      const limits: Record<string, number> = {};
+      for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage'] as const)
+        limits[k] = a.limits[k];
+      return a.requestDevice({ requiredLimits: limits });
+    };
+    const device = await deviceFor(adapter);
     return {
       device,
       adapter,
+      async newDevice() {
+        const a = await gpu!.requestAdapter();
+        if (!a) throw new Error('no second adapter');
+        return deviceFor(a);
+      },
       release() {
         device.destroy();
         gpu = undefined; // drop the instance so the process can exit

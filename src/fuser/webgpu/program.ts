@@ -39,10 +39,22 @@ export function packUniforms(fields: { u32?: number; f32?: number }[]): ArrayBuf
   return buf;
 }
 
+const perDevice = new WeakMap<GPUDevice, PipelineCache>();
+
 export class PipelineCache {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
   constructor(private readonly device: GPUDevice) {}
+
+  /** The cache shared by every fuser on `device`: a pipeline is compiled once per device, not per fuser. */
+  static forDevice(device: GPUDevice): PipelineCache {
+    let c = perDevice.get(device);
+    if (!c) {
+      c = new PipelineCache(device);
+      perDevice.set(device, c);
+    }
+    return c;
+  }
 
   get size(): number {
     return this.pipelines.size;

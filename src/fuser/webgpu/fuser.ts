@@ -1,0 +1,284 @@
+/**
+ * `createWebGPUFuser`: the C2C fuser on WebGPU. Weights are uploaded once; every call fuses the whole cache
+ * (all receiver layers, K and V, each with its mapped sharer layer) in one command-encoder submission, in
+ * token chunks sized from the device limits. Closed gates skip their path (output = copy of the receiver).
+ * Outputs are handed back only after the submission completed without error or device loss.
+ *
+ * @example
+ *   const fuser = await createWebGPUFuser(weights, { device });
+ *   const fused = await fuser.fuse(receiverKV, sharerKV);              // Float32Array in/out
+ *   const gpuFused = await fuser.fuseBuffers(recvBufs, sharerBufs, seq); // GPUBuffers in/out, same device
+ */
+import { C2CError, DeviceLostError, DisposedError, InvalidInputError, MemoryBudgetError, WebGPUUnavailableError, throwIfAborted } from '../../errors';
+import type { KVCache, KVTensor } from '../../kv/types';
+import type { FuseOptions, Fuser, FuserConfig, FuserWeights } from '../types';
+import { acquireDevice, LossWatch } from './device';
+import { createGemmProgram } from './gemm';
+import { PipelineCache, encodeDispatches, type DispatchRecord } from './program';
+import { createRowRmsProgram } from './row-rms';
+import { pathGemmVariants, pathRecords, type Scratch } from './path-plan';
+import { uploadWeights, type PackedWeights } from './weights';
+import { validateGpuKV, validateKVCaches, validateSeqRange, validateWeights, type GpuKV, type GpuLayerKV } from './validate';
+import { dtypeBytes, type KernelDType } from './wgsl';
+
+export type { GpuKV, GpuLayerKV } from './validate';
+
+export interface WebGPUFuserOptions {
+  /** Use this device (e.g. the one given to onnxruntime-web); otherwise one is requested with the adapter's limits. */
+  device?: GPUDevice;
+  /** Kernel storage dtype; default 'f16' when the device has `shader-f16`, else 'f32'. Accumulation is always f32. */
+  dtype?: KernelDType;
+  /** Upper bound on tokens per chunk (the device limits may impose a smaller one). */
+  maxChunkTokens?: number;
+}
+
+export interface WebGPUFuser extends Fuser {
+  readonly backend: 'webgpu';
+  readonly device: GPUDevice;
+  readonly dtype: KernelDType;
+  /** Tokens per chunk actually used. */
+  readonly chunkTokens: number;
+  /** Bytes of uploaded weights. */
+  readonly weightBytes: number;
+  /** GPU-resident fusion: outputs are fresh f32 `[heads, seq, head_dim]` buffers (STORAGE|COPY_SRC|COPY_DST) the caller owns. */
+  fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts?: FuseOptions): Promise<GpuKV>;
+}
+
+/** Default chunk cap: keeps scratch at ≤ 16 MiB per buffer for hidden 1024 in f32. */
+const DEFAULT_CHUNK_TOKENS = 4096;
+const PATHS = ['key', 'value'] as const;
+
+export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFuserOptions = {}): Promise<WebGPUFuser> {
+  validateWeights(weights);
+  if (options.maxChunkTokens !== undefined && !(Number.isInteger(options.maxChunkTokens) && options.maxChunkTokens > 0))
+    throw new InvalidInputError(`maxChunkTokens must be a positive integer, got ${options.maxChunkTokens}`, { field: 'maxChunkTokens' });
+  const { device, owned } = await acquireDevice(options.device, options.dtype !== 'f32');
+  const hasF16 = device.features.has('shader-f16');
+  const dtype: KernelDType = options.dtype ?? (hasF16 ? 'f16' : 'f32');
+  if (dtype === 'f16' && !hasF16) {
+    if (owned) device.destroy();
+    throw new WebGPUUnavailableError("dtype 'f16' needs the 'shader-f16' device feature, which this device lacks", { field: 'dtype', feature: 'shader-f16' });
+  }
+  try {
+    return await WebGPUFuserImpl.create(device, owned, weights, dtype, options.maxChunkTokens);
+  } catch (e) {
+    if (owned) device.destroy();
+    throw e;
+  }
+}
+
+class WebGPUFuserImpl implements WebGPUFuser {
+  readonly backend = 'webgpu' as const;
+  private disposed = false;
+  private readonly loss: LossWatch;
+
+  private constructor(
+    readonly device: GPUDevice,
+    private readonly owned: boolean,
+    readonly config: FuserConfig,
+    readonly dtype: KernelDType,
+    readonly chunkTokens: number,
+    private readonly packed: PackedWeights,
+    private readonly cache: PipelineCache,
+  ) {
+    this.loss = new LossWatch(device);
+  }
+
+  static async create(device: GPUDevice, owned: boolean, weights: FuserWeights, dtype: KernelDType, maxChunk?: number): Promise<WebGPUFuserImpl> {
+    const cfg = weights.config;
+    const limits = device.limits;
+    const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const rowBytes = Math.max(cfg.hiddenDim, cfg.intermediateDim) * dtypeBytes(dtype);
+    const chunk = Math.min(Math.floor(maxBinding / rowBytes), limits.maxComputeWorkgroupsPerDimension, maxChunk ?? DEFAULT_CHUNK_TOKENS);
+    if (chunk < 1) throw new MemoryBudgetError(`one token row (${rowBytes} bytes) exceeds the device's storage binding limit (${maxBinding})`);
+    device.pushErrorScope('out-of-memory');
+    const packed = uploadWeights(device, weights, dtype, maxBinding);
+    const oom = await device.popErrorScope();
+    if (oom) {
+      packed.buffers.forEach((b) => b.destroy());
+      throw new MemoryBudgetError(`uploading ${packed.bytes} bytes of fuser weights failed: ${oom.message}`, { actual: packed.bytes });
+    }
+    const cache = PipelineCache.forDevice(device);
+    await cache.warm([...pathGemmVariants(cfg, dtype).map(createGemmProgram), createRowRmsProgram({ dtype })]);
+    return new WebGPUFuserImpl(device, owned, cfg, dtype, chunk, packed, cache);
+  }
+
+  get weightBytes(): number {
+    return this.packed.bytes;
+  }
+
+  async fuse(receiver: KVCache, sharer: KVCache, opts: FuseOptions = {}): Promise<KVCache> {
+    this.checkUsable();
+    throwIfAborted(opts.signal);
+    const seq = validateKVCaches(this.config, receiver, sharer);
+    const range = validateSeqRange(seq, opts.start, opts.end);
+    const { device } = this;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const uploaded: GPUBuffer[] = [];
+    const upload = (t: KVTensor): GPUBuffer => {
+      const b = device.createBuffer({ label: 'c2c.fuser.kv-in', size: Math.max(16, t.data.byteLength), usage, mappedAtCreation: true });
+      new Float32Array(b.getMappedRange(0, t.data.byteLength)).set(t.data);
+      b.unmap();
+      uploaded.push(b);
+      return b;
+    };
+    // Upload only what open paths read; closed paths are copied on the CPU.
+    const recvBufs: (Partial<GpuLayerKV> | null)[] = receiver.map(() => ({}));
+    const sharBufs: Partial<GpuLayerKV>[] = sharer.map(() => ({}));
+    this.packed.layers.forEach((layer, l) => {
+      for (const p of PATHS) {
+        if (!layer[p]) continue;
+        recvBufs[l]![p] = upload(receiver[l][p]);
+        const j = this.config.layerMap[l];
+        sharBufs[j][p] ??= upload(sharer[j][p]);
+      }
+    });
+    try {
+      const data = await this.run(recvBufs as GpuKV, sharBufs as GpuKV, seq, range, 'readback');
+      throwIfAborted(opts.signal);
+      return receiver.map((layer, l) => {
+        const out = (p: 'key' | 'value'): KVTensor => {
+          const t = layer[p];
+          return { data: data.get(`${l}.${p}`) ?? t.data.slice(), heads: t.heads, seq: t.seq, headDim: t.headDim };
+        };
+        return { key: out('key'), value: out('value') };
+      });
+    } finally {
+      uploaded.forEach((b) => b.destroy());
+    }
+  }
+
+  async fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts: FuseOptions = {}): Promise<GpuKV> {
+    this.checkUsable();
+    throwIfAborted(opts.signal);
+    validateGpuKV(this.config, receiver, sharer, seq);
+    const range = validateSeqRange(seq, opts.start, opts.end);
+    const outputs: GpuKV = [];
+    await this.run(receiver, sharer, seq, range, 'buffers', outputs);
+    if (opts.signal?.aborted) {
+      outputs.forEach((o) => (o.key.destroy(), o.value.destroy()));
+      throwIfAborted(opts.signal);
+    }
+    return outputs;
+  }
+
+  /**
+   * Encodes and submits the whole cache. 'buffers': fills `outputs` with one fresh buffer per layer/path
+   * (closed paths copied from the receiver). 'readback': only open paths, returned as `${layer}.${path}` → data.
+   */
+  private async run(receiver: GpuKV, sharer: GpuKV, seq: number, range: { start: number; end: number }, mode: 'buffers' | 'readback', outputs: GpuKV = []): Promise<Map<string, Float32Array>> {
+    const { device, config: cfg } = this;
+    const outBytes = cfg.receiver.kvHeads * seq * cfg.receiver.headDim * 4;
+    const created: GPUBuffer[] = [];
+    const temp: GPUBuffer[] = [];
+    const make = (label: string, size: number, usage: number, list: GPUBuffer[]) => {
+      const b = device.createBuffer({ label, size: Math.max(16, Math.ceil(size / 16) * 16), usage });
+      list.push(b);
+      return b;
+    };
+    const count = range.end - range.start;
+    const rows = Math.min(this.chunkTokens, Math.max(count, 1));
+    const act = dtypeBytes(this.dtype);
+    const storage = GPUBufferUsage.STORAGE;
+    const scratch: Scratch = {
+      hidden: [0, 1, 2].map((i) => make(`c2c.fuser.hidden${i}`, rows * cfg.hiddenDim * act, storage, temp)) as Scratch['hidden'],
+      inner: make('c2c.fuser.inner', rows * cfg.intermediateDim * act, storage, temp),
+      headWeight: make('c2c.fuser.head-weight', rows * cfg.receiver.kvHeads * 4, storage, temp),
+      invRms: make('c2c.fuser.inv-rms', rows * 4, storage, temp),
+      rows,
+    };
+    const records: DispatchRecord[] = [];
+    const encoder = device.createCommandEncoder({ label: 'c2c.fuser' });
+    const readOrder: { key: string; buffer: GPUBuffer }[] = [];
+    const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+    const outUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    let uniforms: GPUBuffer | null = null;
+    let staging: GPUBuffer | null = null;
+
+    let scopes: Promise<GPUError | null>[] = [];
+    device.pushErrorScope('validation');
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('internal');
+    try {
+      this.packed.layers.forEach((layer, l) => {
+        const pair: Partial<GpuLayerKV> = {};
+        for (const p of PATHS) {
+          const packedPath = layer[p];
+          if (!packedPath && mode === 'readback') continue;
+          const out = make(`c2c.fuser.out.${l}.${p}`, outBytes, outUsage, created);
+          pair[p] = out;
+          // Tokens outside [start, end) keep the receiver's values; closed gates keep all of them.
+          if (!packedPath || count < seq) encoder.copyBufferToBuffer(receiver[l][p], 0, out, 0, outBytes);
+          if (packedPath) {
+            readOrder.push({ key: `${l}.${p}`, buffer: out });
+            const job = { path: packedPath, weights: this.packed.buffers[packedPath.buffer], sharer: sharer[cfg.layerMap[l]][p], receiver: receiver[l][p], out };
+            for (let t0 = range.start; t0 < range.end; t0 += rows)
+              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) }, maxGroups));
+          }
+        }
+        if (mode === 'buffers') outputs.push(pair as GpuLayerKV);
+      });
+      uniforms = encodeDispatches(device, this.cache, encoder, records);
+      // A mapped copy orders completion after the submission: in 'readback' it holds the results, in 'buffers'
+      // a 4-byte sentinel proves the work finished before the device could be lost.
+      const readBytes = mode === 'readback' ? readOrder.length * outBytes : 4;
+      staging = make('c2c.fuser.readback', readBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, temp);
+      if (mode === 'readback') readOrder.forEach((r, i) => encoder.copyBufferToBuffer(r.buffer, 0, staging!, i * outBytes, outBytes));
+      else if (created.length) encoder.copyBufferToBuffer(created[created.length - 1], 0, staging, 0, 4);
+      device.queue.submit([encoder.finish()]);
+    } catch (e) {
+      // Nothing was submitted: release everything (an encode-time error is a bug or a bad shape).
+      [...created, ...temp].forEach((b) => b.destroy());
+      (uniforms as GPUBuffer | null)?.destroy();
+      outputs.length = 0;
+      throw e;
+    } finally {
+      scopes = [device.popErrorScope(), device.popErrorScope(), device.popErrorScope()];
+    }
+
+    let failure: unknown;
+    const result = new Map<string, Float32Array>();
+    try {
+      await Promise.race([staging!.mapAsync(GPUMapMode.READ), this.loss.lost.then((i) => Promise.reject(i))]);
+      const errors = (await Promise.all(scopes)).filter((e): e is GPUError => e !== null);
+      if (errors.length) {
+        const msg = errors.map((e) => e.message).join('; ');
+        failure = errors.some((e) => e.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message))
+          ? new MemoryBudgetError(`GPU out of memory while fusing: ${msg}`)
+          : new InvalidInputError(`WebGPU rejected the fusion commands (buffers from another device or destroyed?): ${msg}`);
+      } else if (mode === 'readback') {
+        const all = new Float32Array(staging!.getMappedRange());
+        const n = outBytes / 4;
+        readOrder.forEach((r, i) => result.set(r.key, all.slice(i * n, (i + 1) * n)));
+      }
+    } catch (e) {
+      failure = e;
+    }
+    if (failure === undefined && (await this.loss.settle(0))) failure = new Error('device lost');
+    uniforms?.destroy();
+    temp.forEach((b) => b.destroy());
+    if (mode === 'readback') created.forEach((b) => b.destroy());
+    if (failure !== undefined) {
+      created.forEach((b) => b.destroy());
+      outputs.length = 0;
+      if (failure instanceof C2CError) throw failure;
+      if (this.loss.info || (await this.loss.settle(1000))) {
+        throw new DeviceLostError(`GPU device lost during fusion (${this.loss.info?.reason ?? 'unknown'}): ${this.loss.info?.message ?? ''}`.trim(), { reason: this.loss.info?.reason }, { cause: failure });
+      }
+      throw new DeviceLostError(`GPU work did not complete: ${(failure as Error)?.message ?? failure}`, {}, { cause: failure });
+    }
+    return result;
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new DisposedError('this WebGPU fuser has been disposed');
+    if (this.loss.info) throw new DeviceLostError(`the fuser's GPU device was lost (${this.loss.info.reason}): ${this.loss.info.message}`, { reason: this.loss.info.reason });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.packed.buffers.forEach((b) => b.destroy());
+    if (this.owned) this.device.destroy();
+  }
+}

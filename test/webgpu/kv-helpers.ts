@@ -1,0 +1,23 @@
+/** KV-cache comparison and random-cache helpers for the WebGPU fuser tests. */
+import type { KVCache } from '../../src/kv/types';
+import { maxAbsDiff } from './dawn';
+import { randomArray } from './cpu-math';
+
+export function cacheMaxDiff(a: KVCache, b: KVCache): number {
+  let m = 0;
+  a.forEach((layer, l) => {
+    m = Math.max(m, maxAbsDiff(layer.key.data, b[l].key.data), maxAbsDiff(layer.value.data, b[l].value.data));
+  });
+  return m;
+}
+
+export function randomCache(rand: () => number, layers: number, heads: number, seq: number, dim: number): KVCache {
+  return Array.from({ length: layers }, () => ({
+    key: { data: randomArray(rand, heads * seq * dim, 2), heads, seq, headDim: dim },
+    value: { data: randomArray(rand, heads * seq * dim, 2), heads, seq, headDim: dim },
+  }));
+}
+
+export const bitEqual = (a: Float32Array, b: Float32Array) =>
+  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
