@@ -139,6 +139,11 @@ const ERROR_CLASSES = {
   DisposedError,
 } as const;
 
+// Minifiers rename classes; pin each class's `name` so `err.name` (set from new.target.name) and the
+// worker-boundary lookup in deserializeError keep the real names in production builds.
+Object.defineProperty(C2CError, 'name', { value: 'C2CError' });
+for (const [name, Ctor] of Object.entries(ERROR_CLASSES)) Object.defineProperty(Ctor, 'name', { value: name });
+
 export type C2CErrorName = keyof typeof ERROR_CLASSES;
 
 /** Plain-data form of an error, safe for structured clone across workers. */

@@ -1,12 +1,13 @@
 /**
  * Model worker: one ModelHost exposed through comlink. In the 'workers' topology it holds one model (the
  * receiver's worker also holds the fuser); in 'single' it holds both models and the fuser on one GPUDevice.
- * KV returned by prefill is transferred (not copied); callback proxies are released after each call.
+ * Calls arrive in the WireHostApi shape (signals as trailing arguments); KV returned by prefill is
+ * transferred, not copied; callback proxies are released after each call.
  */
 import { expose, releaseProxy, transfer } from 'comlink';
 import { browserPlatform } from '../src/engine/browser-platform';
 import { ModelHost } from '../src/engine/host';
-import type { GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent } from '../src/engine/protocol';
+import type { FuseRequest, GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent } from '../src/engine/protocol';
 import type { ModelSource } from '../src/engine/types';
 import { kvTransferables } from '../src/kv/convert';
 import { installTransferHandlers } from '../src/engine/transfer';
@@ -17,13 +18,16 @@ type MaybeRemote = { [releaseProxy]?: () => void };
 const release = (f: unknown) => (f as MaybeRemote | undefined)?.[releaseProxy]?.();
 
 class WorkerHost extends ModelHost {
-  override async prefill(role: ModelRole, req: PrefillRequest) {
-    const r = await super.prefill(role, req);
+  override async prefill(role: ModelRole, req: PrefillRequest, signal?: AbortSignal) {
+    const r = await super.prefill(role, { ...req, signal: signal ?? req.signal });
     return r.kv ? transfer(r, kvTransferables(r.kv)) : r;
   }
-  override async generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void) {
+  override async fuse(req: FuseRequest, signal?: AbortSignal) {
+    return super.fuse({ ...req, signal: signal ?? req.signal });
+  }
+  override async generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void, signal?: AbortSignal) {
     try {
-      return await super.generate(role, req, onToken);
+      return await super.generate(role, { ...req, signal: signal ?? req.signal }, onToken);
     } finally {
       release(onToken);
     }

@@ -55,7 +55,9 @@ export function browserPlatform(): HostPlatform {
     configureEnv(source, init, signal) {
       env.allowRemoteModels = init.allowRemoteModels;
       env.allowLocalModels = true;
-      const base = new URL(source.localPath ?? '/models/', globalThis.location.href).href;
+      // An origin-relative path ('/models/'), never an http URL: transformers.js 4.3 skips the local
+      // lookup for URLs (and would then report the tokenizer as missing).
+      const base = source.localPath ?? '/models/';
       env.localModelPath = base.endsWith('/') ? base : `${base}/`;
       env.useBrowserCache = init.allowRemoteModels;
       const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; proxy?: boolean } };

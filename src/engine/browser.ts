@@ -20,6 +20,16 @@ function absolute(url: string): string {
   return new URL(url, globalThis.location.href).href;
 }
 
+/**
+ * Same-origin folder as an absolute path ('/models/'): transformers.js 4.3 only probes local files whose
+ * path is not an http(s) URL, and workers resolve relative paths against their own script URL.
+ */
+function originPath(url: string): string {
+  const u = new URL(url, globalThis.location.href);
+  const p = u.origin === globalThis.location.origin ? u.pathname : u.href;
+  return p.endsWith('/') ? p : `${p}/`;
+}
+
 export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
   const topology = opts.topology ?? 'workers';
   const init: HostInit = {
@@ -32,8 +42,8 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
   // Workers resolve relative URLs against their own script: hand them absolute ones.
   const resolved: EngineOptions = {
     ...opts,
-    sharer: { ...opts.sharer, localPath: absolute(opts.sharer.localPath ?? '/models/') },
-    receiver: { ...opts.receiver, localPath: absolute(opts.receiver.localPath ?? '/models/') },
+    sharer: { ...opts.sharer, localPath: originPath(opts.sharer.localPath ?? '/models/') },
+    receiver: { ...opts.receiver, localPath: originPath(opts.receiver.localPath ?? '/models/') },
   };
 
   let remotes: RemoteHost[] = [];

@@ -212,6 +212,8 @@ export class ModelHost implements HostApi {
     try {
       const limit = Math.min(req.maxNewTokens, m.info.maxPositions - (req.startPos + req.ids.length) + 1);
       while (out.length < limit) {
+        // Let queued messages (an abort arriving through a MessagePort) run between steps.
+        if (req.signal) await yieldToEventLoop();
         if (req.signal?.aborted) {
           if (out.length === 0) throwIfAborted(req.signal);
           finishReason = 'aborted';
@@ -262,6 +264,19 @@ export class ModelHost implements HostApi {
     for (const m of this.models.values()) await m.dispose();
     this.models.clear();
   }
+}
+
+/** A macrotask turn (MessageChannel, not setTimeout: no 4 ms clamp), so pending messages are delivered. */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
 }
 
 function emptyCache(m: CausalLM): KVCache {

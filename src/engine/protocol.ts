@@ -107,6 +107,16 @@ export interface HostApi {
   dispose(): Promise<void>;
 }
 
+/**
+ * The same calls as they cross a worker boundary: comlink only runs transfer handlers on top-level
+ * arguments, so each AbortSignal is passed as a trailing argument instead of inside the request.
+ */
+export interface WireHostApi {
+  prefill(role: ModelRole, req: Omit<PrefillRequest, 'signal'>, signal?: AbortSignal): Promise<PrefillResult>;
+  fuse(req: Omit<FuseRequest, 'signal'>, signal?: AbortSignal): Promise<{ ms: number }>;
+  generate(role: ModelRole, req: Omit<GenerateRequest, 'signal'>, onToken?: (e: HostTokenEvent) => void, signal?: AbortSignal): Promise<GenerateOutcome>;
+}
+
 export type TokenizerOp =
   | { kind: 'render'; messages: ChatMessage[] }
   | { kind: 'decodeEach'; ids: number[] }

@@ -6,11 +6,12 @@
 import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import { WorkerCrashedError } from '../errors';
 import { kvTransferables } from '../kv/convert';
-import type { HostApi, HostTokenEvent, ModelRole, RawProgressEvent } from './protocol';
+import type { HostApi, HostTokenEvent, ModelRole, RawProgressEvent, WireHostApi } from './protocol';
 import { installTransferHandlers } from './transfer';
 
 export class RemoteHost implements HostApi {
   private readonly remote: Remote<HostApi>;
+  private readonly wire: Remote<WireHostApi>;
   private crashError: WorkerCrashedError | null = null;
   private readonly crashed: Promise<never>;
   private rejectCrash!: (e: WorkerCrashedError) => void;
@@ -21,6 +22,7 @@ export class RemoteHost implements HostApi {
   ) {
     installTransferHandlers();
     this.remote = wrap<HostApi>(worker);
+    this.wire = this.remote as unknown as Remote<WireHostApi>;
     this.crashed = new Promise<never>((_, reject) => (this.rejectCrash = reject));
     this.crashed.catch(() => undefined); // observed through guard()
     worker.addEventListener('error', (e) => this.crash(`the ${label} worker crashed: ${e.message || 'uncaught error'}`));
@@ -51,15 +53,17 @@ export class RemoteHost implements HostApi {
   encodeChat: HostApi['encodeChat'] = (role, messages) => this.guard(this.remote.encodeChat(role, messages));
   decode: HostApi['decode'] = (role, ids) => this.guard(this.remote.decode(role, ids));
   tokenizerOps: HostApi['tokenizerOps'] = (role, op) => this.guard(this.remote.tokenizerOps(role, op));
-  prefill: HostApi['prefill'] = (role, req) => this.guard(this.remote.prefill(role, req));
-  fuse: HostApi['fuse'] = (req) => {
+  // comlink applies transfer handlers to top-level arguments only: signals travel as a trailing argument
+  // (the worker side, WorkerHost, folds them back into the request).
+  prefill: HostApi['prefill'] = (role, { signal, ...req }) => this.guard(this.wire.prefill(role, req, signal));
+  fuse: HostApi['fuse'] = ({ signal, ...req }) => {
     // The sharer KV came from another worker: move its buffers on instead of cloning them.
     const bufs = 'kv' in req.sharer ? kvTransferables(req.sharer.kv) : [];
-    return this.guard(this.remote.fuse(transfer(req, bufs)));
+    return this.guard(this.wire.fuse(transfer(req, bufs), signal));
   };
   // The worker releases the callback proxy when the call ends (workers/model.worker.ts).
-  generate: HostApi['generate'] = (role: ModelRole, req, onToken) =>
-    this.guard(this.remote.generate(role, req, onToken ? proxy((e: HostTokenEvent) => onToken(e)) : undefined));
+  generate: HostApi['generate'] = (role: ModelRole, { signal, ...req }, onToken) =>
+    this.guard(this.wire.generate(role, req, onToken ? proxy((e: HostTokenEvent) => onToken(e)) : undefined, signal));
   release: HostApi['release'] = (handle) => this.guard(this.remote.release(handle));
   dispose: HostApi['dispose'] = async () => {
     if (!this.crashError) {

@@ -1,0 +1,171 @@
+/**
+ * The browser engine in headless system Chromium (page built by Vite, served on 127.0.0.1): workers on wasm
+ * give the PyTorch golden tokens for every mode, in both topologies; typed errors cross the worker boundary;
+ * a crashed worker fails its request with WorkerCrashedError and the next request works; abort stops a decode;
+ * WebGPU (SwiftShader) runs one short C2C generation and reports its adapter.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { NO_PAIR_REASON, PAIR, REPO } from '../engine/pair';
+import { OUT_DIR, buildAndServe, closeBrowser, launchBrowser } from './server';
+import type { EngineOptions } from '../../src/engine/types';
+
+const describeBrowser = describe.skipIf(!PAIR);
+
+describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
+  const pair = PAIR!;
+  const g = pair.golden;
+  let server: { url: string; close: () => Promise<void> };
+  let browser: Browser;
+  let page: Page;
+  let base = '';
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    server = await buildAndServe();
+    if (pair.rel.startsWith('models/')) base = `/${pair.rel}/`;
+    else {
+      // A pair outside models/ (C2C_TEST_PAIR) is copied next to the built page.
+      mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
+      cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
+      base = '/pair/';
+    }
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${server.url}test/browser-engine/page.html`);
+    await page.waitForFunction(() => window.c2c?.ready === true);
+  });
+
+  afterAll(async () => {
+    if (browser) await closeBrowser(browser);
+    await server?.close();
+  });
+
+  const engineOpts = (extra: Partial<EngineOptions> = {}): EngineOptions =>
+    ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, ...extra }) as EngineOptions;
+
+  /** Creates an engine in the page (kept on window.__engine), runs the modes on every case, disposes it. */
+  async function runAllModes(opts: EngineOptions, modes: string[], caseIds: number[]) {
+    return page.evaluate(
+      async ({ opts, modes, cases, maxNew, relayMax }) => {
+        const engine = await window.c2c.createC2CEngine(opts);
+        const out: Record<string, { tokenIds: number[]; promptIds: number[]; hintIds?: number[]; timing: unknown }> = {};
+        try {
+          for (const c of cases) {
+            for (const mode of modes) {
+              const r = await engine.generate([{ role: 'user', content: c.user }], { mode: mode as never, maxNewTokens: maxNew, relayMaxTokens: relayMax });
+              out[`${c.case}/${mode}`] = { tokenIds: r.tokenIds, promptIds: r.promptIds, hintIds: r.hint?.tokenIds, timing: r.timing };
+            }
+          }
+          return { device: engine.device, out };
+        } finally {
+          await engine.dispose();
+        }
+      },
+      { opts, modes, cases: g.cases.filter((c) => caseIds.includes(c.case)).map((c) => ({ case: c.case, user: c.user })), maxNew: g.max_new_tokens, relayMax: g.hint_max_tokens },
+    );
+  }
+
+  const goldenOf = (caseId: number, mode: string) => {
+    const c = g.cases.find((x) => x.case === caseId)!;
+    return mode === 'text-relay' ? c.text_relay.output_ids : c[mode as 'receiver' | 'sharer' | 'c2c'].output_ids;
+  };
+
+  it('workers topology on wasm: every mode gives the golden tokens', async () => {
+    const ids = g.cases.map((c) => c.case);
+    const { device, out } = await runAllModes(engineOpts({ device: 'wasm', topology: 'workers' }), ['receiver', 'sharer', 'text-relay', 'c2c'], ids);
+    expect(device).toMatchObject({ backend: 'wasm', fuserBackend: 'cpu', topology: 'workers' });
+    for (const id of ids) {
+      for (const mode of ['receiver', 'sharer', 'text-relay', 'c2c']) expect(out[`${id}/${mode}`].tokenIds, `case ${id} ${mode}`).toEqual(goldenOf(id, mode));
+      expect(out[`${id}/text-relay`].hintIds).toEqual(g.cases.find((c) => c.case === id)!.text_relay.hint_ids);
+    }
+    console.log('[browser wasm workers] c2c timing', JSON.stringify(out[`${ids[0]}/c2c`].timing));
+  });
+
+  it('single topology on wasm: c2c and text relay give the golden tokens', async () => {
+    const id = g.cases[0].case;
+    const { device, out } = await runAllModes(engineOpts({ device: 'wasm', topology: 'single' }), ['c2c', 'text-relay'], [id]);
+    expect(device.topology).toBe('single');
+    expect(out[`${id}/c2c`].tokenIds).toEqual(goldenOf(id, 'c2c'));
+    expect(out[`${id}/text-relay`].tokenIds).toEqual(goldenOf(id, 'text-relay'));
+    console.log('[browser wasm single] c2c timing', JSON.stringify(out[`${id}/c2c`].timing));
+  });
+
+  it('typed errors cross the worker boundary; crash and abort leave the engine usable', async () => {
+    const c = g.cases[0];
+    const r = await page.evaluate(
+      async ({ opts, user, maxNew }) => {
+        const err = async (p: Promise<unknown>) => p.then(() => null, (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
+        const badFuser = await err(window.c2c.createC2CEngine({ ...opts, fuser: '/no-such-fuser/' }));
+        const badModel = await err(window.c2c.createC2CEngine({ ...opts, receiver: { id: 'no-such-model', localPath: opts.receiver.localPath } }));
+        const engine = await window.c2c.createC2CEngine(opts);
+        const msgs = [{ role: 'user' as const, content: user }];
+        try {
+          const empty = await err(engine.generate([], {}));
+          // Crash the receiver's worker while it decodes: that request fails with WorkerCrashedError...
+          let crashedAt = -1;
+          const crash = await err(
+            engine.generate(msgs, {
+              mode: 'c2c', maxNewTokens: maxNew,
+              onToken: (e) => {
+                if (crashedAt < 0) {
+                  crashedAt = e.index;
+                  (engine as unknown as { __crashWorkerForTests(r: string): void }).__crashWorkerForTests('receiver');
+                }
+              },
+            }),
+          );
+          // ...and the next one respawns the workers and succeeds.
+          const after = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: maxNew });
+          const ctl = new AbortController();
+          const aborted = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew, signal: ctl.signal, onToken: (e) => e.index === 0 && ctl.abort() });
+          const again = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew });
+          return { badFuser, badModel, empty, crash, after: after.tokenIds, aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, again: again.tokenIds };
+        } finally {
+          await engine.dispose();
+        }
+      },
+      { opts: engineOpts({ device: 'wasm' }), user: c.user, maxNew: g.max_new_tokens },
+    );
+    expect(r.badFuser).toMatchObject({ name: 'FuserFormatError', code: 'FUSER_FORMAT' });
+    expect(r.badModel).toMatchObject({ name: 'ModelLoadError', code: 'MODEL_LOAD' });
+    expect(r.badModel?.message).toContain('no-such-model');
+    expect(r.empty).toMatchObject({ name: 'InvalidInputError' });
+    expect(r.crash).toMatchObject({ name: 'WorkerCrashedError', code: 'WORKER_CRASHED' });
+    expect(r.after).toEqual(c.c2c.output_ids);
+    // The abort reaches the worker within a step or two; a golden answer shorter than that may end on eos first.
+    if (c.receiver.output_ids.length > 4) {
+      expect(r.aborted.reason).toBe('aborted');
+      expect(r.aborted.n).toBeLessThanOrEqual(3);
+    } else expect(['aborted', 'eos']).toContain(r.aborted.reason);
+    expect(r.again).toEqual(c.receiver.output_ids);
+  });
+
+  it('WebGPU (SwiftShader): one short c2c generation matches the golden prefix and reports the adapter', async () => {
+    const c = g.cases[0];
+    const n = 2; // ~0.6 s per decode step on SwiftShader
+    const r = await page.evaluate(
+      async ({ opts, user, n }) => {
+        const engine = await window.c2c.createC2CEngine(opts);
+        try {
+          const res = await engine.generate([{ role: 'user', content: user }], { mode: 'c2c', maxNewTokens: n });
+          return { device: engine.device, ids: res.tokenIds, timing: res.timing };
+        } finally {
+          await engine.dispose();
+        }
+      },
+      { opts: engineOpts({ device: 'webgpu', topology: 'single' }), user: c.user, n },
+    );
+    expect(r.device.backend).toBe('webgpu');
+    expect(r.device.adapter?.isFallbackAdapter).toBe(true);
+    expect(r.ids).toEqual(c.c2c.output_ids.slice(0, n));
+    console.log('[browser webgpu single] device', JSON.stringify(r.device), 'timing', JSON.stringify(r.timing));
+  });
+
+  it('produced no uncaught page errors', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
