@@ -24,7 +24,7 @@ export function formatTable(run, reference = {}, fullSetSize) {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   const out = [
-    `${run.engineKind === 'fake' ? '[FAKE ENGINE — not results] ' : ''}${run.pair}: ${run.items}${subset ? `/${fullSetSize}` : ''} items, greedy, max ${run.maxNewTokens} new tokens`,
+    `${run.engineKind === 'fake' ? '[FAKE ENGINE — not results] ' : ''}${run.pair}: ${run.items}${subset ? `/${fullSetSize}` : ''} items, greedy, max ${run.maxNewTokens} new tokens${run.warmup ? ', after one untimed warm-up per mode' : ''}`,
     `device: ${describeDevice(run.device)}`,
     line(rows[0]), ...rows.slice(1).map(line),
   ];

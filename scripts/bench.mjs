@@ -62,7 +62,7 @@ try {
   const html = await (async () => {
     const page = await browser.newPage();
     await page.goto(server.url);
-    const s = await page.evaluate(([r, n]) => window.c2cDemo.reportHtml(r, n), [runs, fullSetSize]);
+    const s = await page.evaluate(([r, n, ref]) => window.c2cDemo.reportHtml(r, n, ref), [runs, fullSetSize, reference]);
     await page.close();
     return s;
   })();

@@ -39,6 +39,7 @@ export interface BenchRun {
   items: number;
   maxNewTokens: number;
   relayMaxTokens?: number;
+  warmup: boolean;
   startedAt: string;
   wallMs: number;
   summaries: ModeSummary[];
@@ -55,6 +56,8 @@ export interface BenchOptions {
   /** Text relay hint cap (the pair's `hint_max_tokens`, so relay matches the PyTorch evaluation). */
   relayMaxTokens?: number;
   signal?: AbortSignal;
+  /** One untimed generation per mode before measuring (first calls pay for lazy init and JIT). Default true. */
+  warmup?: boolean;
   onResult?: (r: BenchItemResult, done: number, total: number) => void;
 }
 
@@ -141,11 +144,14 @@ export async function runBenchmark(
   const total = items.length * opts.modes.length;
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
+  const warmup = opts.warmup ?? true;
+  const gen = (i: number, mode: GenerationMode) => engine.generate([{ role: 'user', content: items[i].prompt }],
+    { mode, maxNewTokens, relayMaxTokens: opts.relayMaxTokens, signal: opts.signal });
+  if (warmup && items.length) for (const mode of opts.modes) await gen(0, mode);
   for (let i = 0; i < items.length; i++) {
     for (const mode of opts.modes) {
       opts.signal?.throwIfAborted();
-      const messages = [{ role: 'user' as const, content: items[i].prompt }];
-      const r = await engine.generate(messages, { mode, maxNewTokens, relayMaxTokens: opts.relayMaxTokens, signal: opts.signal });
+      const r = await gen(i, mode);
       const row = toItemResult(i, items[i], r);
       results.push(row);
       opts.onResult?.(row, results.length, total);
@@ -158,6 +164,7 @@ export async function runBenchmark(
     items: items.length,
     maxNewTokens,
     relayMaxTokens: opts.relayMaxTokens,
+    warmup,
     startedAt,
     wallMs: performance.now() - t0,
     results,

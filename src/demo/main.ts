@@ -129,9 +129,12 @@ async function load(pairId?: string, device?: Device): Promise<void> {
 }
 
 function showExamples(items: EvalItem[]): void {
-  const picks = items.slice(0, 4);
+  // Spread over the set (neighbouring items often share a question in two answer formats).
+  const step = Math.max(1, Math.floor(items.length / 4));
+  const picks = [0, 1, 2, 3].map((k) => items[k * step + (k % 2)]).filter((x): x is EvalItem => !!x);
   ui.examples.replaceChildren(...picks.map((it, i) => {
-    const b = h('button', { type: 'button', class: 'example', 'data-index': i }, it.question ?? it.prompt.split('\n')[0]);
+    const label = (it.question ?? it.prompt.split('\n')[0]) + (it.type === 'mc' ? ' (A–D)' : '');
+    const b = h('button', { type: 'button', class: 'example', 'data-index': i }, label);
     b.addEventListener('click', () => { ui.prompt.value = it.prompt; ui.prompt.focus(); });
     return b;
   }));
@@ -215,5 +218,6 @@ window.c2cDemo = {
   evalItems: () => loaded?.items ?? [],
   reference: () => loaded?.reference ?? {},
   bench: (limit?: number, modes?: GenerationMode[]) => bench.run(limit, modes),
-  reportHtml: (runs: BenchRun[], fullSetSize?: number) => renderReportHtml(runs, loaded?.reference ?? {}, fullSetSize),
+  reportHtml: (runs: BenchRun[], fullSetSize?: number, reference?: ReferenceAccuracy) =>
+    renderReportHtml(runs, reference ?? loaded?.reference ?? {}, fullSetSize),
 };

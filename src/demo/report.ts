@@ -50,7 +50,7 @@ export function resultsTable(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?
     fmtMs(s.meanMs), fmtMs(s.p50Ms), fmtMs(s.p90Ms), fmtMs(s.meanTtftMs), s.meanDecodeTokPerS.toFixed(1),
   ]);
   return h('table', { class: 'results' },
-    h('caption', {}, `${run.items} items × ${run.modes.length} modes, greedy, max ${run.maxNewTokens} new tokens — ${describeDevice(run.device)}`),
+    h('caption', {}, `${run.items} items × ${run.modes.length} modes, greedy, max ${run.maxNewTokens} new tokens${run.warmup ? ', after one untimed warm-up per mode' : ''} — ${describeDevice(run.device)}`),
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, ...rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r[0]), ...r.slice(1).map((c) => h('td', { class: c === 'MISMATCH' ? 'bad' : '' }, c))))));
 }
