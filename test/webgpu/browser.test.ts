@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as nodeTimeout } from 'node:timers';
 import type { Browser } from 'playwright-core';
 import { FIXTURE_ROOT } from './fixtures';
 import type { BrowserFixtureResult } from './browser/page';
@@ -36,8 +35,13 @@ function serve(routes: [string, string][]): Promise<Server> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([p, new Promise<undefined>((ok) => nodeTimeout(ok, ms).unref())]);
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((ok) => (timer = setTimeout(ok, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
