@@ -35,3 +35,4 @@ export { randomFuserWeights } from './fuser/random-weights';
 export { createC2CEngine } from './engine/browser';
 export type { RelayTemplate } from './engine/relay';
 export { DEFAULT_RELAY_TEMPLATE } from './engine/relay';
+export { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo, urlCheckpointReader, readTorchStateDict } from './checkpoints';
