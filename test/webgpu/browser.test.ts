@@ -36,7 +36,7 @@ function serve(routes: [string, string][]): Promise<Server> {
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Parameters<typeof clearTimeout>[0];
   try {
     return await Promise.race([p, new Promise<undefined>((ok) => (timer = setTimeout(ok, ms)))]);
   } finally {

@@ -52,7 +52,7 @@ export class LossWatch {
   /** Resolves true if the device is (or within `ms` becomes) lost; lets a just-fired loss settle first. */
   async settle(ms: number): Promise<boolean> {
     if (this.info) return true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Parameters<typeof clearTimeout>[0];
     const r = await Promise.race([this.lost.then(() => true), new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))]);
     clearTimeout(timer);
     return r;
