@@ -1,0 +1,118 @@
+/**
+ * Pure logic behind the demo and the benchmark: percentiles and per-mode summaries, the headline ratios,
+ * the PyTorch report reader, the pair manifest reader, the eval-set parser, the answer rule and the
+ * terminal table's mismatch flag. DOM and browser parts are covered by e2e/.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildRun, percentile, summarise, type BenchItemResult } from '../../src/demo/bench-core';
+import { parseEvalJsonl, scoreAnswer } from '../../src/demo/eval-set';
+import { pairFromManifest, unavailableReason, HUB_PAIRS } from '../../src/demo/pairs';
+import { referenceAccuracies } from '../../src/demo/reference';
+import { formatTable } from '../../bench/format.mjs';
+import type { DeviceReport, GenerationMode } from '../../src/engine/types';
+
+const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers' };
+
+function row(item: number, mode: GenerationMode, totalMs: number, correct: boolean): BenchItemResult {
+  return {
+    item, mode, text: correct ? 'Oslo' : 'Lima', tokenIds: [5], expected: 'Oslo', correct,
+    timing: { sharerPrefillMs: 1, receiverPrefillMs: 2, fuseMs: mode === 'c2c' ? 0.5 : 0, relayMs: mode === 'text-relay' ? 30 : 0, ttftMs: 3, decodeMs: 4, decodeTokensPerS: 250, totalMs },
+  };
+}
+
+describe('bench statistics', () => {
+  it('nearest-rank percentiles', () => {
+    const v = [10, 1, 9, 2, 8, 3, 7, 4, 6, 5];
+    expect(percentile(v, 50)).toBe(5);
+    expect(percentile(v, 90)).toBe(9);
+    expect(percentile(v, 100)).toBe(10);
+    expect(percentile([42], 90)).toBe(42);
+    expect(percentile([], 90)).toBeNaN();
+  });
+
+  it('summarises accuracy and latency per mode and derives the two headline ratios', () => {
+    const results = [
+      row(0, 'receiver', 10, false), row(1, 'receiver', 30, true),
+      row(0, 'text-relay', 100, true), row(1, 'text-relay', 140, true),
+      row(0, 'c2c', 20, true), row(1, 'c2c', 20, false),
+    ];
+    const s = summarise('text-relay', results);
+    expect(s).toMatchObject({ n: 2, correct: 2, accuracy: 1, meanMs: 120, p90Ms: 140 });
+    expect(s.stages.relayMs).toBe(30);
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 2, maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    expect(run.c2cSpeedupOverRelay).toBeCloseTo(6, 10);
+    expect(run.c2cOverReceiver).toBeCloseTo(1, 10);
+    const noRelay = buildRun({ ...run, modes: ['receiver', 'c2c'], results: results.filter((r) => r.mode !== 'text-relay') });
+    expect(noRelay.c2cSpeedupOverRelay).toBeNull();
+  });
+
+  it('the terminal table flags accuracy mismatches on the full set only', () => {
+    const results = [row(0, 'receiver', 10, true), row(1, 'receiver', 10, false), row(0, 'c2c', 10, true), row(1, 'c2c', 10, true)];
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'c2c'], items: 2, maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const full = formatTable(run, { receiver: 0.5, c2c: 0.5 }, 2);
+    expect(full).toMatch(/receiver alone.*match/);
+    expect(full).toMatch(/C2C.*MISMATCH/);
+    expect(formatTable(run, { receiver: 0.5, c2c: 0.5 }, 10)).not.toContain('MISMATCH');
+  });
+});
+
+describe('PyTorch report reader', () => {
+  it('reads eval_E3 accuracies with the text_relay alias', () => {
+    const report = { pair: 'c2c-tiny', params: { seed: 1 }, eval_E3: {
+      receiver: { accuracy: 0.25, n: 48 }, sharer: { accuracy: 0.9, n: 48 }, text_relay: { accuracy: 0.5, n: 48 }, c2c: { accuracy: 0.75, n: 48 }, hint_exact: 0.4,
+    } };
+    expect(referenceAccuracies(report)).toEqual({ receiver: 0.25, sharer: 0.9, 'text-relay': 0.5, c2c: 0.75 });
+  });
+
+  it('accepts percentages and flat maps, and returns {} when nothing matches', () => {
+    expect(referenceAccuracies({ accuracy: { receiver: 25, c2c: 75 } })).toEqual({ receiver: 0.25, c2c: 0.75 });
+    expect(referenceAccuracies({ foo: { bar: 1 } })).toEqual({});
+    expect(referenceAccuracies(null)).toEqual({});
+  });
+});
+
+describe('pair manifest', () => {
+  const manifest = { name: 'c2c-tiny', receiver: 'receiver', sharer: 'sharer', fuser: 'fuser',
+    eval: { set: 'eval_E3.jsonl', greedy: true, max_new_tokens: 8, hint_max_tokens: 24 } };
+
+  it('resolves model folders, fuser, eval set and generation lengths relative to pair.json', () => {
+    const p = pairFromManifest(manifest, '/models/c2c-tiny/pair.json');
+    expect(p.receiver).toEqual({ id: 'c2c-tiny/receiver', localPath: '/models/', dtype: 'fp32' });
+    expect(p.sharer.id).toBe('c2c-tiny/sharer');
+    expect(p.fuser).toBe('/models/c2c-tiny/fuser/');
+    expect(p.evalUrl).toBe('/models/c2c-tiny/eval_E3.jsonl');
+    expect(p.reportUrl).toBe('/models/report.json');
+    expect([p.maxNewTokens, p.relayMaxTokens]).toEqual([8, 24]);
+    expect(unavailableReason(p, false)).toBeNull();
+  });
+
+  it('rejects a manifest without a receiver or with folders outside /models/', () => {
+    expect(() => pairFromManifest({ ...manifest, receiver: undefined }, '/models/c2c-tiny/pair.json')).toThrow(/receiver/);
+    expect(() => pairFromManifest({ ...manifest, sharer: '../../etc' }, '/models/c2c-tiny/pair.json')).toThrow(/outside/);
+  });
+
+  it('Hub pairs are unavailable offline and without a fuser', () => {
+    expect(HUB_PAIRS.length).toBeGreaterThan(0);
+    const hub = HUB_PAIRS[0];
+    expect(hub.receiver.id).toMatch(/^onnx-community\//);
+    expect(unavailableReason(hub, false)).toMatch(/offline/);
+    expect(unavailableReason(hub, true)).toMatch(/fuser/);
+    expect(unavailableReason({ ...hub, fuser: 'https://example.org/fuser/' }, true)).toBeNull();
+  });
+});
+
+describe('eval set and answer rule', () => {
+  it('parses JSONL and names the bad line', () => {
+    const items = parseEvalJsonl('{"prompt":"Q1","answer":"B"}\n\n{"prompt":"Q2","answer":"Oslo","type":"short"}\n', 'eval.jsonl');
+    expect(items.map((i) => i.answer)).toEqual(['B', 'Oslo']);
+    expect(() => parseEvalJsonl('{"prompt":"Q1","answer":"B"}\n{oops', 'eval.jsonl')).toThrow(/line 2/);
+    expect(() => parseEvalJsonl('{"prompt":"Q1"}', 'eval.jsonl')).toThrow(/answer/);
+  });
+
+  it('scores like the PyTorch report: stripped exact match, case-sensitive', () => {
+    expect(scoreAnswer(' Oslo\n', { answer: 'Oslo' })).toBe(true);
+    expect(scoreAnswer('oslo', { answer: 'Oslo' })).toBe(false);
+    expect(scoreAnswer('Oslo.', { answer: 'Oslo' })).toBe(false);
+    expect(scoreAnswer('B', { answer: 'B' })).toBe(true);
+  });
+});
