@@ -6,7 +6,7 @@
  * PyTorch report's), mean/p90 latency per mode, C2C speedup over text relay and C2C latency over receiver-only.
  *
  * Flags: --devices wasm,webgpu[:N] (per-device item limit, e.g. webgpu:8), --limit N (all devices),
- *        --modes receiver,sharer,text-relay,c2c, --no-build, --out bench/results.json.
+ *        --modes receiver,sharer,text-relay,c2c, --topology workers|single, --no-build, --out bench/results.json.
  * Without a GPU, Chromium's WebGPU is SwiftShader (a CPU rasterizer): its timings are not GPU numbers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ const devices = value('--devices', 'wasm,webgpu').split(',').filter(Boolean).map
   if (!['wasm', 'webgpu', 'auto'].includes(name)) throw new Error(`--devices: unknown device "${name}"`);
   return { name, limit: n ? Number(n) : limitAll };
 });
+const topology = value('--topology', 'workers');
 const modes = value('--modes', 'receiver,sharer,text-relay,c2c').split(',');
 const outJson = path.resolve(REPO, value('--out', 'bench/results.json'));
 const outDir = path.resolve(REPO, 'bench/out');
@@ -42,7 +43,7 @@ try {
   for (const dev of devices) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors = watchConsole(page);
-    await page.goto(`${server.url}?device=${dev.name}`);
+    await page.goto(`${server.url}?device=${dev.name}&topology=${topology}`);
     await page.evaluate(() => window.c2cDemo.ready);
     const t0 = Date.now();
     await page.evaluate((d) => window.c2cDemo.load(undefined, d), dev.name);
@@ -53,6 +54,7 @@ try {
     console.log(`[bench] ${dev.name}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${info.device.backend}; ${n}/${info.n} items × ${modes.length} modes…`);
     const run = await page.evaluate(([limit, m]) => window.c2cDemo.bench(limit, m), [n, modes]);
     run.requestedDevice = dev.name;
+    run.topology = topology;
     run.consoleErrors = errors;
     runs.push(run);
     await page.screenshot({ path: path.join(outDir, `demo-${dev.name}.png`), fullPage: true });

@@ -1,6 +1,6 @@
 /**
  * Demo entry: wires the pair picker, load panel, question box, answer columns and benchmark panel to a
- * C2C engine. URL flags: `?device=wasm|webgpu|auto`, `?pair=<id>`, `?autoload=1`; `?engine=fake` (UI tests only).
+ * C2C engine. URL flags: `?device=wasm|webgpu|auto`, `?topology=workers|single`, `?pair=<id>`, `?autoload=1`; `?engine=fake` (UI tests only).
  * `window.c2cDemo` exposes the same actions to the e2e tests and the benchmark runner.
  */
 import type { C2CEngine, GenerationMode, GenerationResult } from '../engine/types';
@@ -25,6 +25,7 @@ const ui = {
   fuserRow: byId('fuser-row'),
   fuserUrl: byId<HTMLInputElement>('fuser-url'),
   device: byId<HTMLSelectElement>('device'),
+  topology: byId<HTMLSelectElement>('topology'),
   load: byId<HTMLButtonElement>('load'),
   loadForm: byId<HTMLFormElement>('load-form'),
   askForm: byId<HTMLFormElement>('ask-form'),
@@ -104,7 +105,8 @@ async function load(pairId?: string, device?: Device): Promise<void> {
     engine = null;
     const create = await loadEngineFactory(engineKind);
     const t0 = performance.now();
-    engine = await create({ ...engineOptionsFor(pair, ui.device.value as Device), onProgress: (e) => loadPanel.update(e) });
+    const topology = ui.topology.value === 'single' ? 'single' : 'workers';
+    engine = await create({ ...engineOptionsFor(pair, ui.device.value as Device), topology, onProgress: (e) => loadPanel.update(e) });
     loadPanel.completeAll();
     ui.deviceInfo.replaceChildren(h('h3', {}, 'Device'), renderDeviceReport(engine.device));
     const items = pair.items ?? (pair.evalUrl ? await fetchEvalSet(pair.evalUrl) : []);
@@ -199,6 +201,8 @@ if (engineKind === 'fake') {
 }
 const dev = params.get('device');
 if (dev === 'wasm' || dev === 'webgpu' || dev === 'auto') ui.device.value = dev;
+const topo = params.get('topology');
+if (topo === 'single' || topo === 'workers') ui.topology.value = topo;
 
 const ready = initPairs().then(async () => {
   if (params.get('autoload') === '1') await load().catch(() => {});
