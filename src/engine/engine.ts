@@ -241,10 +241,15 @@ export class Engine implements C2CEngine {
   ): Promise<{ outcome: GenerateOutcome; promptIds: number[] }> {
     const sameHost = hosts.sharer === hosts.receiver;
     const signal = opts.signal;
-    let receiverIds: number[], sharerIds: number[], positions: number[] | undefined, fuseRanges: [number, number][] | undefined;
+    let receiverIds: number[], sharerIds: number[];
+    let masks: { receiver: number[]; sharer: number[] } | undefined;
+    let fuseRanges: [number, number][] | undefined;
     if (this.parts.aligner) {
+      // Different tokenizers: aligned, equal-length sequences with padding masks; positions are 0..L-1.
       const a = await this.parts.aligner.alignChat(messages);
-      ({ receiverIds, sharerIds, positions } = a);
+      receiverIds = a.receiverIds;
+      sharerIds = a.sharerIds;
+      masks = { receiver: a.receiverMask, sharer: a.sharerMask };
       fuseRanges = a.messageRanges;
     } else {
       receiverIds = await hosts.receiver.encodeChat('receiver', messages);
@@ -252,11 +257,11 @@ export class Engine implements C2CEngine {
     }
     this.checkPrompt('receiver', receiverIds);
     const n = receiverIds.length;
-    const head = receiverIds.slice(0, -1);
-    const headPos = positions?.slice(0, -1);
     const [r, s] = await Promise.all([
-      timed(() => hosts.receiver.prefill('receiver', { ids: head, positions: headPos, keep: true, signal })),
-      timed(() => hosts.sharer.prefill('sharer', { ids: sharerIds.slice(0, -1), positions: headPos, keep: sameHost, returnKV: !sameHost, signal })),
+      timed(() => hosts.receiver.prefill('receiver', { ids: receiverIds.slice(0, -1), mask: masks?.receiver.slice(0, -1), keep: true, signal })),
+      timed(() =>
+        hosts.sharer.prefill('sharer', { ids: sharerIds.slice(0, -1), mask: masks?.sharer.slice(0, -1), keep: sameHost, returnKV: !sameHost, signal }),
+      ),
     ]);
     timing.receiverPrefillMs = r.value.ms;
     timing.sharerPrefillMs = s.value.ms;
@@ -268,10 +273,9 @@ export class Engine implements C2CEngine {
       const ranges = fuseRanges?.map(([a, b]): [number, number] => [a, Math.min(b, n - 1)]).filter(([a, b]) => b > a);
       await hosts.receiver.fuse({ receiverHandle: handle, sharer, ranges, signal });
       timing.fuseMs = now() - tFuse;
-      const startPos = positions ? positions[n - 1] : n - 1;
       const h = handle;
       handle = -1; // generate consumes the handle
-      const outcome = await answer('receiver', h, [receiverIds[n - 1]], startPos, receiverIds);
+      const outcome = await answer('receiver', h, [receiverIds[n - 1]], n - 1, receiverIds);
       return { outcome, promptIds: receiverIds };
     } finally {
       if (handle >= 0) await hosts.receiver.release(handle).catch(() => undefined);

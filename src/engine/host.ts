@@ -51,7 +51,7 @@ export class ModelHost implements HostApi {
   private device: ResolvedDevice | null = null;
   private readonly models = new Map<ModelRole, CausalLM>();
   private fuser: Fuser | null = null;
-  private readonly kept = new Map<number, { role: ModelRole; kv: KVCache }>();
+  private readonly kept = new Map<number, { role: ModelRole; kv: KVCache; mask?: number[] }>();
   private nextHandle = 1;
   private loadChain: Promise<unknown> = Promise.resolve();
   private disposed = false;
@@ -145,7 +145,7 @@ export class ModelHost implements HostApi {
       case 'tokenToId':
         return op.tokens.map((t) => m.tokenToId(t));
       case 'specials': {
-        const s: TokenizerSpecials = { padId: m.info.padId, unkId: m.info.unkId, eosIds: m.info.eosIds, padToken: m.padToken };
+        const s: TokenizerSpecials = { padId: m.info.padId, unkId: m.info.unkId, eosIds: m.info.eosIds, padToken: m.padToken, specialTokens: m.specialTokens };
         return s;
       }
     }
@@ -156,7 +156,7 @@ export class ModelHost implements HostApi {
     throwIfAborted(req.signal);
     if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
     const t0 = now();
-    const kv = await m.prefillKV(req.ids, req.positions);
+    const kv = await m.prefillKV(req.ids, req.positions, req.mask);
     return this.keepResult(role, kv, req, now() - t0);
   }
 
@@ -164,7 +164,7 @@ export class ModelHost implements HostApi {
     const out: PrefillResult = { ms };
     if (req.keep) {
       out.handle = this.nextHandle++;
-      this.kept.set(out.handle, { role, kv });
+      this.kept.set(out.handle, { role, kv, mask: req.mask });
     }
     if (req.returnKV) out.kv = req.keep ? cloneCache(kv) : kv;
     return out;
@@ -196,11 +196,14 @@ export class ModelHost implements HostApi {
     const m = this.model(role);
     const t0 = now();
     let past: PastKV | null = null;
+    // A padded (cross-tokenizer) prefix keeps its mask: pads are never attended while decoding.
+    let mask: number[] | undefined;
     if (req.handle !== null) {
       const k = this.kept.get(req.handle);
       if (!k || k.role !== role) throw new InvalidInputError(`unknown ${role} KV handle ${req.handle}`);
       this.kept.delete(req.handle);
       if ((k.kv[0]?.key.seq ?? 0) > 0) past = m.pastFromKV(k.kv);
+      mask = k.mask;
     }
     if (req.ids.length === 0) throw new InvalidInputError('generate needs at least one input token', { field: 'ids' });
     const sampler = new TokenSampler(req.sampling);
@@ -219,7 +222,8 @@ export class ModelHost implements HostApi {
           finishReason = 'aborted';
           break;
         }
-        const step = await m.forward(ids, ids.map((_, i) => pos + i), past);
+        if (mask) mask = [...mask, ...ids.map(() => 1)];
+        const step = await m.forward(ids, ids.map((_, i) => pos + i), past, mask);
         if (past && past !== step.present) disposeTensors(past as Record<string, never>);
         past = m.pastFromPresent(step.present);
         pos += ids.length;

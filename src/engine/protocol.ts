@@ -31,6 +31,8 @@ export interface PrefillRequest {
   ids: number[];
   /** Positions of the ids (default 0..n-1). */
   positions?: number[];
+  /** Attention mask over the ids (1 = real, 0 = padding; default all ones); kept with the KV for decoding. */
+  mask?: number[];
   /** Keep the KV in the host under a handle (for fusion / decoding there). */
   keep?: boolean;
   /** Return the KV to the caller (transferred). */
@@ -130,4 +132,5 @@ export interface TokenizerSpecials {
   unkId: number | null;
   eosIds: number[];
   padToken: string | null;
+  specialTokens: string[];
 }

@@ -53,6 +53,7 @@ interface TokenizerLike {
   unk_token_id?: number | null;
   pad_token?: string | null;
   chat_template?: unknown;
+  all_special_tokens?: string[];
 }
 interface ModelLike {
   (inputs: Record<string, unknown>): Promise<Record<string, TensorLike>>;
@@ -163,6 +164,10 @@ export class CausalLM {
     return this.tokenizer.pad_token ?? null;
   }
 
+  get specialTokens(): string[] {
+    return [...(this.tokenizer.all_special_tokens ?? [])];
+  }
+
   checkContext(promptLength: number, what = 'prompt'): void {
     if (promptLength > this.info.maxPositions) {
       throw new ContextOverflowError(`${what} has ${promptLength} tokens; model "${this.info.id}" holds ${this.info.maxPositions}`, {
@@ -174,16 +179,25 @@ export class CausalLM {
   }
 
   /**
-   * Runs `ids` at `positions` on top of `past` (null: empty cache). Returns the logits of the last position
-   * (a copy) and `present.*` covering past + ids, still as model tensors.
+   * Runs `ids` at `positions` on top of `past` (null: empty cache). `mask` (past + ids long; 1 = attend,
+   * 0 = padding) defaults to all ones. Returns the logits of the last position (a copy) and `present.*`
+   * covering past + ids, still as model tensors.
    */
-  async forward(ids: readonly number[], positions: readonly number[], past: PastKV | null): Promise<{ logits: Float32Array; present: Record<string, Tensor> }> {
+  async forward(
+    ids: readonly number[],
+    positions: readonly number[],
+    past: PastKV | null,
+    mask?: readonly number[],
+  ): Promise<{ logits: Float32Array; present: Record<string, Tensor> }> {
     if (this.disposed) throw new InvalidInputError(`model "${this.info.id}" is disposed`);
     const pastLen = past ? (past['past_key_values.0.key']?.dims[2] ?? 0) : 0;
     this.checkContext(pastLen + ids.length, 'sequence');
+    if (mask && mask.length !== pastLen + ids.length) {
+      throw new InvalidInputError(`attention mask has ${mask.length} entries for ${pastLen + ids.length} tokens`, { field: 'mask' });
+    }
     const inputs: Record<string, unknown> = {
       input_ids: ids64(ids),
-      attention_mask: ids64(new Array(pastLen + ids.length).fill(1)),
+      attention_mask: ids64(mask ?? new Array(pastLen + ids.length).fill(1)),
       position_ids: ids64(positions),
     };
     if (past) inputs.past_key_values = past;
@@ -199,8 +213,8 @@ export class CausalLM {
   }
 
   /** Prefill over `ids` (positions 0..n-1 unless given) and return the KV as our Float32 cache. */
-  async prefillKV(ids: readonly number[], positions?: readonly number[]): Promise<KVCache> {
-    const { present } = await this.forward(ids, positions ?? ids.map((_, i) => i), null);
+  async prefillKV(ids: readonly number[], positions?: readonly number[], mask?: readonly number[]): Promise<KVCache> {
+    const { present } = await this.forward(ids, positions ?? ids.map((_, i) => i), null, mask);
     const kv = await presentToKVCache(present as unknown as Record<string, TensorLike>, this.info.numLayers);
     disposeTensors(present);
     return kv;
