@@ -61,6 +61,15 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
         const a = await closed.generate(m, { mode: 'c2c', maxNewTokens: g.max_new_tokens });
         expect(a.tokenIds).toEqual(k.receiver.output_ids);
       }
+      // Multi-turn: the whole history (earlier answers included) is prefilled and fused again each call.
+      const turns: ChatMessage[] = [
+        { role: 'user', content: g.cases[0].user },
+        { role: 'assistant', content: 'ok' },
+        { role: 'user', content: 'Why?' },
+      ];
+      const [x, y] = [await closed.generate(turns, { mode: 'c2c', maxNewTokens: 6 }), await closed.generate(turns, { mode: 'receiver', maxNewTokens: 6 })];
+      expect(x.promptIds).toEqual(y.promptIds);
+      expect(x.tokenIds).toEqual(y.tokenIds);
     } finally {
       await closed.dispose();
     }
