@@ -193,7 +193,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     const outUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     let uniforms: GPUBuffer | null = null;
-    let staging: GPUBuffer | null = null;
+    const staging: GPUBuffer[] = [];
 
     let scopes: Promise<GPUError | null>[] = [];
     device.pushErrorScope('validation');
@@ -221,10 +221,19 @@ class WebGPUFuserImpl implements WebGPUFuser {
       uniforms = encodeDispatches(device, this.cache, encoder, records);
       // A mapped copy orders completion after the submission: in 'readback' it holds the results, in 'buffers'
       // a 4-byte sentinel proves the work finished before the device could be lost.
-      const readBytes = mode === 'readback' ? readOrder.length * outBytes : 4;
-      staging = make('c2c.fuser.readback', readBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, temp);
-      if (mode === 'readback') readOrder.forEach((r, i) => encoder.copyBufferToBuffer(r.buffer, 0, staging!, i * outBytes, outBytes));
-      else if (created.length) encoder.copyBufferToBuffer(created[created.length - 1], 0, staging, 0, 4);
+      // One staging buffer per output, so no single buffer outgrows maxBufferSize on long caches.
+      const mapUsage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+      if (mode === 'readback')
+        for (const r of readOrder) {
+          const st = make(`c2c.fuser.readback.${r.key}`, outBytes, mapUsage, temp);
+          encoder.copyBufferToBuffer(r.buffer, 0, st, 0, outBytes);
+          staging.push(st);
+        }
+      else {
+        const st = make('c2c.fuser.sentinel', 4, mapUsage, temp);
+        encoder.copyBufferToBuffer(created[created.length - 1], 0, st, 0, 4);
+        staging.push(st);
+      }
       device.queue.submit([encoder.finish()]);
     } catch (e) {
       // Nothing was submitted: release everything (an encode-time error is a bug or a bad shape).
@@ -239,7 +248,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     let failure: unknown;
     const result = new Map<string, Float32Array>();
     try {
-      await Promise.race([staging!.mapAsync(GPUMapMode.READ), this.loss.lost.then((i) => Promise.reject(i))]);
+      await Promise.race([Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ))), this.loss.lost.then((i) => Promise.reject(i))]);
       const errors = (await Promise.all(scopes)).filter((e): e is GPUError => e !== null);
       if (errors.length) {
         const msg = errors.map((e) => e.message).join('; ');
@@ -247,9 +256,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
           ? new MemoryBudgetError(`GPU out of memory while fusing: ${msg}`)
           : new InvalidInputError(`WebGPU rejected the fusion commands (buffers from another device or destroyed?): ${msg}`);
       } else if (mode === 'readback') {
-        const all = new Float32Array(staging!.getMappedRange());
-        const n = outBytes / 4;
-        readOrder.forEach((r, i) => result.set(r.key, all.slice(i * n, (i + 1) * n)));
+        readOrder.forEach((r, i) => result.set(r.key, new Float32Array(staging[i].getMappedRange(0, outBytes).slice(0))));
       }
     } catch (e) {
       failure = e;

@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+/**
+ * Kernel benchmark of the WebGPU C2C fuser on dawn.node (npm `webgpu`). Without a GPU the adapter is
+ * SwiftShader, a CPU rasterizer: its numbers say nothing about GPU speed. For each config it measures, in one
+ * run on one device: the fused whole-cache GFLOP/s (`fuseBuffers`, GPU-resident KV), the copy path (`fuse`,
+ * upload + readback included), a plain GEMM chain of the same shapes (the same tiled kernel without fusion:
+ * no RMSNorm/GELU/residual/combine), the TypeScript CPU reference, and time per fused token.
+ * Writes bench/fuser-<device>.json. TS modules load through vite's ssrLoadModule (no build step).
+ *
+ * Flags: --qwen-layers N (receiver layers of the Qwen3-0.6B ← Qwen2.5-0.5B config; default 1 on a
+ *        fallback adapter, 28 otherwise; 0 skips it), --qwen-tokens N (default 4 on a fallback adapter, 128
+ *        otherwise), --small-tokens N (default 32), --reps N (timed repetitions, default 3), --out FILE.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createServer } from 'vite';
+
+const REPO = path.resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : dflt;
+};
+const outArg = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;
+
+const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
+const load = (p) => vite.ssrLoadModule(p);
+const { getTestGpu } = await load('/test/webgpu/dawn.ts');
+const { createWebGPUFuser } = await load('/src/fuser/webgpu/index.ts');
+const { gemmDispatch } = await load('/src/fuser/webgpu/gemm.ts');
+const { PipelineCache, encodeDispatches } = await load('/src/fuser/webgpu/program.ts');
+const { fuseCache } = await load('/src/fuser/reference.ts');
+const { randomFuserWeights, seededRandom } = await load('/src/fuser/random-weights.ts');
+
+const gpu = await getTestGpu();
+const { device, adapter } = gpu;
+const info = adapter.info ?? {};
+const fallback = Boolean(info.isFallbackAdapter) || info.architecture === 'swiftshader';
+const deviceName = [info.vendor, info.architecture].filter(Boolean).join('-') || 'unknown';
+const reps = flag('--reps', 3);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+async function timeIt(fn) {
+  await fn(); // warm-up (pipeline compile, first-use allocations)
+  const t = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}
+
+/** FLOPs of one open path per token (multiply-add = 2). */
+function pathFlops(cfg) {
+  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim + cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const H = cfg.hiddenDim;
+  const I = cfg.intermediateDim;
+  const blocks = 2 + (cfg.numMlpLayers - 2);
+  return 2 * (inDim * H + blocks * 2 * H * I + H * cfg.receiver.kvHeads + H * outDim);
+}
+
+/** The GEMM shapes [M, N, K] of one path, in order. */
+function pathShapes(cfg, M) {
+  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim + cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const H = cfg.hiddenDim;
+  const I = cfg.intermediateDim;
+  const s = [[M, H, inDim]];
+  for (let b = 0; b < cfg.numMlpLayers; b++) s.push([M, I, H], [M, H, I]);
+  s.push([M, cfg.receiver.kvHeads, H], [M, cfg.receiver.kvHeads * cfg.receiver.headDim, H]);
+  return s;
+}
+
+function randomCache(rand, dims, seq) {
+  const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1), heads: dims.kvHeads, seq, headDim: dims.headDim });
+  return Array.from({ length: dims.numLayers }, () => ({ key: t(), value: t() }));
+}
+
+function storage(bytes) {
+  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+}
+
+/** The same GEMM shapes as the fuser, plain (no prologue/epilogue fusion), all in one submission. */
+async function plainGemmChain(cfg, tokens, paths) {
+  const cache = PipelineCache.forDevice(device);
+  const shapes = pathShapes(cfg, tokens);
+  const maxK = Math.max(...shapes.map((s) => s[2]));
+  const maxN = Math.max(...shapes.map((s) => s[1]));
+  const weights = storage(maxN * maxK * 4);
+  const a = storage(tokens * maxK * 4);
+  const out = storage(tokens * maxN * 4);
+  const records = [];
+  for (let p = 0; p < paths; p++)
+    for (const [M, N, K] of shapes)
+      records.push(gemmDispatch({ dtype: 'f32', components: K % 4 === 0 ? 4 : 1, input: 'matrix', norm: false, bias: false, epilogue: 'none' }, { M, N, K, wOff: 0 }, { weights, a, out }));
+  await cache.warm(records.map((r) => r.program));
+  const run = async () => {
+    const enc = device.createCommandEncoder();
+    const ub = encodeDispatches(device, cache, enc, records, 'bench.plain-gemm');
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    ub?.destroy();
+  };
+  const ms = await timeIt(run);
+  [weights, a, out].forEach((b) => b.destroy());
+  return { ms, flops: paths * shapes.reduce((s, [M, N, K]) => s + 2 * M * N * K, 0) };
+}
+
+async function benchConfig(name, opts, tokens) {
+  const t0 = performance.now();
+  const weights = randomFuserWeights(42, opts);
+  const cfg = weights.config;
+  const rand = seededRandom(7);
+  const receiver = randomCache(rand, cfg.receiver, tokens);
+  const sharer = randomCache(rand, cfg.sharer, tokens);
+  const fuser = await createWebGPUFuser(weights, { device, dtype: device.features.has('shader-f16') ? 'f16' : 'f32' });
+  const setupMs = performance.now() - t0;
+  const paths = cfg.receiver.numLayers * 2;
+  const flops = paths * tokens * pathFlops(cfg);
+
+  const toGpu = (cache) => cache.map((l) => ({ key: upload(l.key.data), value: upload(l.value.data) }));
+  const upload = (data) => {
+    const b = storage(data.byteLength);
+    device.queue.writeBuffer(b, 0, data);
+    return b;
+  };
+  const rBufs = toGpu(receiver);
+  const sBufs = toGpu(sharer);
+  const fusedMs = await timeIt(async () => {
+    const out = await fuser.fuseBuffers(rBufs, sBufs, tokens);
+    out.forEach((l) => (l.key.destroy(), l.value.destroy()));
+  });
+  const copyMs = await timeIt(() => fuser.fuse(receiver, sharer));
+  const plain = await plainGemmChain(cfg, tokens, paths);
+  const t1 = performance.now();
+  fuseCache(weights, receiver, sharer);
+  const referenceMs = performance.now() - t1;
+  fuser.dispose();
+  [...rBufs, ...sBufs].forEach((l) => (l.key.destroy(), l.value.destroy()));
+
+  const r = {
+    name,
+    receiver: cfg.receiver,
+    sharer: cfg.sharer,
+    hiddenDim: cfg.hiddenDim,
+    intermediateDim: cfg.intermediateDim,
+    tokens,
+    dtype: fuser.dtype,
+    chunkTokens: fuser.chunkTokens,
+    gflop: flops / 1e9,
+    setupMs: +setupMs.toFixed(1),
+    fuser: { ms: +fusedMs.toFixed(2), gflops: +(flops / fusedMs / 1e6).toFixed(4), msPerToken: +(fusedMs / tokens).toFixed(3) },
+    fuserCopyPath: { ms: +copyMs.toFixed(2), gflops: +(flops / copyMs / 1e6).toFixed(4), msPerToken: +(copyMs / tokens).toFixed(3) },
+    plainGemm: { ms: +plain.ms.toFixed(2), gflops: +(plain.flops / plain.ms / 1e6).toFixed(4) },
+    referenceTs: { ms: +referenceMs.toFixed(2), gflops: +(flops / referenceMs / 1e6).toFixed(4), msPerToken: +(referenceMs / tokens).toFixed(3) },
+  };
+  console.log(`${name}: ${tokens} tokens, ${r.gflop.toFixed(3)} GFLOP | fuser ${r.fuser.ms} ms (${r.fuser.gflops} GFLOP/s, ${r.fuser.msPerToken} ms/token) | copy path ${r.fuserCopyPath.ms} ms | plain GEMM ${r.plainGemm.ms} ms (${r.plainGemm.gflops} GFLOP/s) | TS reference ${r.referenceTs.ms} ms (${r.referenceTs.gflops} GFLOP/s)`);
+  return r;
+}
+
+const results = [];
+try {
+  results.push(
+    await benchConfig('embedded-pair', { receiver: { numLayers: 4, kvHeads: 2, headDim: 32 }, sharer: { numLayers: 3, kvHeads: 4, headDim: 16 }, hiddenDim: 128, intermediateDim: 128 }, flag('--small-tokens', 32)),
+  );
+  const qwenLayers = flag('--qwen-layers', fallback ? 1 : 28);
+  if (qwenLayers > 0)
+    results.push(
+      await benchConfig(
+        `qwen3-0.6b<-qwen2.5-0.5b${qwenLayers < 28 ? ` (${qwenLayers} of 28 layers)` : ''}`,
+        { receiver: { numLayers: qwenLayers, kvHeads: 8, headDim: 128 }, sharer: { numLayers: Math.max(1, qwenLayers - 4), kvHeads: 2, headDim: 64 }, hiddenDim: 1024, intermediateDim: 1024 },
+        flag('--qwen-tokens', fallback ? 4 : 128),
+      ),
+    );
+} finally {
+  gpu.release();
+  await vite.close();
+}
+
+const report = {
+  device: { runtime: `dawn.node (npm webgpu)`, vendor: info.vendor, architecture: info.architecture, description: info.description, isFallbackAdapter: fallback, shaderF16: device.features.has('shader-f16') },
+  caveat: fallback ? 'SwiftShader is a CPU rasterizer (no GPU available): these are not GPU numbers, only relative costs on this machine.' : undefined,
+  date: new Date().toISOString(),
+  reps,
+  results,
+};
+const out = path.resolve(REPO, outArg ?? `bench/fuser-${deviceName}.json`);
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+console.log(`wrote ${path.relative(REPO, out)}`);
