@@ -61,6 +61,11 @@ export function browserPlatform(): HostPlatform {
       env.localModelPath = base.endsWith('/') ? base : `${base}/`;
       env.useBrowserCache = init.allowRemoteModels;
       const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; proxy?: boolean } };
+      // Two workers each running a threaded wasm pool oversubscribe the cores (idle pools spin):
+      // in the 'workers' topology each worker gets half of them.
+      if (onnx.wasm && init.topology === 'workers' && init.device !== 'webgpu') {
+        (onnx.wasm as { numThreads?: number }).numThreads = Math.max(1, Math.floor((globalThis.navigator?.hardwareConcurrency ?? 2) / 2));
+      }
       if (onnx.wasm) onnx.wasm.wasmPaths = { mjs: new URL(ortWasmMjs, globalThis.location.href).href, wasm: new URL(ortWasmBinary, globalThis.location.href).href };
       // Downloads of this load stop when the request's signal fires.
       const base_fetch = globalThis.fetch.bind(globalThis);
