@@ -81,19 +81,28 @@ function storage(bytes) {
   return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
 }
 
-/** The same GEMM shapes as the fuser, plain (no prologue/epilogue fusion), all in one submission. */
+/**
+ * The same GEMM shapes as the fuser, plain (no prologue/epilogue fusion), all in one submission. Each GEMM
+ * reads its own weights, as in the fuser, so both stream the same bytes (a CPU rasterizer's caches would
+ * otherwise flatter a chain that reuses one small weight matrix).
+ */
 async function plainGemmChain(cfg, tokens, paths) {
   const cache = PipelineCache.forDevice(device);
   const shapes = pathShapes(cfg, tokens);
   const maxK = Math.max(...shapes.map((s) => s[2]));
   const maxN = Math.max(...shapes.map((s) => s[1]));
-  const weights = storage(maxN * maxK * 4);
+  const pathElems = shapes.reduce((n, [, N, K]) => n + Math.ceil((N * K) / 4) * 4, 0);
+  const weights = Array.from({ length: paths }, () => storage(pathElems * 4));
   const a = storage(tokens * maxK * 4);
   const out = storage(tokens * maxN * 4);
   const records = [];
-  for (let p = 0; p < paths; p++)
-    for (const [M, N, K] of shapes)
-      records.push(gemmDispatch({ dtype: 'f32', components: K % 4 === 0 ? 4 : 1, input: 'matrix', norm: false, bias: false, epilogue: 'none' }, { M, N, K, wOff: 0 }, { weights, a, out }));
+  for (let p = 0; p < paths; p++) {
+    let wOff = 0;
+    for (const [M, N, K] of shapes) {
+      records.push(gemmDispatch({ dtype: 'f32', components: K % 4 === 0 ? 4 : 1, input: 'matrix', norm: false, bias: false, epilogue: 'none' }, { M, N, K, wOff }, { weights: weights[p], a, out }));
+      wOff += Math.ceil((N * K) / 4) * 4;
+    }
+  }
   await cache.warm(records.map((r) => r.program));
   const run = async () => {
     const enc = device.createCommandEncoder();
@@ -103,7 +112,7 @@ async function plainGemmChain(cfg, tokens, paths) {
     ub?.destroy();
   };
   const ms = await timeIt(run);
-  [weights, a, out].forEach((b) => b.destroy());
+  [...weights, a, out].forEach((b) => b.destroy());
   return { ms, flops: paths * shapes.reduce((s, [M, N, K]) => s + 2 * M * N * K, 0) };
 }
 

@@ -59,6 +59,12 @@ describe.skipIf(skipReason)('WebGPU fuser errors on dawn.node', () => {
     out.forEach((l) => (l.key.destroy(), l.value.destroy()));
   });
 
+  it('without a device option and without navigator.gpu (Node), creation fails with WebGPUUnavailableError', async () => {
+    expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBeUndefined();
+    const fx = await loadFixture('gqa_explicit_map');
+    await expect(createWebGPUFuser(fx.weights)).rejects.toBeInstanceOf(WebGPUUnavailableError);
+  });
+
   it("refuses dtype 'f16' on a device without shader-f16", async () => {
     if (gpu.device.features.has('shader-f16')) return; // only meaningful on f16-less devices such as SwiftShader
     const fx = await loadFixture('gqa_explicit_map');

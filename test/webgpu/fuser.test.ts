@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebGPUFuser, type GpuKV } from '../../src/fuser/webgpu';
 import { fuseCache } from '../../src/fuser/reference';
+import { PipelineCache } from '../../src/fuser/webgpu/program';
 import type { KVCache } from '../../src/kv/types';
 import { getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu } from './dawn';
 import { fixtureNames, loadFixture } from './fixtures';
@@ -74,7 +75,11 @@ describe.skipIf(skipReason)('WebGPU fuser on dawn.node', () => {
     expect(chunked.chunkTokens).toBe(5);
     expect(whole.chunkTokens).toBeGreaterThan(33);
     const a = await whole.fuse(c.receiver, c.sharer);
+    // Shapes live in uniforms: other sequence lengths and chunkings reuse the same pipelines.
+    const pipelines = PipelineCache.forDevice(gpu.device).size;
+    for (const other of cases.filter((x) => x !== c)) await whole.fuse(other.receiver, other.sharer);
     const b = await chunked.fuse(c.receiver, c.sharer);
+    expect(PipelineCache.forDevice(gpu.device).size).toBe(pipelines);
     a.forEach((layer, l) => {
       expect(bitEqual(layer.key.data, b[l].key.data), `layer ${l} key`).toBe(true);
       expect(bitEqual(layer.value.data, b[l].value.data), `layer ${l} value`).toBe(true);
