@@ -23,6 +23,9 @@ import type {
   TokenizerSpecials,
 } from './protocol';
 import { TokenSampler } from './sampling';
+import { gpuKVToPresent, isGpuFuser, presentOnGpu, presentToGpuKV } from './gpu-kv';
+import { presentToKVCache } from '../kv/convert';
+import type { Tensor } from '@huggingface/transformers';
 import type { ChatMessage, DeviceReport, ModelSource } from './types';
 
 export interface ResolvedDevice {
@@ -51,7 +54,8 @@ export class ModelHost implements HostApi {
   private device: ResolvedDevice | null = null;
   private readonly models = new Map<ModelRole, CausalLM>();
   private fuser: Fuser | null = null;
-  private readonly kept = new Map<number, { role: ModelRole; kv: KVCache; mask?: number[] }>();
+  /** Kept KV: Float32 (`kv`), or GPU tensors (`present`) when the fuser can read them in place. */
+  private readonly kept = new Map<number, { role: ModelRole; kv?: KVCache; present?: Record<string, Tensor>; seq: number; mask?: number[] }>();
   private nextHandle = 1;
   private loadChain: Promise<unknown> = Promise.resolve();
   private disposed = false;
@@ -156,6 +160,18 @@ export class ModelHost implements HostApi {
     throwIfAborted(req.signal);
     if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
     const t0 = now();
+    // Single topology on WebGPU: keep the GPU tensors for an in-place fusion, no download.
+    if (req.keep && !req.returnKV && isGpuFuser(this.fuser) && this.device?.backend === 'webgpu') {
+      const { present } = await m.forward(req.ids, req.positions ?? req.ids.map((_, i) => i), null, req.mask);
+      if (presentOnGpu(present, m.info.numLayers)) {
+        const handle = this.nextHandle++;
+        this.kept.set(handle, { role, present, seq: req.ids.length, mask: req.mask });
+        return { handle, ms: now() - t0 };
+      }
+      const kv = await presentToKVCache(present as never, m.info.numLayers);
+      disposeTensors(present);
+      return this.keepResult(role, kv, req, now() - t0);
+    }
     const kv = await m.prefillKV(req.ids, req.positions, req.mask);
     return this.keepResult(role, kv, req, now() - t0);
   }
@@ -164,10 +180,20 @@ export class ModelHost implements HostApi {
     const out: PrefillResult = { ms };
     if (req.keep) {
       out.handle = this.nextHandle++;
-      this.kept.set(out.handle, { role, kv, mask: req.mask });
+      this.kept.set(out.handle, { role, kv, seq: kv[0]?.key.seq ?? 0, mask: req.mask });
     }
     if (req.returnKV) out.kv = req.keep ? cloneCache(kv) : kv;
     return out;
+  }
+
+  /** The Float32 KV of a kept entry (downloading GPU tensors if needed). */
+  private async keptKV(k: { kv?: KVCache; present?: Record<string, Tensor> }, role: ModelRole): Promise<KVCache> {
+    if (!k.kv) {
+      k.kv = await presentToKVCache(k.present as never, this.model(role).info.numLayers);
+      disposeTensors(k.present);
+      k.present = undefined;
+    }
+    return k.kv;
   }
 
   async fuse(req: FuseRequest): Promise<{ ms: number }> {
@@ -175,19 +201,36 @@ export class ModelHost implements HostApi {
     if (!this.fuser) throw new InvalidInputError('no fuser is loaded in this host', { field: 'fuser' });
     const r = this.kept.get(req.receiverHandle);
     if (!r || r.role !== 'receiver') throw new InvalidInputError(`unknown receiver KV handle ${req.receiverHandle}`);
-    let sharerKV: KVCache;
+    let s: { kv?: KVCache; present?: Record<string, Tensor>; seq: number };
     if ('handle' in req.sharer) {
-      const s = this.kept.get(req.sharer.handle);
-      if (!s || s.role !== 'sharer') throw new InvalidInputError(`unknown sharer KV handle ${req.sharer.handle}`);
-      sharerKV = s.kv;
+      const k = this.kept.get(req.sharer.handle);
+      if (!k || k.role !== 'sharer') throw new InvalidInputError(`unknown sharer KV handle ${req.sharer.handle}`);
+      s = k;
       this.kept.delete(req.sharer.handle); // decoding is receiver-only: the sharer cache is done
-    } else sharerKV = req.sharer.kv;
-    const rSeq = r.kv[0]?.key.seq ?? 0, sSeq = sharerKV[0]?.key.seq ?? 0;
-    if (rSeq !== sSeq) throw new ShapeMismatchError(`receiver KV has ${rSeq} tokens, sharer KV ${sSeq}`, { expected: rSeq, actual: sSeq });
+    } else s = { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
+    if (r.seq !== s.seq) throw new ShapeMismatchError(`receiver KV has ${r.seq} tokens, sharer KV ${s.seq}`, { expected: r.seq, actual: s.seq });
     const t0 = now();
-    const ranges = req.ranges ?? [[0, rSeq]];
-    for (const [start, end] of ranges) {
-      if (end > start) r.kv = await this.fuser.fuse(r.kv, sharerKV, { start, end, signal: req.signal });
+    const ranges = (req.ranges ?? [[0, r.seq]]).filter(([a, b]) => b > a);
+    const fuser = this.fuser;
+    try {
+      if (r.present && s.present && isGpuFuser(fuser) && ranges.length) {
+        const rm = this.model('receiver');
+        let cur = r.present;
+        const sharerGpu = presentToGpuKV(s.present, this.model('sharer').info.numLayers);
+        for (const [start, end] of ranges) {
+          const bufs = await fuser.fuseBuffers(presentToGpuKV(cur, rm.info.numLayers), sharerGpu, r.seq, { start, end, signal: req.signal });
+          const next = gpuKVToPresent(bufs, cur['present.0.key'], rm.info, r.seq);
+          disposeTensors(cur);
+          cur = next;
+        }
+        r.present = cur;
+      } else {
+        const rKV = await this.keptKV(r, 'receiver');
+        const sKV = await this.keptKV(s, 'sharer');
+        for (const [start, end] of ranges) r.kv = await fuser.fuse(r.kv ?? rKV, sKV, { start, end, signal: req.signal });
+      }
+    } finally {
+      if (s.present) disposeTensors(s.present);
     }
     return { ms: now() - t0 };
   }
@@ -202,7 +245,8 @@ export class ModelHost implements HostApi {
       const k = this.kept.get(req.handle);
       if (!k || k.role !== role) throw new InvalidInputError(`unknown ${role} KV handle ${req.handle}`);
       this.kept.delete(req.handle);
-      if ((k.kv[0]?.key.seq ?? 0) > 0) past = m.pastFromKV(k.kv);
+      if (k.present) past = m.pastFromPresent(k.present);
+      else if (k.kv && k.seq > 0) past = m.pastFromKV(k.kv);
       mask = k.mask;
     }
     if (req.ids.length === 0) throw new InvalidInputError('generate needs at least one input token', { field: 'ids' });
@@ -256,12 +300,14 @@ export class ModelHost implements HostApi {
   }
 
   async release(handle: number): Promise<void> {
+    disposeTensors(this.kept.get(handle)?.present);
     this.kept.delete(handle);
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    for (const k of this.kept.values()) disposeTensors(k.present);
     this.kept.clear();
     this.fuser?.dispose();
     this.fuser = null;
