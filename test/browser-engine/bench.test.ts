@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { PAIR, REPO } from '../engine/pair';
+import { PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
 import { OUT_DIR, buildAndServe, closeBrowser, launchBrowser } from './server';
 import { createNodeC2CEngine } from '../../src/node';
 import type { EngineOptions, GenerationMode, TimingBreakdown } from '../../src/engine/types';
@@ -28,7 +28,7 @@ function summarize(setup: string, loadMs: number, mode: string, runs: { tokens: 
 }
 
 describe.skipIf(!PAIR || !process.env.C2C_BENCH)('runtime benchmark (C2C_BENCH=1)', () => {
-  const pair = PAIR!;
+  const pair = PAIR_OR_STUB;
   const user = pair.golden.cases[0].user;
   const maxNew = pair.golden.max_new_tokens;
   const rows: Row[] = [];

@@ -8,14 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { NO_PAIR_REASON, PAIR, REPO } from '../engine/pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
 import { OUT_DIR, buildAndServe, closeBrowser, launchBrowser } from './server';
 import type { EngineOptions } from '../../src/engine/types';
 
 const describeBrowser = describe.skipIf(!PAIR);
 
 describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
-  const pair = PAIR!;
+  const pair = PAIR_OR_STUB;
   const g = pair.golden;
   let server: { url: string; close: () => Promise<void> };
   let browser: Browser;

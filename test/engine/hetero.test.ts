@@ -10,7 +10,7 @@ import { createNodeC2CEngine, nodePlatform } from '../../src/node';
 import { ModelHost } from '../../src/engine/host';
 import { ChatTokenAligner, createTokenAligner, pickSharerToken, splitSections, type TokenizerAccess } from '../../src/align/token-aligner';
 import type { C2CEngine } from '../../src/engine/types';
-import { PAIR } from './pair';
+import { PAIR, PAIR_OR_STUB } from './pair';
 
 interface HeteroCase {
   user: string;
@@ -23,8 +23,8 @@ const HETERO = PAIR && existsSync(heteroFile) && existsSync(path.join(PAIR.dir, 
   : null;
 
 describe.skipIf(!HETERO)(`cross-tokenizer pair vs PyTorch${HETERO ? '' : ' (skipped: no sharer_b/fuser_b/golden/hetero.json)'}`, () => {
-  const dir = PAIR!.dir;
-  const maxNew = PAIR!.golden.max_new_tokens;
+  const dir = PAIR_OR_STUB.dir;
+  const maxNew = PAIR_OR_STUB.golden.max_new_tokens;
   let engine: C2CEngine;
   let host: ModelHost;
 
