@@ -158,6 +158,20 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
     });
   });
 
+  it('an abort during loading rejects with AbortError; a device Node lacks is reported, not silent', async () => {
+    const ctl = new AbortController();
+    const pending = createNodeC2CEngine({ ...models, fuser: path.join(pair.dir, 'fuser'), signal: ctl.signal });
+    ctl.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    const e = await createNodeC2CEngine({ ...models, fuser: path.join(pair.dir, 'fuser'), device: 'webgpu' });
+    try {
+      expect(e.device.backend).toBe('cpu');
+      expect(e.device.fallbackReason).toMatch(/webgpu/);
+    } finally {
+      await e.dispose();
+    }
+  });
+
   it('a fuser that does not fit the pair is a ShapeMismatchError naming the dimension', async () => {
     const r = dims('receiver');
     const dir = path.join(tmp, 'misfit');
