@@ -30,7 +30,12 @@ export default defineConfig(({ mode }) => {
           external: [/^@huggingface\/transformers/, /^onnxruntime-/, /^comlink/, /^node:/],
         },
       },
-      worker: { format: 'es' as const },
+      // The model worker keeps the runtime dependencies external too: otherwise lib mode inlines every
+      // onnxruntime wasm as base64 (~108 MB); the consumer's bundler resolves and emits them instead.
+      worker: {
+        format: 'es' as const,
+        rollupOptions: { external: [/^@huggingface\/transformers/, /^onnxruntime-/, /^comlink/, /^node:/] },
+      },
     };
   }
   return {
