@@ -97,7 +97,7 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
   it('typed errors cross the worker boundary; crash and abort leave the engine usable', async () => {
     const c = g.cases[0];
     const r = await page.evaluate(
-      async ({ opts, user, maxNew }) => {
+      async ({ opts, user, maxNew, relayMax }) => {
         const err = async (p: Promise<unknown>) => p.then(() => null, (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
         const badFuser = await err(window.c2c.createC2CEngine({ ...opts, fuser: '/no-such-fuser/' }));
         const badModel = await err(window.c2c.createC2CEngine({ ...opts, receiver: { id: 'no-such-model', localPath: opts.receiver.localPath } }));
@@ -122,14 +122,18 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
           const after = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: maxNew });
           const ctl = new AbortController();
           const aborted = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew, signal: ctl.signal, onToken: (e) => e.index === 0 && ctl.abort() });
+          // Aborting while the sharer writes its (longer) hint cancels the whole text-relay request.
+          const ctl2 = new AbortController();
+          const relayAbort = await err(engine.generate(msgs, { mode: 'text-relay', maxNewTokens: maxNew, relayMaxTokens: relayMax, signal: ctl2.signal, onToken: (e) => e.index === 0 && ctl2.abort() }));
           const again = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew });
-          return { badFuser, badModel, empty, crash, after: after.tokenIds, aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, again: again.tokenIds };
+          return { badFuser, badModel, empty, crash, after: after.tokenIds, aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, relayAbort, again: again.tokenIds };
         } finally {
           await engine.dispose();
         }
       },
-      { opts: engineOpts({ device: 'wasm' }), user: c.user, maxNew: g.max_new_tokens },
+      { opts: engineOpts({ device: 'wasm' }), user: c.user, maxNew: g.max_new_tokens, relayMax: g.hint_max_tokens },
     );
+    if (c.text_relay.hint_ids.length > 4) expect(r.relayAbort).toMatchObject({ name: 'AbortError', code: 'ABORTED' });
     expect(r.badFuser).toMatchObject({ name: 'FuserFormatError', code: 'FUSER_FORMAT' });
     expect(r.badModel).toMatchObject({ name: 'ModelLoadError', code: 'MODEL_LOAD' });
     expect(r.badModel?.message).toContain('no-such-model');
