@@ -51,6 +51,19 @@ async function timeIt(fn) {
   return median(t);
 }
 
+/** Medians of `fns` timed in alternation, so load drift on a shared machine hits both alike. */
+async function timeInterleaved(fns) {
+  for (const fn of fns) await fn();
+  const t = fns.map(() => []);
+  for (let i = 0; i < reps; i++)
+    for (const [j, fn] of fns.entries()) {
+      const t0 = performance.now();
+      await fn();
+      t[j].push(performance.now() - t0);
+    }
+  return t.map(median);
+}
+
 /** FLOPs of one open path per token (multiply-add = 2). */
 function pathFlops(cfg) {
   const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim + cfg.receiver.kvHeads * cfg.receiver.headDim;
@@ -130,17 +143,20 @@ async function benchConfig(name, opts, tokens) {
 
   const toGpu = (cache) => cache.map((l) => ({ key: upload(l.key.data), value: upload(l.value.data) }));
   const upload = (data) => {
-    const b = storage(data.byteLength);
-    device.queue.writeBuffer(b, 0, data);
+    const b = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    new Float32Array(b.getMappedRange()).set(data);
+    b.unmap();
     return b;
   };
   const rBufs = toGpu(receiver);
   const sBufs = toGpu(sharer);
-  const fusedMs = await timeIt(async () => {
-    const out = await fuser.fuseBuffers(rBufs, sBufs, tokens);
-    out.forEach((l) => (l.key.destroy(), l.value.destroy()));
-  });
-  const copyMs = await timeIt(() => fuser.fuse(receiver, sharer));
+  const [fusedMs, copyMs] = await timeInterleaved([
+    async () => {
+      const out = await fuser.fuseBuffers(rBufs, sBufs, tokens);
+      out.forEach((l) => (l.key.destroy(), l.value.destroy()));
+    },
+    () => fuser.fuse(receiver, sharer),
+  ]);
   const plain = await plainGemmChain(cfg, tokens, paths);
   const t1 = performance.now();
   fuseCache(weights, receiver, sharer);

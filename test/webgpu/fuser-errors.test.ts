@@ -65,6 +65,12 @@ describe.skipIf(skipReason)('WebGPU fuser errors on dawn.node', () => {
     await expect(createWebGPUFuser(fx.weights)).rejects.toBeInstanceOf(WebGPUUnavailableError);
   });
 
+  it('an already-aborted signal rejects with AbortError before any GPU work', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('user cancelled'));
+    await expect(fuser.fuse(c.receiver, c.sharer, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORTED' });
+  });
+
   it("refuses dtype 'f16' on a device without shader-f16", async () => {
     if (gpu.device.features.has('shader-f16')) return; // only meaningful on f16-less devices such as SwiftShader
     const fx = await loadFixture('gqa_explicit_map');
