@@ -51,7 +51,8 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
   async function runAllModes(opts: EngineOptions, modes: string[], caseIds: number[]) {
     return page.evaluate(
       async ({ opts, modes, cases, maxNew, relayMax }) => {
-        const engine = await window.c2c.createC2CEngine(opts);
+        const progress: { phase: string; progress: number; total: number }[] = [];
+        const engine = await window.c2c.createC2CEngine({ ...opts, onProgress: (e) => progress.push({ phase: e.phase, progress: e.progress, total: e.total }) });
         const out: Record<string, { tokenIds: number[]; promptIds: number[]; hintIds?: number[]; timing: unknown }> = {};
         try {
           for (const c of cases) {
@@ -60,7 +61,7 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
               out[`${c.case}/${mode}`] = { tokenIds: r.tokenIds, promptIds: r.promptIds, hintIds: r.hint?.tokenIds, timing: r.timing };
             }
           }
-          return { device: engine.device, out };
+          return { device: engine.device, out, progress };
         } finally {
           await engine.dispose();
         }
@@ -76,12 +77,22 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
 
   it('workers topology on wasm: every mode gives the golden tokens', async () => {
     const ids = g.cases.map((c) => c.case);
-    const { device, out } = await runAllModes(engineOpts({ device: 'wasm', topology: 'workers' }), ['receiver', 'sharer', 'text-relay', 'c2c'], ids);
+    const r = await runAllModes(engineOpts({ device: 'wasm', topology: 'workers' }), ['receiver', 'sharer', 'text-relay', 'c2c'], ids);
+    const { device, out } = r;
     expect(device).toMatchObject({ backend: 'wasm', fuserBackend: 'cpu', topology: 'workers' });
     for (const id of ids) {
       for (const mode of ['receiver', 'sharer', 'text-relay', 'c2c']) expect(out[`${id}/${mode}`].tokenIds, `case ${id} ${mode}`).toEqual(goldenOf(id, mode));
       expect(out[`${id}/text-relay`].hintIds).toEqual(g.cases.find((c) => c.case === id)!.text_relay.hint_ids);
     }
+    // Progress from both workers, aggregated: phases in order, monotone within a phase, bytes seen, ends at 100%.
+    const order = ['download', 'compile', 'warmup'];
+    const p = r.progress;
+    for (let i = 1; i < p.length; i++) {
+      expect(order.indexOf(p[i].phase)).toBeGreaterThanOrEqual(order.indexOf(p[i - 1].phase));
+      if (p[i].phase === p[i - 1].phase) expect(p[i].progress).toBeGreaterThanOrEqual(p[i - 1].progress);
+    }
+    expect(p.some((e) => e.phase === 'download' && e.total > 1_000_000)).toBe(true);
+    expect(p.at(-1)).toMatchObject({ phase: 'warmup', progress: 1 });
     console.log('[browser wasm workers] c2c timing', JSON.stringify(out[`${ids[0]}/c2c`].timing));
   });
 
