@@ -5,7 +5,7 @@
  * WebGPU (SwiftShader) runs one short C2C generation and reports its adapter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
@@ -178,6 +178,33 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
     expect(r.device.adapter?.isFallbackAdapter).toBe(true);
     expect(r.ids).toEqual(c.c2c.output_ids.slice(0, n));
     console.log('[browser webgpu single] device', JSON.stringify(r.device), 'timing', JSON.stringify(r.timing));
+  });
+
+  const heteroPath = path.join(pair.dir, 'golden/hetero.json');
+  const hetero = existsSync(heteroPath) && existsSync(path.join(pair.dir, 'fuser_b/fuser.json'))
+    ? (JSON.parse(readFileSync(heteroPath, 'utf8')) as { cases: { user: string; aligned: { receiver_ids: number[] }; c2c_output_ids: number[] }[] })
+    : null;
+  it.skipIf(!hetero)('cross-tokenizer pair in workers: the aligner queries both workers and c2c gives the golden tokens', async () => {
+    const res = await page.evaluate(
+      async ({ opts, users, maxNew }) => {
+        const engine = await window.c2c.createC2CEngine(opts);
+        try {
+          const out = [];
+          for (const u of users) {
+            const r = await engine.generate([{ role: 'user', content: u }], { mode: 'c2c', maxNewTokens: maxNew });
+            out.push({ promptIds: r.promptIds, tokenIds: r.tokenIds });
+          }
+          return out;
+        } finally {
+          await engine.dispose();
+        }
+      },
+      { opts: engineOpts({ device: 'wasm', sharer: { id: 'sharer_b', localPath: base }, fuser: `${base}fuser_b/` }), users: hetero!.cases.map((c) => c.user), maxNew: g.max_new_tokens },
+    );
+    hetero!.cases.forEach((c, i) => {
+      expect(res[i].promptIds).toEqual(c.aligned.receiver_ids);
+      expect(res[i].tokenIds).toEqual(c.c2c_output_ids);
+    });
   });
 
   it('produced no uncaught page errors', () => {
