@@ -80,6 +80,7 @@ export async function assembleEngine(input: AssembleInput): Promise<C2CEngine> {
   const { opts } = input;
   // compile + warm-up are counted per model and once for the fuser.
   const progress = opts.onProgress ? new ProgressAggregator(3, opts.onProgress) : undefined;
+  throwIfAborted(opts.signal);
   const hosts = await input.hosts();
   let loaded;
   try {

@@ -112,6 +112,9 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
         const err = async (p: Promise<unknown>) => p.then(() => null, (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
         const badFuser = await err(window.c2c.createC2CEngine({ ...opts, fuser: '/no-such-fuser/' }));
         const badModel = await err(window.c2c.createC2CEngine({ ...opts, receiver: { id: 'no-such-model', localPath: opts.receiver.localPath } }));
+        const loadCtl = new AbortController();
+        setTimeout(() => loadCtl.abort(), 30);
+        const loadAbort = await err(window.c2c.createC2CEngine({ ...opts, signal: loadCtl.signal }));
         const engine = await window.c2c.createC2CEngine(opts);
         const msgs = [{ role: 'user' as const, content: user }];
         try {
@@ -137,7 +140,7 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
           const ctl2 = new AbortController();
           const relayAbort = await err(engine.generate(msgs, { mode: 'text-relay', maxNewTokens: maxNew, relayMaxTokens: relayMax, signal: ctl2.signal, onToken: (e) => e.index === 0 && ctl2.abort() }));
           const again = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew });
-          return { badFuser, badModel, empty, crash, after: after.tokenIds, aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, relayAbort, again: again.tokenIds };
+          return { loadAbort, badFuser, badModel, empty, crash, after: after.tokenIds, aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, relayAbort, again: again.tokenIds };
         } finally {
           await engine.dispose();
         }
@@ -145,6 +148,7 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
       { opts: engineOpts({ device: 'wasm' }), user: c.user, maxNew: g.max_new_tokens, relayMax: g.hint_max_tokens },
     );
     if (c.text_relay.hint_ids.length > 4) expect(r.relayAbort).toMatchObject({ name: 'AbortError', code: 'ABORTED' });
+    expect(r.loadAbort).toMatchObject({ name: 'AbortError' });
     expect(r.badFuser).toMatchObject({ name: 'FuserFormatError', code: 'FUSER_FORMAT' });
     expect(r.badModel).toMatchObject({ name: 'ModelLoadError', code: 'MODEL_LOAD' });
     expect(r.badModel?.message).toContain('no-such-model');
