@@ -89,6 +89,26 @@ describe.skipIf(skipReason)('WebGPU fuser on dawn.node', () => {
     chunked.dispose();
   });
 
+  it('weights split over several buffers (one path per buffer) give the same result', async () => {
+    const { weights, cases } = await loadFixture('sharer_fewer_mlp4');
+    const c = cases[cases.length - 1];
+    const one = await createWebGPUFuser(weights, { device: gpu.device });
+    const pathBytes = one.weightBytes / (2 * weights.config.receiver.numLayers);
+    const split = await createWebGPUFuser(weights, { device: gpu.device, maxWeightBufferBytes: Math.ceil(pathBytes * 1.5) });
+    expect(one.weightBuffers).toBe(1);
+    expect(split.weightBuffers).toBe(2 * weights.config.receiver.numLayers);
+    const a = await one.fuse(c.receiver, c.sharer);
+    const b = await split.fuse(c.receiver, c.sharer);
+    a.forEach((layer, l) => {
+      expect(bitEqual(layer.key.data, b[l].key.data)).toBe(true);
+      expect(bitEqual(layer.value.data, b[l].value.data)).toBe(true);
+    });
+    expect(cacheMaxDiff(b, c.fused)).toBeLessThanOrEqual(TOL);
+    await expect(createWebGPUFuser(weights, { device: gpu.device, maxWeightBufferBytes: Math.floor(pathBytes / 2) })).rejects.toThrow(/weight buffer limit/);
+    one.dispose();
+    split.dispose();
+  });
+
   it('fuses only tokens [start, end) and keeps the others bit-identical, like the reference', async () => {
     const { weights, cases } = await loadFixture('dims_differ');
     const c = cases.find((x) => x.seq === 33)!;

@@ -30,6 +30,8 @@ export interface WebGPUFuserOptions {
   dtype?: KernelDType;
   /** Upper bound on tokens per chunk (the device limits may impose a smaller one). */
   maxChunkTokens?: number;
+  /** Upper bound on one weight buffer's size (default and ceiling: the device's storage binding limit); a path never straddles two buffers. */
+  maxWeightBufferBytes?: number;
 }
 
 export interface WebGPUFuser extends Fuser {
@@ -38,8 +40,9 @@ export interface WebGPUFuser extends Fuser {
   readonly dtype: KernelDType;
   /** Tokens per chunk actually used. */
   readonly chunkTokens: number;
-  /** Bytes of uploaded weights. */
+  /** Bytes of uploaded weights, and how many buffers hold them. */
   readonly weightBytes: number;
+  readonly weightBuffers: number;
   /** GPU-resident fusion: outputs are fresh f32 `[heads, seq, head_dim]` buffers (STORAGE|COPY_SRC|COPY_DST) the caller owns. */
   fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts?: FuseOptions): Promise<GpuKV>;
 }
@@ -60,7 +63,7 @@ export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFu
     throw new WebGPUUnavailableError("dtype 'f16' needs the 'shader-f16' device feature, which this device lacks", { field: 'dtype', feature: 'shader-f16' });
   }
   try {
-    return await WebGPUFuserImpl.create(device, owned, weights, dtype, options.maxChunkTokens);
+    return await WebGPUFuserImpl.create(device, owned, weights, dtype, options.maxChunkTokens, options.maxWeightBufferBytes);
   } catch (e) {
     if (owned) device.destroy();
     throw e;
@@ -84,7 +87,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     this.loss = new LossWatch(device);
   }
 
-  static async create(device: GPUDevice, owned: boolean, weights: FuserWeights, dtype: KernelDType, maxChunk?: number): Promise<WebGPUFuserImpl> {
+  static async create(device: GPUDevice, owned: boolean, weights: FuserWeights, dtype: KernelDType, maxChunk?: number, maxWeightBuffer?: number): Promise<WebGPUFuserImpl> {
     const cfg = weights.config;
     const limits = device.limits;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -92,19 +95,35 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const chunk = Math.min(Math.floor(maxBinding / rowBytes), limits.maxComputeWorkgroupsPerDimension, maxChunk ?? DEFAULT_CHUNK_TOKENS);
     if (chunk < 1) throw new MemoryBudgetError(`one token row (${rowBytes} bytes) exceeds the device's storage binding limit (${maxBinding})`);
     device.pushErrorScope('out-of-memory');
-    const packed = uploadWeights(device, weights, dtype, maxBinding);
-    const oom = await device.popErrorScope();
+    let packed: PackedWeights | undefined;
+    let uploadError: unknown;
+    try {
+      packed = uploadWeights(device, weights, dtype, Math.min(maxBinding, maxWeightBuffer ?? Infinity));
+    } catch (e) {
+      uploadError = e;
+    }
+    const oom = await device.popErrorScope(); // popped on every path: never leave our scope on a caller's device
+    if (!packed) throw uploadError;
     if (oom) {
       packed.buffers.forEach((b) => b.destroy());
       throw new MemoryBudgetError(`uploading ${packed.bytes} bytes of fuser weights failed: ${oom.message}`, { actual: packed.bytes });
     }
     const cache = PipelineCache.forDevice(device);
-    await cache.warm([...pathGemmVariants(cfg, dtype).map(createGemmProgram), createRowRmsProgram({ dtype })]);
+    try {
+      await cache.warm([...pathGemmVariants(cfg, dtype).map(createGemmProgram), createRowRmsProgram({ dtype })]);
+    } catch (e) {
+      packed.buffers.forEach((b) => b.destroy());
+      throw e;
+    }
     return new WebGPUFuserImpl(device, owned, cfg, dtype, chunk, packed, cache);
   }
 
   get weightBytes(): number {
     return this.packed.bytes;
+  }
+
+  get weightBuffers(): number {
+    return this.packed.buffers.length;
   }
 
   async fuse(receiver: KVCache, sharer: KVCache, opts: FuseOptions = {}): Promise<KVCache> {

@@ -100,7 +100,7 @@ export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: K
       if (!isGateOpen(p)) continue;
       const layout = layoutPath(p);
       if (layout.size > maxElems)
-        throw new MemoryBudgetError(`fuser layer ${l} ${which} path needs ${layout.size * bytes} bytes, above the device's ${maxBufferBytes}-byte binding limit`, {
+        throw new MemoryBudgetError(`fuser layer ${l} ${which} path needs ${layout.size * bytes} bytes, above the ${maxBufferBytes}-byte weight buffer limit (device storage binding limit or maxWeightBufferBytes)`, {
           field: `layers.${l}.${which}`,
           expected: maxBufferBytes,
           actual: layout.size * bytes,
@@ -117,12 +117,18 @@ export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: K
 
   const buffers: GPUBuffer[] = [];
   const hosts: (Float32Array | Uint16Array)[] = [];
-  bufferElems.forEach((elems, i) => {
-    const size = alignUp(elems * bytes, 16);
-    const buf = device.createBuffer({ label: `c2c.fuser.weights.${i}`, size, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
-    buffers.push(buf);
-    hosts.push(dtype === 'f16' ? new Uint16Array(buf.getMappedRange()) : new Float32Array(buf.getMappedRange()));
-  });
+  try {
+    bufferElems.forEach((elems, i) => {
+      const size = alignUp(elems * bytes, 16);
+      const buf = device.createBuffer({ label: `c2c.fuser.weights.${i}`, size, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+      buffers.push(buf);
+      hosts.push(dtype === 'f16' ? new Uint16Array(buf.getMappedRange()) : new Float32Array(buf.getMappedRange()));
+    });
+  } catch (e) {
+    // getMappedRange throws when the allocation failed (out of memory): release what was made.
+    buffers.forEach((b) => b.destroy());
+    throw new MemoryBudgetError(`allocating ${bufferElems.reduce((s, n) => s + n * bytes, 0)} bytes of fuser weights failed: ${(e as Error).message}`, {}, { cause: e });
+  }
   const layers: PackedWeights['layers'] = weights.layers.map(() => ({ key: null, value: null }));
   for (const p of pending) {
     const host = hosts[p.buffer];
