@@ -5,7 +5,13 @@ import { createRowRmsProgram, rowRmsDispatch } from '../../src/fuser/webgpu/row-
 import { PipelineCache, encodeDispatches, type DispatchRecord } from '../../src/fuser/webgpu/program';
 import { seededRandom } from '../../src/fuser/random-weights';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu } from './dawn';
-import { flattenTokens, gelu, invRms, linear, randomArray, rmsNorm, sigmoid } from './cpu-math';
+import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
+import { flattenTokens, invRms, randomArray } from './cpu-math';
+
+// The CPU reference math (src/fuser/math.ts) in this file's argument order.
+const linear = (a: Float32Array, M: number, K: number, w: Float32Array, N: number, b?: Float32Array) => mathLinear(a, w, b, M, K, N);
+const rmsNorm = (x: Float32Array, M: number, _H: number, g: Float32Array, eps: number) => mathRmsNorm(x, g, M, eps);
+const gelu = geluErf;
 
 const TOL = 1e-4;
 
@@ -148,6 +154,22 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
           }
       expect(maxAbsDiff(await readback(gpu.device, out, want.length), want)).toBeLessThan(TOL);
     }
+  });
+
+  it('GELU epilogue uses a precise erf: |GELU_gpu − GELU_erf| ≤ 2e-6 on [-10, 10]', async () => {
+    const M = 2001;
+    const x = Float32Array.from({ length: M }, (_, i) => -10 + i / 100);
+    const { buffer: wb } = packWeights([new Float32Array([1])]);
+    const out = emptyBuffer(gpu.device, M);
+    const p: GemmParams = { dtype: 'f32', components: 1, input: 'matrix', norm: false, bias: false, epilogue: 'gelu' };
+    await run([gemmDispatch(p, { M, N: 1, K: 1, wOff: 0 }, { weights: wb, a: upload(gpu.device, x), out })]);
+    const got = await readback(gpu.device, out, M);
+    const want = Array.from(x, geluErf);
+    console.log(`[gelu] max abs error on [-10, 10]: ${maxAbsDiff(got, want).toExponential(2)}`);
+    expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(2e-6);
+    // The tanh approximation differs by far more than that: the test can tell them apart.
+    const tanhGelu = Array.from(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
+    expect(maxAbsDiff(tanhGelu, want)).toBeGreaterThan(1e-4);
   });
 
   it('every shader variant compiles without errors (f16 variants checked with f16 demoted to f32 when the device lacks shader-f16)', async () => {
