@@ -142,12 +142,12 @@ class WebGPUFuserImpl implements WebGPUFuser {
       return b;
     };
     // Upload only what open paths read; closed paths are copied on the CPU.
-    const recvBufs: (Partial<GpuLayerKV> | null)[] = receiver.map(() => ({}));
+    const recvBufs: Partial<GpuLayerKV>[] = receiver.map(() => ({}));
     const sharBufs: Partial<GpuLayerKV>[] = sharer.map(() => ({}));
     this.packed.layers.forEach((layer, l) => {
       for (const p of PATHS) {
         if (!layer[p]) continue;
-        recvBufs[l]![p] = upload(receiver[l][p]);
+        recvBufs[l][p] = upload(receiver[l][p]);
         const j = this.config.layerMap[l];
         sharBufs[j][p] ??= upload(sharer[j][p]);
       }
