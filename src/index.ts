@@ -36,3 +36,5 @@ export { createC2CEngine } from './engine/browser';
 export type { RelayTemplate } from './engine/relay';
 export { DEFAULT_RELAY_TEMPLATE } from './engine/relay';
 export { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo, urlCheckpointReader, readTorchStateDict } from './checkpoints';
+export { createWebGPUFuser } from './fuser/webgpu';
+export type { WebGPUFuser, WebGPUFuserOptions, GpuKV, GpuLayerKV, KernelDType } from './fuser/webgpu';
