@@ -179,3 +179,17 @@ describe('input and pair checks', () => {
     expect(new ContextOverflowError('x').code).toBe('CONTEXT_OVERFLOW');
   });
 });
+
+describe('browser platform device resolution (run in Node: no navigator.gpu)', () => {
+  it('falls back to wasm and says why, never silently', async () => {
+    const { browserPlatform } = await import('../../src/engine/browser-platform');
+    const init = { allowRemoteModels: false, shareDevice: false, topology: 'workers' as const };
+    const auto = await browserPlatform().resolveDevice({ ...init, device: 'auto' });
+    expect(auto.backend).toBe('wasm');
+    expect(auto.fallbackReason).toMatch(/WebGPU unavailable.*navigator\.gpu/);
+    const cpu = await browserPlatform().resolveDevice({ ...init, device: 'cpu' });
+    expect(cpu).toMatchObject({ backend: 'wasm', fallbackReason: expect.stringContaining('Node-only') });
+    const wasm = await browserPlatform().resolveDevice({ ...init, device: 'wasm' });
+    expect(wasm.fallbackReason).toBeUndefined();
+  });
+});
