@@ -117,7 +117,9 @@ def write_report(P: dict, out: Path, log) -> None:
     report = {"pair": out.name, "params": P, "eval_E3": ev, "receiver": _lm(lm["receiver"]), "sharer": _lm(lm["sharer"]),
               "fuser": {k: v for k, v in fz.items() if k != "loss_history"}, "node_parity": lm.get("node_parity"),
               "stage_wall_s": times,
-              "sizes_bytes": {d: folder_bytes(out / d) for d in ("receiver", "sharer", "fuser", "golden")}}
+              "hetero": json.loads((out / "hetero_info.json").read_text()) if (out / "hetero_info.json").exists() else None,
+              "sizes_bytes": {d: folder_bytes(out / d) for d in ("receiver", "sharer", "fuser", "golden", "sharer_b", "fuser_b")
+                              if (out / d).exists()}}
     rdir = out.parent if out.parent.name == "models" else out
     (rdir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (rdir / "REPORT.md").write_text(render_report(report))

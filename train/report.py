@@ -1,6 +1,8 @@
 """Render models/REPORT.md from the report.json dict."""
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def _pct(x):
     return f"{100 * x:.1f}"
@@ -56,7 +58,9 @@ def render_report(r: dict) -> str:
         "",
         f"A seeded world (seed {P['seed']}) of invented people with 4 attributes (city, job, pet, colour; 8 values each):",
         f"E1 = {P['world']['n1']} entities (receiver: facts + QA format), E2 = {P['world']['n2']} (sharer only; fuser training),",
-        f"E3 = {P['world']['n3']} (sharer only; held-out evaluation, every entity × attribute once as MC and once as short answer).",
+        f"E3 = {P['world']['n3']} (sharer only; held-out evaluation, every entity × attribute once as MC and once as short answer),",
+        f"E4 = {P['world'].get('n4', 0)} more sharer-only entities from an independent stream (fuser training with E2; they do not",
+        "change the tokenizer or the receiver).",
         "The sharer learns all facts (varied sentences), QA on all entities and writing a one-sentence hint.",
         "The receiver learns QA on E1 and to copy from a `Hint:` line appended to its prompt (mostly on fresh invented",
         "names, so it must read the hint). Text relay: the sharer answers `Write a hint for: {question}` (greedy,",
@@ -70,4 +74,16 @@ def render_report(r: dict) -> str:
         f"transformers.js parity (Node, cpu, fp32): {r.get('node_parity')}.",
         "",
     ]
+    if r.get("hetero"):
+        h = r["hetero"]
+        lines += ["## Heterogeneous variant (sharer with its own tokenizer, token alignment)", ""]
+        lines += ["| mode | all | MC | short |", "|---|---|---|---|"]
+        for m, e in h["eval_E3"].items():
+            lines.append(f"| {m} | {_pct(e['accuracy'])} | {_pct(e['mc'])} | {_pct(e['short'])} |")
+        lines += ["", f"sharer_b: vocab {h['vocab_size']}, {h['sharer_b']['params']:,} params, {h['sharer_b']['steps']} steps "
+                  f"({h['sharer_b']['wall_s']} s); fuser_b: {h['fuser_b_steps']} steps ({h['fuser_b_wall_s']} s), alignment "
+                  f"strategy `{h['strategy']}`, gate logits {[(round(g['key'], 3), round(g['value'], 3)) for g in h['gate_logits']]}.", ""]
+    notes = Path(__file__).resolve().parent / "report_notes.md"
+    if notes.exists():
+        lines += [notes.read_text()]
     return "\n".join(lines)

@@ -27,23 +27,26 @@ from qwen3 import Qwen3Config  # noqa: E402
 
 FULL = {
     "seed": 1234,
-    "world": {"n1": 80, "n2": 100, "n3": 50},
+    "world": {"n1": 80, "n2": 100, "n3": 50, "n4": 250},
     "vocab_size": 512,
     "receiver": {"cfg": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                              head_dim=32, intermediate_size=384),
                  "steps": 2500, "batch": 32, "lr": 3e-3},
     "sharer": {"cfg": dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=8, num_key_value_heads=4,
                            head_dim=16, intermediate_size=512),
-               "steps": 5000, "batch": 32, "lr": 3e-3},
-    "fuser": {"hidden_dim": 96, "intermediate_dim": 96, "num_layers": 3, "steps": 1200, "batch": 16, "lr": 1e-3},
-    "hetero": {"vocab_size": 640, "strategy": "longest", "steps": 5000, "batch": 32, "lr": 3e-3, "fuser_steps": 1200,
+               "steps": 4500, "batch": 32, "lr": 3e-3},
+    # fuser recipe: trained on E2+E4 (350 sharer-only entities), short-answer items, noise on the fuser inputs
+    # and dropout against memorising entity fingerprints (see models/REPORT.md, "fuser recipe")
+    "fuser": {"hidden_dim": 96, "intermediate_dim": 96, "num_layers": 3, "steps": 2400, "batch": 16, "lr": 2e-3,
+              "train_splits": ["E2", "E4"], "types": ["short"], "kv_noise": 0.3, "dropout": 0.2, "weight_decay": 0.1},
+    "hetero": {"vocab_size": 640, "strategy": "longest", "steps": 3000, "batch": 32, "lr": 3e-3, "fuser_steps": 1200,
                "cfg": dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
                            head_dim=24, intermediate_size=512)},
     "hint_max_tokens": 24,
     "max_new_tokens": 8,
 }
 SMOKE = json.loads(json.dumps(FULL))
-SMOKE["world"] = {"n1": 12, "n2": 12, "n3": 6}
+SMOKE["world"] = {"n1": 12, "n2": 12, "n3": 6, "n4": 6}
 for k in ("receiver", "sharer"):
     SMOKE[k]["steps"] = 20
     SMOKE[k]["batch"] = 8
@@ -64,12 +67,17 @@ class Log:
 
 
 def build_world(P: dict):
-    ents = world.make_world(P["seed"], **P["world"])
+    """Base world (E1, E2, E3; it alone defines the tokenizer) plus E4, extra sharer-only fuser-training entities."""
+    W = dict(P["world"])
+    n4 = W.pop("n4", 0)
+    ents = world.make_world(P["seed"], **W)
     tok = BPETokenizer.train(world.tokenizer_corpus(ents, P["seed"] + 1), P["vocab_size"])
+    if n4:
+        ents = ents + world.extra_entities(P["seed"] + 4, n4, {e.name for e in ents})
     return ents, tok
 
 
-def stage_lm(P: dict, out: Path, log, smoke: bool) -> dict:
+def stage_lm(P: dict, out: Path, log, smoke: bool, resume: bool = False) -> dict:
     import export
     import node_check
     import train_lm
@@ -77,9 +85,13 @@ def stage_lm(P: dict, out: Path, log, smoke: bool) -> dict:
 
     ents, tok = build_world(P)
     e1 = [e for e in ents if e.split == "E1"]
-    taken = {e.name for e in ents}
+    taken = {e.name for e in ents if e.split != "E4"}
     info = {}
     for role in ("receiver", "sharer"):
+        if resume and (out / role / "model.safetensors").exists() and (out / f"{role}_info.json").exists():
+            info[role] = json.loads((out / f"{role}_info.json").read_text())
+            log(f"[{role}] --resume: keeping {out / role}")
+            continue
         R = P[role]
         cfg = Qwen3Config(vocab_size=tok.vocab_size, **R["cfg"])
         fn = (lambda r: world.sharer_sample(ents, r)) if role == "sharer" else (lambda r: world.receiver_sample(e1, taken, r))
@@ -89,6 +101,7 @@ def stage_lm(P: dict, out: Path, log, smoke: bool) -> dict:
                                        eval_fn=lambda m: quick_accuracy(m, tok, probe, 40), eval_every=1000)
         export.save_model_folder(model, tok, out / role, extra={"role": role, "train": inf})
         info[role] = inf
+        (out / f"{role}_info.json").write_text(json.dumps(inf, indent=2))
         log(f"[{role}] saved {out / role} params={inf['params']} wall={inf['wall_s']}s")
     # transformers.js parity: tokenization, chat template, greedy (incl. batched left padding)
     rng = random.Random(P["seed"] + 5)
@@ -110,9 +123,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="output folder (default models/c2c-tiny; --smoke needs an explicit one)")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--fuser-json", default=None, help="JSON overriding fuser settings (experiments)")
+    ap.add_argument("--resume", action="store_true", help="lm stage: keep an already trained model folder")
     ap.add_argument("--stages", default="lm,fuser,eval,hetero,golden")
     args = ap.parse_args()
     P = SMOKE if args.smoke else FULL
+    if args.fuser_json:
+        P["fuser"].update(json.loads(args.fuser_json))
     if args.out is None:
         if args.smoke:
             ap.error("--smoke needs --out (it never writes over the shipped models)")
@@ -130,7 +147,7 @@ def main():
     for st in stages:
         ts = time.time()
         if st == "lm":
-            stage_lm(P, out, log, args.smoke)
+            stage_lm(P, out, log, args.smoke, args.resume)
         elif st == "fuser":
             import train_fuser
             train_fuser.stage_fuser(P, out, log)

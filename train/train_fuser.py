@@ -23,15 +23,15 @@ def load_projectors(folder: Path):
     return f["projectors"], f["layer_map"]
 
 
-def make_projectors(rc, sc, F_: dict, steps: int) -> List[C2CProjector]:
+def make_projectors(rc, sc, F_: dict, steps: int) -> List[C2CProjector]:  # noqa: N803
     return [C2CProjector(source_dim=sc.head_dim, target_dim=rc.head_dim, source_num_heads=sc.num_key_value_heads,
                          target_num_heads=rc.num_key_value_heads, hidden_dim=F_["hidden_dim"],
-                         intermediate_dim=F_["intermediate_dim"], num_layers=F_["num_layers"], dropout=0.1,
+                         intermediate_dim=F_["intermediate_dim"], num_layers=F_["num_layers"], dropout=F_.get("dropout", 0.1),
                          initial_temperature=1.0, final_temperature=0.001, anneal_steps=steps)
             for _ in range(rc.num_hidden_layers)]
 
 
-def fused_batch_loss(receiver, sharer, projectors, layer_map, batch):
+def fused_batch_loss(receiver, sharer, projectors, layer_map, batch, kv_noise: float = 0.0):
     """batch: list of (prompt_ids, answer_ids). Heads (prompt[:-1]) left-padded, tails right-padded."""
     heads = [p[:-1] for p, _ in batch]
     tails = [[p[-1]] + a for p, a in batch]
@@ -53,15 +53,27 @@ def fused_batch_loss(receiver, sharer, projectors, layer_map, batch):
     with torch.no_grad():
         _, rkv = receiver(hid, hmask, hpos)
         _, skv = sharer(hid, hmask, hpos)
-    fused = [projectors[l]((skv[layer_map[l]][0], skv[layer_map[l]][1]), rkv[l]) for l in range(len(rkv))]
+    if kv_noise <= 0:
+        fused = [projectors[l]((skv[layer_map[l]][0], skv[layer_map[l]][1]), rkv[l]) for l in range(len(rkv))]
+    else:
+        # relative Gaussian noise on the fuser INPUTS only (discourages memorising entity fingerprints); the
+        # residual base stays the clean receiver cache: fused = r + (proj(s~, r~) - r~)
+        def noisy(t):
+            return t + kv_noise * t.std() * torch.randn_like(t)
+        nr = [(noisy(k), noisy(v)) for k, v in rkv]
+        ns = [(noisy(k), noisy(v)) for k, v in skv]
+        fused = []
+        for l in range(len(rkv)):
+            fk, fv = projectors[l]((ns[layer_map[l]][0], ns[layer_map[l]][1]), nr[l])
+            fused.append((rkv[l][0] + fk - nr[l][0], rkv[l][1] + fv - nr[l][1]))
     logits, _ = receiver(tid, torch.cat([hmask, tmask], dim=1), tpos, fused)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
 
-def sample_batch(tok, ents, rng, bs):
+def sample_batch(tok, ents, rng, bs, types=("mc", "short")):
     out = []
     for _ in range(bs):
-        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), rng.choice(["mc", "short"]), rng)
+        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), rng.choice(list(types)), rng)
         out.append((tok.encode(world.chat(it["prompt"])), tok.encode(it["answer"] + "<|im_end|>")))
     return out
 
@@ -89,7 +101,9 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
     from train_all import build_world
 
     ents, _ = build_world(P)
-    e2 = [e for e in ents if e.split == "E2"]
+    F_ = P["fuser"]
+    splits = F_.get("train_splits", ["E2"])
+    e2 = [e for e in ents if e.split in splits]
     e3 = [e for e in ents if e.split == "E3"]
     receiver, tok = export.load_model_folder(out / "receiver")
     sharer, _ = export.load_model_folder(out / "sharer")
@@ -97,7 +111,6 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
         m.eval()
         for p in m.parameters():
             p.requires_grad_(False)
-    F_ = P["fuser"]
     steps, bs = F_["steps"], F_["batch"]
     torch.manual_seed(P["seed"] + 30)
     rng = random.Random(P["seed"] + 30)
@@ -105,7 +118,7 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
     layer_map = terminal_layer_map(rc.num_hidden_layers, sc.num_hidden_layers)
     projectors = make_projectors(rc, sc, F_, steps)
     params = [p for pr in projectors for p in pr.parameters()]
-    opt = torch.optim.AdamW(params, lr=F_["lr"], weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=F_["lr"], weight_decay=F_.get("weight_decay", 0.01))
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(steps - warm, 1))))
@@ -114,7 +127,8 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
     for step in range(1, steps + 1):
         for pr in projectors:
             pr.train()
-        loss = fused_batch_loss(receiver, sharer, projectors, layer_map, sample_batch(tok, e2, rng, bs))
+        loss = fused_batch_loss(receiver, sharer, projectors, layer_map,
+                                sample_batch(tok, e2, rng, bs, F_.get("types", ("mc", "short"))), F_.get("kv_noise", 0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -136,7 +150,8 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
     info = {"steps": steps, "batch_size": bs, "lr": F_["lr"], "seed": P["seed"] + 30, "wall_s": round(time.time() - t0, 1),
             "final_loss": round(ema, 4), "loss_history": hist, "gate_logits": gates,
             "params": sum(p.numel() for p in params), "layer_map": layer_map,
-            "train_entities": "E2", "hidden_dim": F_["hidden_dim"], "intermediate_dim": F_["intermediate_dim"],
+            "train_entities": "+".join(splits), "train_types": list(F_.get("types", ("mc", "short"))),
+            "weight_decay": F_.get("weight_decay", 0.01), "dropout": F_.get("dropout", 0.1), "kv_noise": F_.get("kv_noise", 0.0), "hidden_dim": F_["hidden_dim"], "intermediate_dim": F_["intermediate_dim"],
             "num_layers": F_["num_layers"], "temperature": "geometric 1.0 -> 0.001 over all steps"}
     save_fuser(str(out / "fuser"), projectors, sc.num_hidden_layers, layer_map="terminal", dtype="float32",
                metadata={"trained_by": "train/train_fuser.py", **{k: v for k, v in info.items() if k != "loss_history"}})

@@ -127,7 +127,8 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
     for p in list(receiver.parameters()) + list(sharer.parameters()):
         p.requires_grad_(False)
     strategy = H["strategy"]
-    e2 = [e for e in ents if e.split == "E2"]
+    e2 = [e for e in ents if e.split in P["fuser"].get("train_splits", ["E2"])]
+    types = list(P["fuser"].get("types", ("mc", "short")))
     rc, sc = receiver.config, sharer.config
     layer_map = terminal_layer_map(rc.num_hidden_layers, sc.num_hidden_layers)
     steps, bs = H["fuser_steps"], P["fuser"]["batch"]
@@ -144,7 +145,7 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
             pr.train()
         batch = []
         for _ in range(bs):
-            it = world.make_item(rng.choice(e2), rng.choice(list(world.ATTRS)), rng.choice(["mc", "short"]), rng)
+            it = world.make_item(rng.choice(e2), rng.choice(list(world.ATTRS)), rng.choice(types), rng)
             batch.append((prep(rtok, tokb, it["prompt"], strategy), rtok.encode(it["answer"] + "<|im_end|>")))
         loss = hetero_batch_loss(receiver, sharer, projectors, layer_map, batch)
         opt.zero_grad(set_to_none=True)

@@ -66,6 +66,14 @@ def make_world(seed: int, n1: int, n2: int, n3: int) -> List[Entity]:
     return ents
 
 
+def extra_entities(seed: int, n: int, taken: set, split: str = "E4") -> List[Entity]:
+    """More sharer-only entities from an independent stream (the base world, and so the tokenizer and
+    the receiver, are unchanged by adding them)."""
+    rng = random.Random(seed)
+    names = invent_names(rng, n, set(taken))
+    return [Entity(nm, {a: rng.choice(v) for a, v in ATTRS.items()}, split) for nm in names]
+
+
 def fresh_entity(rng: random.Random, taken: set) -> Entity:
     return Entity(invent_names(rng, 1, taken)[0], {a: rng.choice(v) for a, v in ATTRS.items()}, "X")
 
