@@ -63,7 +63,7 @@ export class BenchPanel {
           this.status.textContent = `${done} / ${total} generations`;
         },
       });
-      this.show(run, ctx.reference);
+      this.show(run, ctx.reference, ctx.items.length);
       this.status.textContent = `done: ${n} items in ${(run.wallMs / 1000).toFixed(1)} s`;
       return run;
     } catch (e) {
@@ -76,11 +76,12 @@ export class BenchPanel {
     }
   }
 
-  show(run: BenchRun, ref: ReferenceAccuracy): void {
+  /** `fullSetSize`: the whole eval set, so a subset is never compared with the full-set PyTorch accuracy. */
+  show(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?: number): void {
     const warn = run.engineKind === 'fake' ? h('p', { class: 'warn' }, 'FAKE ENGINE: simulated numbers for UI testing, not results.') : null;
     this.out.replaceChildren(
       ...(warn ? [warn] : []),
-      resultsTable(run, ref),
+      resultsTable(run, ref, fullSetSize),
       h('ul', { class: 'ratios' }, ...ratioLines(run).map((l) => h('li', {}, l))),
       h('div', { class: 'charts' }, h('figure', {}, accuracyChart(run.summaries, ref)), h('figure', {}, latencyChart(run.summaries))),
     );
