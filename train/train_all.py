@@ -167,6 +167,9 @@ def main():
     prev = json.loads((out / "stage_times.json").read_text()) if (out / "stage_times.json").exists() else {}
     prev.update(times)
     (out / "stage_times.json").write_text(json.dumps(prev, indent=2))
+    if "golden" in stages:  # the manifest must also cover stage_times.json, written just now
+        import golden
+        golden.write_manifest(out.parent if out.parent.name == "models" else out)
     log(f"[train_all] total {time.time() - t0:.0f}s")
 
 
