@@ -28,6 +28,8 @@ function preloadVulkanLoader(): void {
 export interface TestGpu {
   device: GPUDevice;
   adapter: GPUAdapter;
+  /** The instance's WGSL language features (dawn.node has no `navigator.gpu`). */
+  wgslLanguageFeatures: ReadonlySet<string>;
   /** A separate device (fresh adapter), e.g. to destroy in a device-loss test. */
   newDevice(): Promise<GPUDevice>;
   release(): void;
@@ -58,6 +60,7 @@ export function getTestGpu(): Promise<TestGpu> {
     return {
       device,
       adapter,
+      wgslLanguageFeatures: new Set(gpu.wgslLanguageFeatures),
       async newDevice() {
         const a = await gpu!.requestAdapter();
         if (!a) throw new Error('no second adapter');
@@ -77,6 +80,15 @@ export function upload(device: GPUDevice, data: Float32Array, extraUsage = 0): G
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
   const buf = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage, mappedAtCreation: true });
   new Float32Array(buf.getMappedRange()).set(data);
+  buf.unmap();
+  return buf;
+}
+
+/** Raw u32 words (packed int8 weights with f32 words beside them) into a storage buffer. */
+export function uploadWords(device: GPUDevice, words: Uint32Array): GPUBuffer {
+  const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+  const buf = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  new Uint32Array(buf.getMappedRange()).set(words);
   buf.unmap();
   return buf;
 }

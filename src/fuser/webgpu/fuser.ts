@@ -3,6 +3,8 @@
  * (all receiver layers, K and V, each with its mapped sharer layer) in one command-encoder submission, in
  * token chunks sized from the device limits. Closed gates skip their path (output = copy of the receiver).
  * Outputs are handed back only after the submission completed without error or device loss.
+ * Weight matrices are stored in the kernel dtype or as int8 (`weightDType`, chosen automatically when the
+ * loaded weights carry `quant`); activations and accumulation never go below the kernel dtype / f32.
  *
  * @example
  *   const fuser = await createWebGPUFuser(weights, { device });
@@ -16,10 +18,10 @@ import { acquireDevice, LossWatch } from './device';
 import { createGemmProgram } from './gemm';
 import { PipelineCache, encodeDispatches, type DispatchRecord } from './program';
 import { createRowRmsProgram } from './row-rms';
-import { pathGemmVariants, pathRecords, type Scratch } from './path-plan';
+import { pathGemmVariants, pathRecords, type Scratch, type WeightFormat } from './path-plan';
 import { uploadWeights, type PackedWeights } from './weights';
 import { validateGpuKV, validateKVCaches, validateSeqRange, validateWeights, type GpuKV, type GpuLayerKV } from './validate';
-import { dtypeBytes, type KernelDType } from './wgsl';
+import { PACKED_4X8_FEATURE, dtypeBytes, type KernelDType, type WeightDType } from './wgsl';
 
 export type { GpuKV, GpuLayerKV } from './validate';
 
@@ -32,12 +34,22 @@ export interface WebGPUFuserOptions {
   maxChunkTokens?: number;
   /** Upper bound on one weight buffer's size (default and ceiling: the device's storage binding limit); a path never straddles two buffers. */
   maxWeightBufferBytes?: number;
+  /**
+   * Storage of the Linear weight matrices: 'int8' (packed 4 per u32 + per-row f32 scales, ≈½ of f16) or the
+   * kernel dtype. Default: 'int8' when every Linear of the weights carries `quant` (an int8 fuser file or
+   * `quantizeFuserWeights`), else the kernel dtype. 'int8' on float weights quantises them on upload.
+   */
+  weightDType?: WeightDType;
+  /** WGSL language features (default `navigator.gpu.wgslLanguageFeatures`); `packed_4x8_integer_dot_product` enables `unpack4xI8`. */
+  wgslLanguageFeatures?: ReadonlySet<string>;
 }
 
 export interface WebGPUFuser extends Fuser {
   readonly backend: 'webgpu';
   readonly device: GPUDevice;
   readonly dtype: KernelDType;
+  /** Storage of the Linear weight matrices on the GPU. */
+  readonly weightDType: WeightDType;
   /** Tokens per chunk actually used. */
   readonly chunkTokens: number;
   /** Bytes of uploaded weights, and how many buffers hold them. */
@@ -51,19 +63,41 @@ export interface WebGPUFuser extends Fuser {
 const DEFAULT_CHUNK_TOKENS = 4096;
 const PATHS = ['key', 'value'] as const;
 
+/** True when every Linear of every path carries int8 data (what the loader produces for an int8 fuser). */
+function allQuantized(w: FuserWeights): boolean {
+  return w.layers.every((layer) =>
+    PATHS.every((p) => {
+      const path = layer[p];
+      const blocks = [...path.mlp1, ...path.scalarMlp2, ...path.projMlp2];
+      return [path.in, path.scalarHead, path.projOut, ...blocks.flatMap((b) => [b.w1, b.w2])].every((l) => l.quant !== undefined);
+    }),
+  );
+}
+
 export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFuserOptions = {}): Promise<WebGPUFuser> {
   validateWeights(weights);
   if (options.maxChunkTokens !== undefined && !(Number.isInteger(options.maxChunkTokens) && options.maxChunkTokens > 0))
     throw new InvalidInputError(`maxChunkTokens must be a positive integer, got ${options.maxChunkTokens}`, { field: 'maxChunkTokens' });
-  const { device, owned } = await acquireDevice(options.device, options.dtype !== 'f32');
+  const wd = options.weightDType;
+  if (wd !== undefined && wd !== 'int8' && wd !== 'f32' && wd !== 'f16')
+    throw new InvalidInputError(`weightDType must be 'int8', 'f32' or 'f16', got ${String(wd)}`, { field: 'weightDType' });
+  // A float weightDType is the kernel dtype (weights and activations share it).
+  const floatWd = wd === 'f32' || wd === 'f16' ? wd : undefined;
+  if (floatWd && options.dtype && options.dtype !== floatWd)
+    throw new InvalidInputError(`weightDType '${floatWd}' conflicts with dtype '${options.dtype}' (float weights use the kernel dtype)`, { field: 'weightDType' });
+  const askedDType = options.dtype ?? floatWd;
+  const { device, owned } = await acquireDevice(options.device, askedDType !== 'f32');
   const hasF16 = device.features.has('shader-f16');
-  const dtype: KernelDType = options.dtype ?? (hasF16 ? 'f16' : 'f32');
+  const dtype: KernelDType = askedDType ?? (hasF16 ? 'f16' : 'f32');
+  const weightDType: WeightDType = wd === 'int8' || (wd === undefined && allQuantized(weights)) ? 'int8' : dtype;
+  const features = options.wgslLanguageFeatures ?? (globalThis as { navigator?: { gpu?: { wgslLanguageFeatures?: ReadonlySet<string> } } }).navigator?.gpu?.wgslLanguageFeatures;
+  const format: WeightFormat = weightDType === 'int8' ? { weights: 'int8', unpack: features?.has(PACKED_4X8_FEATURE) ? 'builtin' : 'bits' } : {};
   if (dtype === 'f16' && !hasF16) {
     if (owned) device.destroy();
     throw new WebGPUUnavailableError("dtype 'f16' needs the 'shader-f16' device feature, which this device lacks", { field: 'dtype', feature: 'shader-f16' });
   }
   try {
-    return await WebGPUFuserImpl.create(device, owned, weights, dtype, options.maxChunkTokens, options.maxWeightBufferBytes);
+    return await WebGPUFuserImpl.create(device, owned, weights, dtype, weightDType, format, options.maxChunkTokens, options.maxWeightBufferBytes);
   } catch (e) {
     if (owned) device.destroy();
     throw e;
@@ -80,6 +114,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
     private readonly owned: boolean,
     readonly config: FuserConfig,
     readonly dtype: KernelDType,
+    readonly weightDType: WeightDType,
+    private readonly format: WeightFormat,
     readonly chunkTokens: number,
     private readonly packed: PackedWeights,
     private readonly cache: PipelineCache,
@@ -87,7 +123,16 @@ class WebGPUFuserImpl implements WebGPUFuser {
     this.loss = new LossWatch(device);
   }
 
-  static async create(device: GPUDevice, owned: boolean, weights: FuserWeights, dtype: KernelDType, maxChunk?: number, maxWeightBuffer?: number): Promise<WebGPUFuserImpl> {
+  static async create(
+    device: GPUDevice,
+    owned: boolean,
+    weights: FuserWeights,
+    dtype: KernelDType,
+    weightDType: WeightDType,
+    format: WeightFormat,
+    maxChunk?: number,
+    maxWeightBuffer?: number,
+  ): Promise<WebGPUFuserImpl> {
     const cfg = weights.config;
     const limits = device.limits;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -98,7 +143,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     let packed: PackedWeights | undefined;
     let uploadError: unknown;
     try {
-      packed = uploadWeights(device, weights, dtype, Math.min(maxBinding, maxWeightBuffer ?? Infinity));
+      packed = uploadWeights(device, weights, weightDType, Math.min(maxBinding, maxWeightBuffer ?? Infinity));
     } catch (e) {
       uploadError = e;
     }
@@ -110,12 +155,12 @@ class WebGPUFuserImpl implements WebGPUFuser {
     }
     const cache = PipelineCache.forDevice(device);
     try {
-      await cache.warm([...pathGemmVariants(cfg, dtype).map(createGemmProgram), createRowRmsProgram({ dtype })]);
+      await cache.warm([...pathGemmVariants(cfg, dtype, format).map(createGemmProgram), createRowRmsProgram({ dtype })]);
     } catch (e) {
       packed.buffers.forEach((b) => b.destroy());
       throw e;
     }
-    return new WebGPUFuserImpl(device, owned, cfg, dtype, chunk, packed, cache);
+    return new WebGPUFuserImpl(device, owned, cfg, dtype, weightDType, format, chunk, packed, cache);
   }
 
   get weightBytes(): number {
@@ -232,7 +277,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
             readOrder.push({ key: `${l}.${p}`, buffer: out });
             const job = { path: packedPath, weights: this.packed.buffers[packedPath.buffer], sharer: sharer[cfg.layerMap[l]][p], receiver: receiver[l][p], out };
             for (let t0 = range.start; t0 < range.end; t0 += rows)
-              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) }, maxGroups));
+              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) }, maxGroups, this.format));
           }
         }
         if (mode === 'buffers') outputs.push(pair as GpuLayerKV);

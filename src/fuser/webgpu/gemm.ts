@@ -6,12 +6,17 @@
  * - epilogues `gelu`, `residual` (`+ Res[m, n]`), `sigmoid` (head weight `σ(z / T)`), and `combine`, which
  *   writes `out = r + gate · w[h] · p` into the receiver-shaped output KV buffer.
  * W is `[N, K]` row-major (PyTorch Linear) inside the shared weight buffer at element offset `wOff`.
+ * int8 weights (`weights: 'int8'`): the buffer is `array<u32>` with offsets in words; W rows hold 4 int8 per
+ * word along K (rows padded to whole words with zeros), unpacked on load by `unpack4xI8` (language feature
+ * `packed_4x8_integer_dot_product`) or by shifts with sign extension; the per-row scale at word `sOff` is
+ * applied once in the epilogue, `acc · scale[n] + bias[n]` (= Σ A·(q·scale), one multiply per output).
+ * Bias and norm weights are f32 words in that mode.
  * Workgroup 8×8 threads, each computing a 4×4 register block of a 32×32 tile; K is staged through
  * workgroup memory 32 at a time, loaded as vec4 when every K run is a multiple of 4.
  */
 import { ShapeMismatchError } from '../../errors';
 import { packUniforms, type DispatchRecord, type ProgramInfo } from './program';
-import { ERF_GELU_WGSL, SIGMOID_WGSL, preamble, storageType, type KernelDType } from './wgsl';
+import { ERF_GELU_WGSL, PACKED_4X8_FEATURE, SIGMOID_WGSL, preamble, storageType, type KernelDType } from './wgsl';
 
 export type GemmInput = 'matrix' | 'kv-concat';
 export type GemmEpilogue = 'none' | 'gelu' | 'residual' | 'sigmoid' | 'combine';
@@ -24,6 +29,10 @@ export interface GemmParams {
   norm: boolean;
   bias: boolean;
   epilogue: GemmEpilogue;
+  /** Weight matrix storage: `float` (= `dtype`, the default) or packed `int8` with per-row scales. */
+  weights?: 'float' | 'int8';
+  /** int8 unpacking: WGSL `unpack4xI8` ('builtin', needs the language feature) or shifts ('bits', default). */
+  unpack?: 'builtin' | 'bits';
 }
 
 /** Run-time shape facts, passed as uniforms. */
@@ -35,6 +44,8 @@ export interface GemmShape {
   wOff: number;
   bOff?: number;
   gOff?: number;
+  /** int8: word offset of the `[N]` f32 row scales. */
+  sOff?: number;
   /** KV facts (kv-concat input, combine epilogue): total tokens in the buffers and first token of this chunk. */
   seq?: number;
   tok0?: number;
@@ -65,8 +76,11 @@ const TK = 32;
 const WG = 8; // 8×8 threads, 4×4 outputs each
 const THREADS = WG * WG;
 
+const isInt8 = (p: GemmParams) => p.weights === 'int8';
+
 export function gemmCacheKey(p: GemmParams): string {
-  return `gemm|${p.dtype}|c${p.components}|${p.input}|${p.norm ? 'norm' : 'nonorm'}|${p.bias ? 'bias' : 'nobias'}|${p.epilogue}`;
+  const w = isInt8(p) ? `w-int8-${p.unpack ?? 'bits'}` : `w-${p.dtype}`;
+  return `gemm|${p.dtype}|c${p.components}|${p.input}|${p.norm ? 'norm' : 'nonorm'}|${p.bias ? 'bias' : 'nobias'}|${p.epilogue}|${w}`;
 }
 
 /** Rejects shapes the shader cannot serve, before anything is encoded. */
@@ -76,8 +90,10 @@ export function validateGemmInputs(p: GemmParams, s: GemmShape, maxGroups: numbe
   };
   for (const f of ['M', 'N', 'K'] as const) if (!Number.isInteger(s[f]) || s[f] <= 0) bad(f, `must be a positive integer, got ${s[f]}`);
   if (Math.ceil(s.M / GEMM_TILE) > maxGroups || Math.ceil(s.N / GEMM_TILE) > maxGroups) bad('M/N', `exceed ${maxGroups} workgroups`);
+  if (isInt8(p) && !(Number.isInteger(s.sOff) && (s.sOff ?? -1) >= 0)) bad('sOff', 'is required for int8 weights');
   if (p.components === 4) {
-    for (const f of ['wOff', 'gOff'] as const) if ((s[f] ?? 0) % 4 !== 0) bad(f, 'must be a multiple of 4 for vec4 loads');
+    // int8 offsets count words: one word is already the 4-wide load.
+    if (!isInt8(p)) for (const f of ['wOff', 'gOff'] as const) if ((s[f] ?? 0) % 4 !== 0) bad(f, 'must be a multiple of 4 for vec4 loads');
     if (p.input === 'matrix' && s.K % 4 !== 0) bad('K', 'must be a multiple of 4 for vec4 loads');
     if (p.input === 'kv-concat' && ((s.sharerDim ?? 0) % 4 !== 0 || (s.receiverDim ?? 0) % 4 !== 0)) bad('headDim', 'must be a multiple of 4 for vec4 loads');
   }
@@ -104,7 +120,9 @@ export function createGemmProgram(p: GemmParams): ProgramInfo {
 
 function gemmSource(p: GemmParams): string {
   const C = p.components;
-  const wT = storageType(p.dtype, C);
+  const int8 = isInt8(p);
+  const builtin = int8 && p.unpack === 'builtin';
+  const wT = int8 ? 'u32' : storageType(p.dtype, C);
   const act = p.dtype;
   const vecF = C === 4 ? 'vec4<f32>' : 'f32';
   const loads = (GEMM_TILE * TK) / C / THREADS;
@@ -124,8 +142,28 @@ function gemmSource(p: GemmParams): string {
   bindings.push(`@group(0) @binding(8) var<storage, read_write> Out: array<${outT}>;`);
 
   // Scalar read of the weight buffer (bias, norm weight), whatever its vector width.
-  const wScalar = C === 4 ? 'f32(W[i / 4u][i % 4u])' : 'f32(W[i])';
-  const normVec = C === 4 ? `${vecF}(W[(u.gOff + k) / 4u])` : 'f32(W[u.gOff + k])';
+  const wScalar = int8 ? 'bitcast<f32>(W[i])' : C === 4 ? 'f32(W[i / 4u][i % 4u])' : 'f32(W[i])';
+  const normVec = int8
+    ? C === 4
+      ? 'vec4<f32>(wScalar(u.gOff + k), wScalar(u.gOff + k + 1u), wScalar(u.gOff + k + 2u), wScalar(u.gOff + k + 3u))'
+      : 'wScalar(u.gOff + k)'
+    : C === 4
+      ? `${vecF}(W[(u.gOff + k) / 4u])`
+      : 'f32(W[u.gOff + k])';
+  // int8: the word holding W[n, k] (rows padded to whole words), unpacked to f32 with sign extension.
+  const loadW = !int8
+    ? `return ${vecF}(W[(u.wOff + n * u.K + k) / ${C}u]);`
+    : `let w = W[u.wOff + n * ((u.K + 3u) / 4u) + k / 4u];
+  ${
+    C === 4
+      ? builtin
+        ? 'return vec4<f32>(unpack4xI8(w));'
+        : 'return vec4<f32>(vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w)) >> vec4<u32>(24u));'
+      : builtin
+        ? 'return f32(unpack4xI8(w)[k % 4u]);'
+        : 'return f32(bitcast<i32>(w << (24u - 8u * (k % 4u))) >> 24u);'
+  }`;
+  const scaled = int8 ? 'acc * bitcast<f32>(W[u.sOff + n])' : 'acc';
 
   const loadA =
     p.input === 'matrix'
@@ -165,12 +203,12 @@ function gemmSource(p: GemmParams): string {
       : `As[r * TK + kk] = a;
       Bs[r * TK + kk] = b;`;
 
-  const source = `${preamble(p.dtype)}
+  const source = `${preamble(p.dtype)}${builtin ? `requires ${PACKED_4X8_FEATURE};\n` : ''}
 struct Uniforms {
   M: u32, N: u32, K: u32, wOff: u32,
   bOff: u32, gOff: u32, seq: u32, tok0: u32,
   sH: u32, sD: u32, rH: u32, rD: u32,
-  temp: f32, gate: f32, pad0: u32, pad1: u32,
+  temp: f32, gate: f32, sOff: u32, pad1: u32,
 };
 @group(0) @binding(0) var<uniform> u: Uniforms;
 ${bindings.join('\n')}
@@ -192,11 +230,11 @@ fn loadA(m: u32, k: u32) -> ${vecF} {
 // W[n, k..k+${C}) as f32 (zeros outside).
 fn loadB(n: u32, k: u32) -> ${vecF} {
   if (n >= u.N || k >= u.K) { return ${vecF}(0.0); }
-  return ${vecF}(W[(u.wOff + n * u.K + k) / ${C}u]);
+  ${loadW}
 }
 
 fn epilogue(m: u32, n: u32, acc: f32) {
-  ${p.bias ? 'let v = acc + wScalar(u.bOff + n);' : 'let v = acc;'}
+  ${p.bias ? `let v = ${scaled} + wScalar(u.bOff + n);` : `let v = ${scaled};`}
   ${store}
 }
 
@@ -250,7 +288,7 @@ export function gemmDispatch(p: GemmParams, s: GemmShape, b: GemmBuffers, maxGro
     { u32: s.M }, { u32: s.N }, { u32: s.K }, { u32: s.wOff },
     { u32: s.bOff ?? 0 }, { u32: s.gOff ?? 0 }, { u32: s.seq ?? 0 }, { u32: s.tok0 ?? 0 },
     { u32: s.sharerHeads ?? 0 }, { u32: s.sharerDim ?? 0 }, { u32: s.receiverHeads ?? 0 }, { u32: s.receiverDim ?? 0 },
-    { f32: s.temperature ?? 1 }, { f32: s.gate ?? 1 },
+    { f32: s.temperature ?? 1 }, { f32: s.gate ?? 1 }, { u32: s.sOff ?? 0 },
   ]);
   const bindings: { binding: number; buffer: GPUBuffer }[] = [{ binding: 1, buffer: b.weights }];
   const need = (name: keyof GemmBuffers, binding: number) => {

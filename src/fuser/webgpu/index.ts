@@ -4,4 +4,4 @@
  */
 export { createWebGPUFuser, type WebGPUFuser, type WebGPUFuserOptions } from './fuser';
 export type { GpuKV, GpuLayerKV } from './validate';
-export type { KernelDType } from './wgsl';
+export type { KernelDType, WeightDType } from './wgsl';

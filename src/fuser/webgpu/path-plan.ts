@@ -42,11 +42,14 @@ export interface ChunkSpan {
 
 const vec4If = (ok: boolean): 1 | 4 => (ok ? 4 : 1);
 
+/** How the weight matrices are stored and unpacked (int8 only); float weights when omitted. */
+export type WeightFormat = Pick<GemmParams, 'weights' | 'unpack'>;
+
 /** Every GEMM variant the path plan uses for `cfg` (for warming the pipeline cache). */
-export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType): GemmParams[] {
+export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: WeightFormat = {}): GemmParams[] {
   const H = cfg.hiddenDim;
   const I = cfg.intermediateDim;
-  const base = { dtype, norm: false, bias: true } as const;
+  const base = { dtype, norm: false, bias: true, ...wf } as const;
   return [
     { ...base, input: 'kv-concat', components: vec4If(cfg.sharer.headDim % 4 === 0 && cfg.receiver.headDim % 4 === 0), epilogue: 'none' },
     { ...base, input: 'matrix', components: vec4If(H % 4 === 0), norm: true, bias: false, epilogue: 'gelu' },
@@ -56,8 +59,8 @@ export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType): GemmPara
   ];
 }
 
-export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number): DispatchRecord[] {
-  const [inG, w1G, w2G, headG, outG] = pathGemmVariants(cfg, dtype);
+export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number, wf: WeightFormat = {}): DispatchRecord[] {
+  const [inG, w1G, w2G, headG, outG] = pathGemmVariants(cfg, dtype, wf);
   const H = cfg.hiddenDim;
   const I = cfg.intermediateDim;
   const M = span.count;
@@ -74,13 +77,13 @@ export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, 
   const h = s.hidden;
 
   records.push(
-    gemmDispatch(inG, { M, N: H, K: p.in.inDim, wOff: p.in.w, bOff: p.in.b, ...kv }, { weights: job.weights, sharer: job.sharer, receiver: job.receiver, out: h[0] }, maxGroups),
+    gemmDispatch(inG, { M, N: H, K: p.in.inDim, wOff: p.in.w, bOff: p.in.b, sOff: p.in.s, ...kv }, { weights: job.weights, sharer: job.sharer, receiver: job.receiver, out: h[0] }, maxGroups),
   );
 
   const ffn = (b: PackedFFN, src: number, dst: number) => {
     records.push(rowRmsDispatch({ dtype }, M, H, cfg.rmsNormEps, h[src], s.invRms, maxGroups));
-    records.push(gemmDispatch(w1G, { M, N: I, K: H, wOff: b.w1.w, gOff: b.norm }, { weights: job.weights, a: h[src], invRms: s.invRms, out: s.inner }, maxGroups));
-    records.push(gemmDispatch(w2G, { M, N: H, K: I, wOff: b.w2.w }, { weights: job.weights, a: s.inner, residual: h[src], out: h[dst] }, maxGroups));
+    records.push(gemmDispatch(w1G, { M, N: I, K: H, wOff: b.w1.w, gOff: b.norm, sOff: b.w1.s }, { weights: job.weights, a: h[src], invRms: s.invRms, out: s.inner }, maxGroups));
+    records.push(gemmDispatch(w2G, { M, N: H, K: I, wOff: b.w2.w, sOff: b.w2.s }, { weights: job.weights, a: s.inner, residual: h[src], out: h[dst] }, maxGroups));
   };
   /** Runs `blocks` from buffer `from`, never writing `keep`; returns the buffer holding the result. */
   const chain = (blocks: PackedFFN[], from: number, keep: number): number => {
@@ -96,13 +99,13 @@ export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, 
   const trunk = chain(p.mlp1, 0, -1);
   const scalar = chain(p.scalarMlp2, trunk, trunk);
   records.push(
-    gemmDispatch(headG, { M, N: cfg.receiver.kvHeads, K: H, wOff: p.scalarHead.w, bOff: p.scalarHead.b, temperature: cfg.scalarTemperature }, { weights: job.weights, a: h[scalar], out: s.headWeight }, maxGroups),
+    gemmDispatch(headG, { M, N: cfg.receiver.kvHeads, K: H, wOff: p.scalarHead.w, bOff: p.scalarHead.b, sOff: p.scalarHead.s, temperature: cfg.scalarTemperature }, { weights: job.weights, a: h[scalar], out: s.headWeight }, maxGroups),
   );
   const proj = chain(p.projMlp2, trunk, trunk);
   records.push(
     gemmDispatch(
       outG,
-      { M, N: p.projOut.outDim, K: H, wOff: p.projOut.w, bOff: p.projOut.b, gate: 1, ...kv },
+      { M, N: p.projOut.outDim, K: H, wOff: p.projOut.w, bOff: p.projOut.b, sOff: p.projOut.s, gate: 1, ...kv },
       { weights: job.weights, a: h[proj], headWeight: s.headWeight, receiver: job.receiver, out: job.out },
       maxGroups,
     ),

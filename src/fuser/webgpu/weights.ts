@@ -3,16 +3,21 @@
  * (Linear weight, bias, norm weight), each starting at a 4-element boundary so the GEMM can load vec4s;
  * runs are packed into as few GPU buffers as the binding limit allows (one buffer per run at worst). f32
  * sources are converted to f16 on upload when the kernels run in f16. Closed paths are never uploaded.
+ * int8 (`weightDType: 'int8'`): the buffer is u32 words; each Linear weight is packed 4 int8 per word along
+ * `in` (row-major `[out, in]`, rows padded to whole words with zeros), followed by its `[out]` f32 scales;
+ * biases and norm weights are f32 words. Linears without `quant` are quantised here (symmetric per row).
  */
 import { MemoryBudgetError } from '../../errors';
 import { float32ToFloat16Bits } from '../half';
+import { quantizeInt8 } from '../quantize';
 import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
-import { dtypeBytes, type KernelDType } from './wgsl';
+import { dtypeBytes, type WeightDType } from './wgsl';
 
-/** Element offsets of one Linear inside its buffer; `b` is -1 without bias. */
+/** Element (int8: word) offsets of one Linear inside its buffer; `b` is -1 without bias, `s` (int8 scales) -1 for float. */
 export interface PackedLinear {
   w: number;
   b: number;
+  s: number;
   outDim: number;
   inDim: number;
 }
@@ -48,17 +53,33 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 /** The hard gate of C2C inference: `gate = 1 if logit > 0 else 0`. */
 export const isGateOpen = (p: ProjectorPathParams): boolean => p.gateLogit > 0;
 
+/** One write into the host copy: f32 values (converted to the buffer dtype) or raw u32 words (packed int8). */
+type Write = [number, Float32Array | Uint32Array];
+
+/** Packs a `[out, in]` int8 matrix 4 per little-endian u32 along `in`, each row padded to whole words with 0. */
+export function packInt8Rows(q: Int8Array, outDim: number, inDim: number): Uint32Array {
+  const words = Math.ceil(inDim / 4);
+  const bytes = new Int8Array(outDim * words * 4);
+  for (let o = 0; o < outDim; o++) bytes.set(q.subarray(o * inDim, (o + 1) * inDim), o * words * 4);
+  // Typed arrays use the platform byte order; WebGPU buffers are little-endian, as is every JS host in practice.
+  return new Uint32Array(bytes.buffer);
+}
+
 /** Lays out one path's tensors from element 0; returns offsets and the list of (offset, data) writes. */
-function layoutPath(p: ProjectorPathParams): { path: Omit<PackedPath, 'buffer'>; writes: [number, Float32Array][]; size: number } {
+function layoutPath(p: ProjectorPathParams, int8: boolean, name: string): { path: Omit<PackedPath, 'buffer'>; writes: Write[]; size: number } {
   let n = 0;
-  const writes: [number, Float32Array][] = [];
-  const put = (data: Float32Array) => {
+  const writes: Write[] = [];
+  const put = (data: Float32Array | Uint32Array) => {
     const off = n;
     writes.push([off, data]);
     n = alignUp(n + data.length, ALIGN);
     return off;
   };
-  const lin = (l: LinearParams): PackedLinear => ({ w: put(l.weight), b: l.bias ? put(l.bias) : -1, outDim: l.outDim, inDim: l.inDim });
+  const lin = (l: LinearParams): PackedLinear => {
+    if (!int8) return { w: put(l.weight), b: l.bias ? put(l.bias) : -1, s: -1, outDim: l.outDim, inDim: l.inDim };
+    const quant = l.quant ?? quantizeInt8(l.weight, l.outDim, l.inDim, name);
+    return { w: put(packInt8Rows(quant.weight, l.outDim, l.inDim)), s: put(quant.scale), b: l.bias ? put(l.bias) : -1, outDim: l.outDim, inDim: l.inDim };
+  };
   const ffn = (b: FFNBlockParams): PackedFFN => ({ norm: put(b.norm), w1: lin(b.w1), w2: lin(b.w2) });
   const path = {
     in: lin(p.in),
@@ -73,7 +94,7 @@ function layoutPath(p: ProjectorPathParams): { path: Omit<PackedPath, 'buffer'>;
 }
 
 function shift(path: Omit<PackedPath, 'buffer'>, base: number, buffer: number): PackedPath {
-  const lin = (l: PackedLinear): PackedLinear => ({ ...l, w: l.w + base, b: l.b < 0 ? -1 : l.b + base });
+  const lin = (l: PackedLinear): PackedLinear => ({ ...l, w: l.w + base, b: l.b < 0 ? -1 : l.b + base, s: l.s < 0 ? -1 : l.s + base });
   const ffn = (f: PackedFFN): PackedFFN => ({ norm: f.norm + base, w1: lin(f.w1), w2: lin(f.w2) });
   return {
     buffer,
@@ -88,8 +109,9 @@ function shift(path: Omit<PackedPath, 'buffer'>, base: number, buffer: number): 
 }
 
 /** Uploads all open paths. `maxBufferBytes` is the largest buffer the kernels may bind whole. */
-export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: KernelDType, maxBufferBytes: number): PackedWeights {
-  const bytes = dtypeBytes(dtype);
+export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: WeightDType, maxBufferBytes: number): PackedWeights {
+  const int8 = dtype === 'int8';
+  const bytes = int8 ? 4 : dtypeBytes(dtype);
   const maxElems = Math.floor(maxBufferBytes / bytes / ALIGN) * ALIGN;
   type Pending = { layer: number; which: 'key' | 'value'; layout: ReturnType<typeof layoutPath>; base: number; buffer: number };
   const pending: Pending[] = [];
@@ -98,7 +120,7 @@ export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: K
     for (const which of ['key', 'value'] as const) {
       const p = layer[which];
       if (!isGateOpen(p)) continue;
-      const layout = layoutPath(p);
+      const layout = layoutPath(p, int8, `${l}.${which}`);
       if (layout.size > maxElems)
         throw new MemoryBudgetError(`fuser layer ${l} ${which} path needs ${layout.size * bytes} bytes, above the ${maxBufferBytes}-byte weight buffer limit (device storage binding limit or maxWeightBufferBytes)`, {
           field: `layers.${l}.${which}`,
@@ -116,13 +138,14 @@ export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: K
   });
 
   const buffers: GPUBuffer[] = [];
-  const hosts: (Float32Array | Uint16Array)[] = [];
+  const hosts: (Float32Array | Uint16Array | Uint32Array)[] = [];
   try {
     bufferElems.forEach((elems, i) => {
       const size = alignUp(elems * bytes, 16);
       const buf = device.createBuffer({ label: `c2c.fuser.weights.${i}`, size, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
       buffers.push(buf);
-      hosts.push(dtype === 'f16' ? new Uint16Array(buf.getMappedRange()) : new Float32Array(buf.getMappedRange()));
+      const range = buf.getMappedRange();
+      hosts.push(dtype === 'f16' ? new Uint16Array(range) : int8 ? new Uint32Array(range) : new Float32Array(range));
     });
   } catch (e) {
     // getMappedRange throws when the allocation failed (out of memory): release what was made.
@@ -134,7 +157,8 @@ export function uploadWeights(device: GPUDevice, weights: FuserWeights, dtype: K
     const host = hosts[p.buffer];
     for (const [off, data] of p.layout.writes) {
       const at = p.base + off;
-      if (host instanceof Float32Array) host.set(data, at);
+      if (data instanceof Uint32Array || host instanceof Float32Array) host.set(data, at);
+      else if (host instanceof Uint32Array) new Float32Array(host.buffer, host.byteOffset).set(data, at); // f32 words beside int8
       else for (let i = 0; i < data.length; i++) host[at + i] = float32ToFloat16Bits(data[i]);
     }
     layers[p.layer][p.which] = shift(p.layout.path, p.base, p.buffer);

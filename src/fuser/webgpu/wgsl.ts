@@ -7,6 +7,15 @@
 /** Storage dtype of weights and intermediate activations. KV inputs/outputs are always f32. */
 export type KernelDType = 'f32' | 'f16';
 
+/**
+ * Storage of the Linear weight matrices: the kernel dtype, or `int8` (4 values per u32 word along `in`,
+ * per-output-row f32 scales; biases and norm weights f32). Activations stay `KernelDType`.
+ */
+export type WeightDType = KernelDType | 'int8';
+
+/** WGSL language feature that provides `unpack4xI8` (else the GEMM sign-extends with `extractBits`). */
+export const PACKED_4X8_FEATURE = 'packed_4x8_integer_dot_product';
+
 /** Bytes per stored weight/activation element. */
 export function dtypeBytes(dtype: KernelDType): number {
   return dtype === 'f16' ? 2 : 4;
