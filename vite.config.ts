@@ -1,6 +1,6 @@
 /**
  * Vite config for both outputs of the project:
- *  - `vite build --mode lib`: the embeddable ESM package (src/index.ts → dist-lib/index.js);
+ *  - `vite build --mode lib`: the embeddable ESM package (src/index.ts → dist-lib/index.js, src/node.ts → dist-lib/node.js);
  *  - `vite build` / `vite` / `vite preview`: the demo app (index.html → dist/).
  * COOP/COEP make the page cross-origin isolated so onnxruntime-web can use wasm threads.
  */
@@ -21,9 +21,12 @@ export default defineConfig(({ mode }) => {
         emptyOutDir: false,
         sourcemap: true,
         lib: {
-          entry: resolve(import.meta.dirname, 'src/index.ts'),
+          entry: {
+            index: resolve(import.meta.dirname, 'src/index.ts'),
+            node: resolve(import.meta.dirname, 'src/node.ts'),
+          },
           formats: ['es'],
-          fileName: () => 'index.js',
+          fileName: (_format, name) => `${name}.js`,
         },
         rollupOptions: {
           // Consumers bring their own copies of the heavy runtime dependencies.
