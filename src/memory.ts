@@ -5,7 +5,8 @@
  * WebGPU exposes no total-VRAM figure, so the total is checked only against a budget the caller supplies.
  */
 import { MemoryBudgetError } from './errors';
-import { decoderParams, presetFuserParams, projectorParams, type ModelArch, type PairPreset } from './presets';
+import { decoderParams, type ModelArch, type PairPreset } from './presets';
+import { fuserGpuWeightBytes, type GpuWeightDType } from './fuser/weight-bytes';
 
 export type ModelDType = 'fp32' | 'fp16' | 'q8' | 'q4' | 'q4f16';
 export type FuserWeightDType = 'float32' | 'float16' | 'int8';
@@ -13,8 +14,8 @@ export type KVDType = 'float32' | 'float16';
 
 /** Bytes per parameter, block-quantisation scales included (q8/q4 exports store a scale per 32-element block). */
 const MODEL_BYTES: Record<ModelDType, number> = { fp32: 4, fp16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4f16: 0.5 + 2 / 32 };
-/** int8 fuser weights carry one f32 scale per output channel: ~1 byte per parameter. */
-const FUSER_BYTES: Record<FuserWeightDType, number> = { float32: 4, float16: 2, int8: 1 };
+/** The fuser's GPU weight layout per dtype (int8: packed weights + f32 per-channel scales, f32 vectors). */
+const FUSER_GPU_DTYPE: Record<FuserWeightDType, GpuWeightDType> = { float32: 'f32', float16: 'f16', int8: 'int8' };
 const KV_BYTES: Record<KVDType, number> = { float32: 4, float16: 2 };
 
 export interface MemoryOptions {
@@ -53,7 +54,6 @@ export function kvBytes(a: ModelArch, tokens: number, dtype: KVDType): number {
 export function estimateMemory(p: PairPreset, o: MemoryOptions): MemoryEstimate {
   const modelBytes = MODEL_BYTES[o.modelDType ?? 'fp32'];
   const kvType = o.kvDType ?? 'float32';
-  const fuserBytes = FUSER_BYTES[o.fuserDType ?? 'float16'];
   const chunk = Math.min(o.fuserChunkTokens ?? 512, o.contextLength);
   const r = p.receiver.arch;
   const s = p.sharer.arch;
@@ -61,12 +61,20 @@ export function estimateMemory(p: PairPreset, o: MemoryOptions): MemoryEstimate 
   const outDim = r.kvHeads * r.headDim;
   // Fuser scratch: per chunk token, the concat input plus ~4 live hidden/intermediate activations (f32).
   const scratch = chunk * (inDim + outDim + 4 * Math.max(p.fuserHidden, p.fuserIntermediate) + outDim) * 4;
-  const layerFuserBytes = projectorParams(inDim, outDim, r.kvHeads, p.fuserHidden, p.fuserIntermediate, p.fuserMlpLayers) * fuserBytes;
+  const fuserDims = {
+    receiver: { numLayers: r.numLayers, kvHeads: r.kvHeads, headDim: r.headDim },
+    sharer: { numLayers: s.numLayers, kvHeads: s.kvHeads, headDim: s.headDim },
+    hiddenDim: p.fuserHidden,
+    intermediateDim: p.fuserIntermediate,
+    numMlpLayers: p.fuserMlpLayers,
+  };
+  const fuserWeightsBytes = fuserGpuWeightBytes(fuserDims, FUSER_GPU_DTYPE[o.fuserDType ?? 'float16']).totalBytes;
+  const layerFuserBytes = fuserWeightsBytes / r.numLayers;
   const est: Omit<MemoryEstimate, 'totalBytes' | 'largestBuffer'> = {
     contextLength: o.contextLength,
     receiverWeightsBytes: decoderParams(r) * modelBytes,
     sharerWeightsBytes: decoderParams(s) * modelBytes,
-    fuserWeightsBytes: presetFuserParams(p) * fuserBytes,
+    fuserWeightsBytes,
     receiverKVBytes: kvBytes(r, o.contextLength, kvType),
     sharerKVBytes: kvBytes(s, o.contextLength, kvType),
     fusedKVBytes: kvBytes(r, o.contextLength, kvType),

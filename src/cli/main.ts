@@ -3,13 +3,13 @@ import { C2CError } from '../errors';
 import type { FuserDType } from '../fuser/types';
 import { convertOfficialCheckpoint } from './convert';
 
-const USAGE = `Usage: c2c-web convert <official-folder> <out-folder> [--dtype float32|float16|bfloat16] [--sharer-layers N]
+const USAGE = `Usage: c2c-web convert <official-folder> <out-folder> [--dtype float32|float16|bfloat16|int8] [--sharer-layers N]
 
   Converts a released C2C fuser (config.json + final/projector_{i}.pt/.json + final/projector_config.json)
   into the c2c-web fuser format (fuser.json + fuser.safetensors). Default dtype: the stored one (bfloat16).
   The .pt files are read by a restricted unpickler; nothing in them is executed.`;
 
-const DTYPES = new Set(['float32', 'float16', 'bfloat16']);
+const DTYPES = new Set(['float32', 'float16', 'bfloat16', 'int8']);
 
 export async function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -31,7 +31,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     if (flag === '--dtype') {
       const v = value();
       if (!v || !DTYPES.has(v)) {
-        err(`--dtype must be float32, float16 or bfloat16 (got ${v ?? 'nothing'})`);
+        err(`--dtype must be float32, float16, bfloat16 or int8 (got ${v ?? 'nothing'})`);
         return 2;
       }
       dtype = v as FuserDType;
