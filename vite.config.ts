@@ -6,6 +6,7 @@
  */
 import { defineConfig } from 'vite';
 import { resolve } from 'node:path';
+import { c2cModelsPlugin } from './scripts/vite-models-plugin.mjs';
 
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -44,6 +45,8 @@ export default defineConfig(({ mode }) => {
   return {
     // 'mpa': a missing model file must be a 404, not index.html (transformers.js parses it as JSON).
     appType: 'mpa' as const,
+    // Serves models/ at /models/ (dev, preview) and copies it into the static build.
+    plugins: [c2cModelsPlugin()],
     server: { headers: isolationHeaders, host: '127.0.0.1' },
     preview: { headers: isolationHeaders, host: '127.0.0.1' },
     worker: { format: 'es' as const },
