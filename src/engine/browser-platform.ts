@@ -7,7 +7,9 @@ import { env } from '@huggingface/transformers';
 import ortWasmMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
 import ortWasmBinary from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import { loadFuserFromUrl } from '../fuser/format';
+import type { OrtModuleLike } from '../fuser/onnx/index';
 import { createReferenceFuser } from '../fuser/reference';
+import type { Fuser, FuserWeights } from '../fuser/types';
 import type { HostPlatform, ResolvedDevice } from './host';
 import type { HostInit } from './protocol';
 
@@ -40,9 +42,28 @@ async function requestGpu(): Promise<ResolvedDevice> {
   };
 }
 
+/** CPU fuser: the fuser as one ONNX graph on the wasm EP of transformers.js's own onnxruntime-web instance. */
+async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference'): Promise<Fuser> {
+  if (kind === 'reference') return createReferenceFuser(weights);
+  try {
+    // transformers.js imports 'onnxruntime-web/webgpu'; in a Vite build this import is the same module instance.
+    const ort = await import('onnxruntime-web/webgpu');
+    const onnx = ort.env as { wasm?: { wasmPaths?: unknown } };
+    // The fuser may create the first ORT session of this worker: point ORT at the bundled wasm files first.
+    if (onnx.wasm && !onnx.wasm.wasmPaths) onnx.wasm.wasmPaths = { mjs: new URL(ortWasmMjs, globalThis.location.href).href, wasm: new URL(ortWasmBinary, globalThis.location.href).href };
+    const { createOnnxFuser } = await import('../fuser/onnx/index');
+    return await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike, executionProviders: ['wasm'] });
+  } catch (e) {
+    console.warn(`ONNX CPU fuser unavailable, using the CPU reference fuser: ${(e as Error).message}`);
+    return createReferenceFuser(weights);
+  }
+}
+
 export function browserPlatform(): HostPlatform {
+  let cpuFuser: 'onnx' | 'reference' = 'onnx';
   return {
     async resolveDevice(init: HostInit): Promise<ResolvedDevice> {
+      cpuFuser = init.cpuFuser ?? 'onnx';
       if (init.device === 'wasm') return { backend: 'wasm', shaderF16: false };
       if (init.device === 'cpu') return { backend: 'wasm', shaderF16: false, fallbackReason: "device 'cpu' is Node-only; using wasm" };
       try {
@@ -78,10 +99,10 @@ export function browserPlatform(): HostPlatform {
           const { createWebGPUFuser } = await import('../fuser/webgpu/index');
           return await createWebGPUFuser(weights, { device: device.gpuDevice });
         } catch (e) {
-          console.warn(`WebGPU fuser unavailable, using the CPU reference fuser: ${(e as Error).message}`);
+          console.warn(`WebGPU fuser unavailable, using the CPU fuser: ${(e as Error).message}`);
         }
       }
-      return createReferenceFuser(weights);
+      return createCpuFuser(weights, cpuFuser);
     },
   };
 }

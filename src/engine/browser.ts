@@ -37,6 +37,7 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     allowRemoteModels: opts.allowRemoteModels ?? false,
     shareDevice: topology === 'single',
     topology,
+    cpuFuser: opts.cpuFuser,
   };
   const fuserLocation = absolute(opts.fuser);
   // Workers resolve relative URLs against their own script: hand them absolute ones.

@@ -17,6 +17,8 @@ export interface HostInit {
   /** 'single' (browser): every model of this host shares one GPUDevice, passed to ORT as the EP option. */
   shareDevice: boolean;
   topology: DeviceReport['topology'];
+  /** CPU fuser implementation (default 'onnx': the fuser as an ONNX graph on ORT; 'reference': plain JS, for debugging). */
+  cpuFuser?: 'onnx' | 'reference';
 }
 
 export interface RawProgressEvent {

@@ -118,6 +118,8 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Text relay wording (defaults match the shipped tiny pair's training data; see src/engine/relay.ts). */
   relay?: Partial<RelayTemplate>;
+  /** How the fuser runs when it runs on the CPU: 'onnx' (default, ONNX graph on onnxruntime) or 'reference' (plain JS, for debugging). */
+  cpuFuser?: 'onnx' | 'reference';
 }
 
 export type StreamEvent = TokenEvent | { type: 'done'; result: GenerationResult };
