@@ -37,8 +37,9 @@ let passed = 0, failed = 0, skipped = 0;
 if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   passed = r.numPassedTests ?? 0;
-  // A suite that fails to load has no failed tests; count it so the line never hides it.
-  failed = Math.max(r.numFailedTests ?? 0, r.numFailedTestSuites ?? 0);
+  // A file that fails to load has no failed tests: count each such file once so the line never hides it.
+  const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+  failed = (r.numFailedTests ?? 0) + brokenFiles;
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
