@@ -97,6 +97,33 @@ describe('ONNX fuser vs PyTorch golden fixtures', () => {
     }
   });
 
+  it('every gate closed gives the receiver; a single open path matches the reference', async () => {
+    const fx = byName('dims_differ');
+    const c = fx.cases[fx.cases.length - 1];
+    const withGates = (open: (l: number, kv: 'key' | 'value') => boolean) => ({
+      ...fx.weights,
+      layers: fx.weights.layers.map((layer, l) => ({
+        key: { ...layer.key, gateLogit: open(l, 'key') ? 1 : -1 },
+        value: { ...layer.value, gateLogit: open(l, 'value') ? 1 : -1 },
+      })),
+    });
+    const closed = await createOnnxFuser(withGates(() => false), { ort: ORT });
+    (await closed.fuse(c.receiver, c.sharer)).forEach((layer, l) => {
+      expect(layer.key.data).toEqual(c.receiver[l].key.data);
+      expect(layer.value.data).toEqual(c.receiver[l].value.data);
+    });
+    closed.dispose();
+    const oneW = withGates((l, kv) => l === 1 && kv === 'value');
+    const one = await createOnnxFuser(oneW, { ort: ORT });
+    const got = await one.fuse(c.receiver, c.sharer);
+    const want = fuseCache(oneW, c.receiver, c.sharer);
+    got.forEach((layer, l) => {
+      for (const kv of ['key', 'value'] as const) expect(maxAbsDiff(layer[kv].data, want[l][kv].data)).toBeLessThanOrEqual(TOL);
+    });
+    expect(maxAbsDiff(got[1].value.data, c.receiver[1].value.data)).toBeGreaterThan(1e-2);
+    one.dispose();
+  });
+
   it('graph reads only the sharer layers that open paths use', () => {
     const fx = byName('sharer_more_gates');
     const { sharerInputs, receiverInputs } = buildFuserGraph(fx.weights);

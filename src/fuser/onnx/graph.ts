@@ -3,7 +3,8 @@
  * only, so onnxruntime-web's wasm EP and onnxruntime-node's CPU EP both run it). The forward is
  * docs/fuser-format.md "Forward": inputs `r{l}.key|value` `[Hr, S, Dr]` and `s{j}.key|value` `[Hs, S, Ds]`
  * (S symbolic), outputs `f{l}.key|value` `[Hr, S, Dr]`. Linear weights are stored transposed (`[in, out]`)
- * so MatMul needs no runtime transpose. Closed-gate paths are an Identity of the receiver input.
+ * so MatMul needs no runtime transpose; the open paths run as one batch. Closed-gate paths are an Identity of
+ * the receiver input.
  */
 import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
 import type { GraphSpec, InitializerSpec, NodeSpec, ValueInfoSpec } from './protobuf';
@@ -74,22 +75,6 @@ class Builder {
     return name;
   }
 
-  linear(x: string, p: LinearParams, prefix: string): string {
-    const w = this.init(`${prefix}.wt`, [p.inDim, p.outDim], transposeWeight(p));
-    const y = this.op('MatMul', [x, w], `${prefix}.mm`);
-    if (!p.bias) return y;
-    return this.op('Add', [y, this.init(`${prefix}.b`, [p.outDim], p.bias)], `${prefix}.y`);
-  }
-
-  /** x / sqrt(mean(x²) + eps) · weight over the last axis. */
-  rmsNorm(x: string, weight: Float32Array, eps: number, prefix: string): string {
-    const sq = this.op('Mul', [x, x], `${prefix}.sq`);
-    const ms = this.op('ReduceMean', [sq], `${prefix}.ms`, { axes: { ints: [-1] }, keepdims: { i: 1 } });
-    const rms = this.op('Sqrt', [this.op('Add', [ms, this.scalar(eps)], `${prefix}.mse`)], `${prefix}.rms`);
-    const xn = this.op('Div', [x, rms], `${prefix}.xn`);
-    return this.op('Mul', [xn, this.init(`${prefix}.g`, [weight.length], weight)], `${prefix}.y`);
-  }
-
   /** Exact GELU: 0.5·x·(1 + erf(x/√2)). */
   gelu(x: string, prefix: string): string {
     const e = this.op('Erf', [this.op('Div', [x, this.scalar(Math.SQRT2)], `${prefix}.xs`)], `${prefix}.erf`);
@@ -97,19 +82,50 @@ class Builder {
     const half = this.op('Mul', [x, this.scalar(0.5)], `${prefix}.hx`);
     return this.op('Mul', [half, onePlus], `${prefix}.y`);
   }
-
-  ffnStack(x: string, blocks: FFNBlockParams[], eps: number, prefix: string): string {
-    let h = x;
-    blocks.forEach((b, i) => {
-      const p = `${prefix}.${i}`;
-      const u = this.gelu(this.linear(this.rmsNorm(h, b.norm, eps, `${p}.norm`), b.w1, `${p}.w1`), `${p}.act`);
-      h = this.op('Add', [h, this.linear(u, b.w2, `${p}.w2`)], `${p}.res`);
-    });
-    return h;
-  }
 }
 
-/** Emits the graph of `weights`; `S` is the symbolic token count of every input and output. */
+/** Stacks per-path `[rows, cols]` arrays into one `[P, rows, cols]` array. */
+function stack(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The P open paths' Linear `pick(path)` as one batched `[P, in, out]` weight (+ `[P, 1, out]` bias). */
+function stackedLinear(b: Builder, x: string, paths: ProjectorPathParams[], pick: (p: ProjectorPathParams) => LinearParams, prefix: string): string {
+  const ls = paths.map(pick);
+  const { inDim, outDim } = ls[0];
+  const w = b.init(`${prefix}.wt`, [ls.length, inDim, outDim], stack(ls.map(transposeWeight)));
+  const y = b.op('MatMul', [x, w], `${prefix}.mm`);
+  if (!ls[0].bias) return y;
+  return b.op('Add', [y, b.init(`${prefix}.b`, [ls.length, 1, outDim], stack(ls.map((l) => l.bias!)))], `${prefix}.y`);
+}
+
+/** x + W2 · GELU(W1 · RMSNorm(x)) per block, every open path at once (x: `[P, S, hidden]`). */
+function stackedFfn(b: Builder, x: string, paths: ProjectorPathParams[], blocks: (p: ProjectorPathParams) => FFNBlockParams[], eps: number, prefix: string): string {
+  let h = x;
+  for (let i = 0; i < blocks(paths[0]).length; i++) {
+    const p = `${prefix}.${i}`;
+    const sq = b.op('Mul', [h, h], `${p}.sq`);
+    const ms = b.op('ReduceMean', [sq], `${p}.ms`, { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    const rms = b.op('Sqrt', [b.op('Add', [ms, b.scalar(eps)], `${p}.mse`)], `${p}.rms`);
+    const norms = paths.map((q) => blocks(q)[i].norm);
+    const xn = b.op('Mul', [b.op('Div', [h, rms], `${p}.xn`), b.init(`${p}.g`, [paths.length, 1, norms[0].length], stack(norms))], `${p}.normed`);
+    const u = b.gelu(stackedLinear(b, xn, paths, (q) => blocks(q)[i].w1, `${p}.w1`), `${p}.act`);
+    h = b.op('Add', [h, stackedLinear(b, u, paths, (q) => blocks(q)[i].w2, `${p}.w2`)], `${p}.res`);
+  }
+  return h;
+}
+
+/**
+ * Emits the graph of `weights`; `S` is the symbolic token count of every input and output. All projector
+ * paths have the same dims, so the open ones run as one batch `[P, S, ·]` (batched MatMul against stacked
+ * weights): ~8× fewer nodes than one chain per path, which matters on the wasm EP (per-node overhead).
+ */
 export function buildFuserGraph(weights: FuserWeights): FuserGraph {
   const cfg = weights.config;
   const { receiver: rd, sharer: sd } = cfg;
@@ -119,6 +135,8 @@ export function buildFuserGraph(weights: FuserWeights): FuserGraph {
   const sharerUsed = new Map<string, [number, KVKind]>();
   const flatSharer = new Map<string, string>(); // one [S, Hs·Ds] view per used sharer input
   const outputs: ValueInfoSpec[] = [];
+  const open: { path: ProjectorPathParams; out: string; x: string; r: string }[] = [];
+  const axis0 = b.init('axes_0', [1], BigInt64Array.of(0n));
 
   // [H, S, D] → [S, H, D] → [S, H·D]
   const flatten = (input: string, h: number, d: number, prefix: string): string => {
@@ -147,17 +165,27 @@ export function buildFuserGraph(weights: FuserWeights): FuserGraph {
       const p = `l${l}.${kv}`;
       const rT = b.op('Transpose', [rName], `${p}.rt`, { perm: { ints: [1, 0, 2] } }); // [S, Hr, Dr]
       const rFlat = b.op('Reshape', [rT, b.shape([0, hr * dr])], `${p}.rflat`);
-      const x = b.op('Concat', [flatSharer.get(sName)!, rFlat], `${p}.x`, { axis: { i: 1 } });
-      const eps = cfg.rmsNormEps;
-      const h1 = b.ffnStack(b.linear(x, path.in, `${p}.in`), path.mlp1, eps, `${p}.mlp1`);
-      const proj = b.linear(b.ffnStack(h1, path.projMlp2, eps, `${p}.proj_mlp2`), path.projOut, `${p}.proj_out`);
-      const z = b.linear(b.ffnStack(h1, path.scalarMlp2, eps, `${p}.scalar_mlp2`), path.scalarHead, `${p}.scalar_head`);
-      const w = b.op('Sigmoid', [b.op('Div', [z, b.scalar(cfg.scalarTemperature)], `${p}.zt`)], `${p}.w`); // [S, Hr]
-      const w3 = b.op('Reshape', [w, b.shape([0, hr, 1])], `${p}.w3`);
-      const p3 = b.op('Reshape', [proj, b.shape([0, hr, dr])], `${p}.p3`);
-      const fused = b.op('Add', [rT, b.op('Mul', [w3, p3], `${p}.wp`)], `${p}.fused`); // [S, Hr, Dr]
-      b.op('Transpose', [fused], `${p}.back`, { perm: { ints: [1, 0, 2] } }, out);
+      const x = b.op('Concat', [flatSharer.get(sName)!, rFlat], `${p}.x`, { axis: { i: 1 } }); // [S, in]
+      open.push({ path, out, x: b.op('Unsqueeze', [x, axis0], `${p}.x1`), r: b.op('Unsqueeze', [rT, axis0], `${p}.r1`) });
     }
+  }
+
+  if (open.length) {
+    const paths = open.map((o) => o.path);
+    const eps = cfg.rmsNormEps;
+    const x = b.op('Concat', open.map((o) => o.x), 'x', { axis: { i: 0 } }); // [P, S, in]
+    const rStack = b.op('Concat', open.map((o) => o.r), 'r', { axis: { i: 0 } }); // [P, S, Hr, Dr]
+    const h1 = stackedFfn(b, stackedLinear(b, x, paths, (q) => q.in, 'in'), paths, (q) => q.mlp1, eps, 'mlp1');
+    const proj = stackedLinear(b, stackedFfn(b, h1, paths, (q) => q.projMlp2, eps, 'proj_mlp2'), paths, (q) => q.projOut, 'proj_out');
+    const z = stackedLinear(b, stackedFfn(b, h1, paths, (q) => q.scalarMlp2, eps, 'scalar_mlp2'), paths, (q) => q.scalarHead, 'scalar_head');
+    const w = b.op('Sigmoid', [b.op('Div', [z, b.scalar(cfg.scalarTemperature)], 'zt')], 'w'); // [P, S, Hr]
+    const w4 = b.op('Reshape', [w, b.shape([0, 0, hr, 1])], 'w4');
+    const p4 = b.op('Reshape', [proj, b.shape([0, 0, hr, dr])], 'p4');
+    const fused = b.op('Add', [rStack, b.op('Mul', [w4, p4], 'wp')], 'fused'); // [P, S, Hr, Dr]
+    const back = b.op('Transpose', [fused], 'back', { perm: { ints: [0, 2, 1, 3] } }); // [P, Hr, S, Dr]
+    const parts = open.map((o) => `${o.out}.part`);
+    b.nodes.push({ op: 'Split', inputs: [back], outputs: parts, name: 'split', attrs: { axis: { i: 0 } } });
+    open.forEach((o, i) => b.op('Squeeze', [parts[i], axis0], `${o.out}.sq`, undefined, o.out));
   }
 
   const sharerInputs = [...sharerUsed.values()];
