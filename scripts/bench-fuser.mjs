@@ -4,7 +4,8 @@
  * SwiftShader, a CPU rasterizer: its numbers say nothing about GPU speed. For each config it measures, in one
  * run on one device: the fused whole-cache GFLOP/s (`fuseBuffers`, GPU-resident KV), the copy path (`fuse`,
  * upload + readback included), a plain GEMM chain of the same shapes (the same tiled kernel without fusion:
- * no RMSNorm/GELU/residual/combine), the TypeScript CPU reference, and time per fused token.
+ * no RMSNorm/GELU/residual/combine), the TypeScript CPU reference, and time per fused token; plus the same
+ * fuser with int8 weights (`weightDType: 'int8'`, the same weights quantised) and the GPU weight bytes of both.
  * Writes bench/fuser-<device>.json. TS modules load through vite's ssrLoadModule (no build step).
  *
  * Flags: --qwen-layers N (receiver layers of the Qwen3-0.6B ← Qwen2.5-0.5B config; default 1 on a
@@ -31,6 +32,7 @@ const { gemmDispatch } = await load('/src/fuser/webgpu/gemm.ts');
 const { PipelineCache, encodeDispatches } = await load('/src/fuser/webgpu/program.ts');
 const { fuseCache } = await load('/src/fuser/reference.ts');
 const { randomFuserWeights, seededRandom } = await load('/src/fuser/random-weights.ts');
+const { quantizeFuserWeights } = await load('/src/fuser/quantize.ts');
 
 const gpu = await getTestGpu();
 const { device, adapter } = gpu;
@@ -138,6 +140,9 @@ async function benchConfig(name, opts, tokens) {
   const sharer = randomCache(rand, cfg.sharer, tokens);
   const fuser = await createWebGPUFuser(weights, { device, dtype: device.features.has('shader-f16') ? 'f16' : 'f32' });
   const setupMs = performance.now() - t0;
+  const t8 = performance.now();
+  const int8Fuser = await createWebGPUFuser(quantizeFuserWeights(weights), { device, wgslLanguageFeatures: gpu.wgslLanguageFeatures });
+  const int8SetupMs = performance.now() - t8;
   const paths = cfg.receiver.numLayers * 2;
   const flops = paths * tokens * pathFlops(cfg);
 
@@ -150,18 +155,17 @@ async function benchConfig(name, opts, tokens) {
   };
   const rBufs = toGpu(receiver);
   const sBufs = toGpu(sharer);
-  const [fusedMs, copyMs] = await timeInterleaved([
-    async () => {
-      const out = await fuser.fuseBuffers(rBufs, sBufs, tokens);
-      out.forEach((l) => (l.key.destroy(), l.value.destroy()));
-    },
-    () => fuser.fuse(receiver, sharer),
-  ]);
+  const resident = (f) => async () => {
+    const out = await f.fuseBuffers(rBufs, sBufs, tokens);
+    out.forEach((l) => (l.key.destroy(), l.value.destroy()));
+  };
+  const [fusedMs, copyMs, int8Ms] = await timeInterleaved([resident(fuser), () => fuser.fuse(receiver, sharer), resident(int8Fuser)]);
   const plain = await plainGemmChain(cfg, tokens, paths);
   const t1 = performance.now();
   fuseCache(weights, receiver, sharer);
   const referenceMs = performance.now() - t1;
   fuser.dispose();
+  int8Fuser.dispose();
   [...rBufs, ...sBufs].forEach((l) => (l.key.destroy(), l.value.destroy()));
 
   const r = {
@@ -175,12 +179,21 @@ async function benchConfig(name, opts, tokens) {
     chunkTokens: fuser.chunkTokens,
     gflop: flops / 1e9,
     setupMs: +setupMs.toFixed(1),
+    weightBytes: fuser.weightBytes,
     fuser: { ms: +fusedMs.toFixed(2), gflops: +(flops / fusedMs / 1e6).toFixed(4), msPerToken: +(fusedMs / tokens).toFixed(3) },
     fuserCopyPath: { ms: +copyMs.toFixed(2), gflops: +(flops / copyMs / 1e6).toFixed(4), msPerToken: +(copyMs / tokens).toFixed(3) },
+    int8: {
+      weightDType: int8Fuser.weightDType,
+      weightBytes: int8Fuser.weightBytes,
+      setupMs: +int8SetupMs.toFixed(1),
+      ms: +int8Ms.toFixed(2),
+      gflops: +(flops / int8Ms / 1e6).toFixed(4),
+      msPerToken: +(int8Ms / tokens).toFixed(3),
+    },
     plainGemm: { ms: +plain.ms.toFixed(2), gflops: +(plain.flops / plain.ms / 1e6).toFixed(4) },
     referenceTs: { ms: +referenceMs.toFixed(2), gflops: +(flops / referenceMs / 1e6).toFixed(4), msPerToken: +(referenceMs / tokens).toFixed(3) },
   };
-  console.log(`${name}: ${tokens} tokens, ${r.gflop.toFixed(3)} GFLOP | fuser ${r.fuser.ms} ms (${r.fuser.gflops} GFLOP/s, ${r.fuser.msPerToken} ms/token) | copy path ${r.fuserCopyPath.ms} ms | plain GEMM ${r.plainGemm.ms} ms (${r.plainGemm.gflops} GFLOP/s) | TS reference ${r.referenceTs.ms} ms (${r.referenceTs.gflops} GFLOP/s)`);
+  console.log(`${name}: ${tokens} tokens, ${r.gflop.toFixed(3)} GFLOP | fuser ${r.fuser.ms} ms (${r.fuser.gflops} GFLOP/s, ${r.fuser.msPerToken} ms/token) | copy path ${r.fuserCopyPath.ms} ms | int8 fuser ${r.int8.ms} ms (${r.int8.gflops} GFLOP/s; weights ${r.int8.weightBytes} B vs ${r.weightBytes} B ${r.dtype}) | plain GEMM ${r.plainGemm.ms} ms (${r.plainGemm.gflops} GFLOP/s) | TS reference ${r.referenceTs.ms} ms (${r.referenceTs.gflops} GFLOP/s)`);
   return r;
 }
 
