@@ -32,6 +32,8 @@ export interface OnnxFuserOptions {
   executionProviders?: string[];
   /** Extra InferenceSession options (e.g. intraOpNumThreads in Node). */
   sessionOptions?: Record<string, unknown>;
+  /** Run the graph once on one zero token at creation (default true). */
+  warmup?: boolean;
 }
 
 /** Tokens [s0, s1) of a `[H, S, D]` tensor as a new `[H, n, D]` array (the whole data when the range is full). */
@@ -101,6 +103,15 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
     });
     for (const t of Object.values(results)) t.dispose?.();
     return fused;
+  }
+
+  // Warm-up: one 1-token run, so first-run allocations and kernel setup are not billed to the first request.
+  if (opts.warmup !== false) {
+    const zeros = (d: typeof cfg.receiver): KVCache => Array.from({ length: d.numLayers }, () => {
+      const t = (): KVTensor => ({ data: new Float32Array(d.kvHeads * d.headDim), heads: d.kvHeads, seq: 1, headDim: d.headDim });
+      return { key: t(), value: t() };
+    });
+    await run(zeros(cfg.receiver), zeros(cfg.sharer), 0, 1);
   }
 
   return {
