@@ -33,8 +33,14 @@ export function nodePlatform(): HostPlatform {
     loadFuserWeights: (dir) => loadFuserFromDirectory(dir),
     async createFuser(weights) {
       if (cpuFuser === 'reference') return createReferenceFuser(weights);
-      // The same onnxruntime-node instance transformers.js runs the models on.
-      const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+      let ort: OrtModuleLike;
+      try {
+        // The same onnxruntime-node instance transformers.js runs the models on.
+        ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+      } catch (e) {
+        console.warn(`onnxruntime-node unavailable, using the CPU reference fuser: ${(e as Error).message}`);
+        return createReferenceFuser(weights);
+      }
       return createOnnxFuser(weights, { ort });
     },
   };
