@@ -31,6 +31,8 @@ export type { PairPreset, PresetModel, ModelArch, FuserSource } from './presets'
 export { estimateMemory, checkMemoryBudget, maxContextThatFits, kvBytes } from './memory';
 export type { MemoryEstimate, MemoryOptions, DeviceMemoryLimits, ModelDType, FuserWeightDType, KVDType } from './memory';
 export { createReferenceFuser, fuseCache, fuseLayerPath } from './fuser/reference';
+export { createOnnxFuser } from './fuser/onnx/index';
+export type { OnnxFuserOptions, OrtModuleLike } from './fuser/onnx/index';
 export { randomFuserWeights } from './fuser/random-weights';
 export { createC2CEngine } from './engine/browser';
 export type { RelayTemplate } from './engine/relay';
