@@ -76,6 +76,8 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
       const rand = seededRandom(300 + epilogue.length);
       for (const unpack of unpacks)
         for (const [ci, [M, N, K, components]] of cases.entries()) {
+          // The shift path (also the fallback) gets the padded scalar case and the vec4 case: fewer pipelines to compile.
+          if (unpack === 'bits' && unpacks.length > 1 && ci < 2) continue;
           const norm = ci % 2 === 1;
           const bias = ci !== 2;
           const a = randomArray(rand, M * K, 1.5);
