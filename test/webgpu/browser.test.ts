@@ -1,7 +1,8 @@
 /**
  * The WebGPU fuser in headless Chromium (`--enable-unsafe-webgpu` → SwiftShader): the kernel test page is
  * bundled with vite's programmatic `build()`, served with the golden fixtures from a loopback HTTP server on a
- * random port (WebGPU needs a secure context), and must match a golden fixture within 1e-4.
+ * random port (WebGPU needs a secure context), and must match a golden fixture within 1e-4; the int8 fuser
+ * (Chromium's own WGSL language features decide the unpack path) must match the CPU reference on its weights.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -11,7 +12,7 @@ import { extname, join, normalize, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { FIXTURE_ROOT } from './fixtures';
-import type { BrowserFixtureResult } from './browser/page';
+import type { BrowserFixtureResult, BrowserInt8Result } from './browser/page';
 
 const CHROME = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROME) ? undefined : `Chromium not found at ${CHROME} (set CHROME_PATH)`;
@@ -92,6 +93,21 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
       expect(c.maxAbsError, `seq ${c.seq}`).toBeLessThanOrEqual(1e-4);
       expect(c.closedBitIdentical).toBe(true);
     }
+    await page.close();
+  });
+
+  it("int8 weights: 'sharer_more_gates' loaded as int8 matches the CPU reference on the same weights within 1e-4", async () => {
+    const page = await browser.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(m.text()));
+    page.on('pageerror', (e) => logs.push(String(e)));
+    const port = (server.address() as AddressInfo).port;
+    await page.goto(`http://127.0.0.1:${port}/index.html`);
+    await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 });
+    const result = (await page.evaluate((name) => (globalThis as unknown as { runFixtureInt8(n: string): Promise<unknown> }).runFixtureInt8(name), 'sharer_more_gates')) as BrowserInt8Result;
+    console.log(`[browser int8] weightDType ${result.weightDType}, unpack4xI8 ${result.packed4x8}, ${result.weightBytes} B, max abs error ${result.maxAbsError.toExponential(2)}`);
+    expect(result.weightDType, logs.join('\n')).toBe('int8');
+    expect(result.maxAbsError).toBeLessThanOrEqual(1e-4);
     await page.close();
   });
 });

@@ -1,10 +1,12 @@
 /**
  * Browser side of the Chromium kernel test: loads a golden fixture over HTTP (`/fixtures/<name>/…`), runs the
  * WebGPU fuser on the page's own device (requested by the fuser itself) and reports the max abs error.
+ * `runFixtureInt8` loads the same fixture as int8 and compares with the CPU reference on those weights.
  */
 import { loadFuserWeights } from '../../../src/fuser/format';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../../src/fuser/safetensors';
 import { createWebGPUFuser } from '../../../src/fuser/webgpu';
+import { fuseCache } from '../../../src/fuser/reference';
 import type { KVCache } from '../../../src/kv/types';
 
 export interface BrowserFixtureResult {
@@ -19,10 +21,55 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await r.arrayBuffer());
 }
 
-async function runFixture(name: string): Promise<BrowserFixtureResult> {
+export interface BrowserInt8Result {
+  weightDType: string;
+  /** `navigator.gpu.wgslLanguageFeatures` has packed_4x8_integer_dot_product (→ `unpack4xI8`). */
+  packed4x8: boolean;
+  weightBytes: number;
+  /** max |GPU int8 − CPU reference on the same int8 weights| over every case. */
+  maxAbsError: number;
+}
+
+async function loadWeights(name: string, weightDType?: 'int8') {
   const base = `/fixtures/${name}`;
   const json = await (await fetch(`${base}/fuser.json`)).json();
-  const weights = loadFuserWeights(json, { 'fuser.safetensors': await fetchBytes(`${base}/fuser.safetensors`) });
+  const weights = loadFuserWeights(json, { 'fuser.safetensors': await fetchBytes(`${base}/fuser.safetensors`) }, { weightDType });
+  return { base, weights };
+}
+
+async function runFixtureInt8(name: string): Promise<BrowserInt8Result> {
+  const { base, weights } = await loadWeights(name, 'int8');
+  const cases = parseSafetensors(await fetchBytes(`${base}/cases.safetensors`), 'cases.safetensors');
+  const get = (n: string) => cases.tensors.get(n)!;
+  const cfg = weights.config;
+  const fuser = await createWebGPUFuser(weights);
+  const packed4x8 = navigator.gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false;
+  let maxAbsError = 0;
+  try {
+    for (let c = 0; cases.tensors.has(`c${c}.seq`); c++) {
+      const seq = tensorToNumbers(get(`c${c}.seq`))[0];
+      const cache = (kind: string, layers: number, heads: number, headDim: number): KVCache =>
+        Array.from({ length: layers }, (_, l) => ({
+          key: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.key`)), heads, seq, headDim },
+          value: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.value`)), heads, seq, headDim },
+        }));
+      const r = cache('receiver', cfg.receiver.numLayers, cfg.receiver.kvHeads, cfg.receiver.headDim);
+      const s = cache('sharer', cfg.sharer.numLayers, cfg.sharer.kvHeads, cfg.sharer.headDim);
+      const out = await fuser.fuse(r, s);
+      const want = fuseCache(weights, r, s);
+      out.forEach((layer, l) => {
+        for (const p of ['key', 'value'] as const)
+          layer[p].data.forEach((v, i) => (maxAbsError = Math.max(maxAbsError, Number.isNaN(v) ? Infinity : Math.abs(v - want[l][p].data[i]))));
+      });
+    }
+    return { weightDType: fuser.weightDType, packed4x8, weightBytes: fuser.weightBytes, maxAbsError };
+  } finally {
+    fuser.dispose();
+  }
+}
+
+async function runFixture(name: string): Promise<BrowserFixtureResult> {
+  const { base, weights } = await loadWeights(name);
   const cases = parseSafetensors(await fetchBytes(`${base}/cases.safetensors`), 'cases.safetensors');
   const get = (n: string) => cases.tensors.get(n)!;
   const cfg = weights.config;
@@ -58,5 +105,5 @@ async function runFixture(name: string): Promise<BrowserFixtureResult> {
   return result;
 }
 
-(globalThis as unknown as { runFixture: typeof runFixture }).runFixture = runFixture;
+Object.assign(globalThis, { runFixture, runFixtureInt8 });
 document.title = 'ready';
