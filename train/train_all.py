@@ -37,8 +37,8 @@ FULL = {
                "steps": 4500, "batch": 32, "lr": 3e-3},
     # fuser recipe: trained on E2+E4 (350 sharer-only entities), short-answer items, noise on the fuser inputs
     # and dropout against memorising entity fingerprints (see models/REPORT.md, "fuser recipe")
-    "fuser": {"hidden_dim": 96, "intermediate_dim": 96, "num_layers": 3, "steps": 2400, "batch": 16, "lr": 2e-3,
-              "train_splits": ["E2", "E4"], "types": ["short"], "kv_noise": 0.3, "dropout": 0.2, "weight_decay": 0.1},
+    "fuser": {"hidden_dim": 96, "intermediate_dim": 96, "num_layers": 3, "steps": 4000, "batch": 16, "lr": 2e-3,
+              "train_splits": ["E2", "E4"], "types": ["short"], "kv_noise": 0.5, "dropout": 0.2, "weight_decay": 0.1},
     "hetero": {"vocab_size": 640, "strategy": "longest", "steps": 3000, "batch": 32, "lr": 3e-3, "fuser_steps": 1200,
                "cfg": dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
                            head_dim=24, intermediate_size=512)},
@@ -167,10 +167,10 @@ def main():
     prev = json.loads((out / "stage_times.json").read_text()) if (out / "stage_times.json").exists() else {}
     prev.update(times)
     (out / "stage_times.json").write_text(json.dumps(prev, indent=2))
-    if "golden" in stages:  # the manifest must also cover stage_times.json, written just now
+    log(f"[train_all] total {time.time() - t0:.0f}s")
+    if "golden" in stages:  # last: the manifest must cover stage_times.json and the log lines just written
         import golden
         golden.write_manifest(out.parent if out.parent.name == "models" else out)
-    log(f"[train_all] total {time.time() - t0:.0f}s")
 
 
 if __name__ == "__main__":
