@@ -52,7 +52,9 @@ async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference')
     // The fuser may create the first ORT session of this worker: point ORT at the bundled wasm files first.
     if (onnx.wasm && !onnx.wasm.wasmPaths) onnx.wasm.wasmPaths = { mjs: new URL(ortWasmMjs, globalThis.location.href).href, wasm: new URL(ortWasmBinary, globalThis.location.href).href };
     const { createOnnxFuser } = await import('../fuser/onnx/index');
-    return await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike, executionProviders: ['wasm'] });
+    // No warm-up run: it would overlap the models' warm-up forwards in this worker, and onnxruntime-web's wasm
+    // backend corrupts concurrent runs (transformers.js serialises its own; the fuser's run between prefills).
+    return await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike, executionProviders: ['wasm'], warmup: false });
   } catch (e) {
     console.warn(`ONNX CPU fuser unavailable, using the CPU reference fuser: ${(e as Error).message}`);
     return createReferenceFuser(weights);
