@@ -55,6 +55,10 @@ function splice(r: KVTensor, fused: Float32Array, s0: number, s1: number): KVTen
   return { data, heads: r.heads, seq: r.seq, headDim: r.headDim };
 }
 
+function copyTensor(t: KVTensor): KVTensor {
+  return { data: new Float32Array(t.data), heads: t.heads, seq: t.seq, headDim: t.headDim };
+}
+
 function checkWeights(weights: FuserWeights): void {
   const cfg = weights.config;
   if (weights.layers.length !== cfg.receiver.numLayers || cfg.layerMap.length !== cfg.receiver.numLayers) {
@@ -111,7 +115,12 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
       const t = (): KVTensor => ({ data: new Float32Array(d.kvHeads * d.headDim), heads: d.kvHeads, seq: 1, headDim: d.headDim });
       return { key: t(), value: t() };
     });
-    await run(zeros(cfg.receiver), zeros(cfg.sharer), 0, 1);
+    try {
+      await run(zeros(cfg.receiver), zeros(cfg.sharer), 0, 1);
+    } catch (e) {
+      await session.release().catch(() => undefined);
+      throw e;
+    }
   }
 
   return {
@@ -122,7 +131,7 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
       throwIfAborted(fo.signal);
       const seq = checkCacheShapes(cfg, receiver, sharer);
       const [s0, s1] = resolveRange(seq, fo.start, fo.end);
-      if (s0 === s1) return receiver.map((l) => ({ key: splice(l.key, l.key.data, 0, 0), value: splice(l.value, l.value.data, 0, 0) }));
+      if (s0 === s1) return receiver.map((l) => ({ key: copyTensor(l.key), value: copyTensor(l.value) }));
       // One run at a time per session (ORT sessions are not re-entrant on the wasm EP).
       const next = running.then(() => {
         if (disposed) throw new DisposedError('the ONNX fuser has been disposed');
