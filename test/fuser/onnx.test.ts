@@ -9,6 +9,7 @@ import { AbortError, DisposedError, InvalidInputError, ShapeMismatchError } from
 import { buildFuserGraph } from '../../src/fuser/onnx/graph';
 import { createOnnxFuser, type OrtModuleLike } from '../../src/fuser/onnx/index';
 import { encodeModel } from '../../src/fuser/onnx/protobuf';
+import { quantizeFuserWeights } from '../../src/fuser/quantize';
 import { fuseCache } from '../../src/fuser/reference';
 import type { Fuser } from '../../src/fuser/types';
 import type { KVCache } from '../../src/kv/types';
@@ -122,6 +123,20 @@ describe('ONNX fuser vs PyTorch golden fixtures', () => {
     });
     expect(maxAbsDiff(got[1].value.data, c.receiver[1].value.data)).toBeGreaterThan(1e-2);
     one.dispose();
+  });
+
+  it('int8 weights (dequantised W′) match the reference on the same int8 model', async () => {
+    const fx = byName('dims_differ');
+    const q = quantizeFuserWeights(fx.weights);
+    const fuser = await createOnnxFuser(q, { ort: ORT });
+    for (const c of fx.cases) {
+      const got = await fuser.fuse(c.receiver, c.sharer);
+      const want = fuseCache(q, c.receiver, c.sharer);
+      got.forEach((layer, l) => {
+        for (const kv of ['key', 'value'] as const) expect(maxAbsDiff(layer[kv].data, want[l][kv].data)).toBeLessThanOrEqual(TOL);
+      });
+    }
+    fuser.dispose();
   });
 
   it('graph reads only the sharer layers that open paths use', () => {
