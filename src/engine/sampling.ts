@@ -5,18 +5,10 @@
  */
 import { InvalidInputError } from '../errors';
 import type { SamplingOptions } from './types';
+import { seededRandom } from '../util/seeded-random';
 
-/** mulberry32: small, fast and deterministic across platforms; quality is ample for sampling. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sampling generator: seeded mulberry32 (see src/util/seeded-random.ts). */
+export const createRng = seededRandom;
 
 export function validateSampling(s: SamplingOptions | undefined): void {
   if (!s) return;

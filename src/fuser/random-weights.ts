@@ -4,18 +4,9 @@
  */
 import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
 import { terminalLayerMap } from './types';
+import { seededRandom } from '../util/seeded-random';
 
-/** mulberry32: tiny, fast, good enough for test data; deterministic across platforms. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 export interface RandomFuserOptions {
   receiver?: ModelKVDims;
