@@ -1,7 +1,7 @@
 """One command that rebuilds the tiny C2C pair from scratch with fixed seeds:
 
     /usr/bin/python3 train/train_all.py              # full run into models/c2c-tiny (see models/REPORT.md)
-    /usr/bin/python3 train/train_all.py --smoke --out /tmp/x   # a few steps end to end (< 2 min)
+    /usr/bin/python3 train/train_all.py --smoke --out <dir>    # a few steps end to end (< 2 min)
 
 Stages (each reads the previous stages' files from --out, so `--stages fuser,eval,golden` resumes):
   lm     world + tokenizer, train receiver and sharer, export both folders (ONNX + tokenizer), Node parity check
