@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FuserFormatError, SafetensorsFormatError } from '../../src/errors';
+import { SafetensorsFormatError } from '../../src/errors';
 import { expectedFuserTensors, loadFuserWeights, serializeFuser } from '../../src/fuser/format';
 import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../../src/fuser/safetensors';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
 import { roundThrough } from '../../src/fuser/half';
 import type { FuserWeights } from '../../src/fuser/types';
+import { expectFormatError } from './expect-error';
 
 const FILE = 'fuser.safetensors';
 
@@ -20,17 +21,6 @@ function editTensors(bytes: Uint8Array, edit: (t: TensorToWrite[]) => TensorToWr
   return writeSafetensors(edit(list));
 }
 
-function expectFormatError(fn: () => unknown, match: RegExp, details: Record<string, unknown> = {}) {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a FuserFormatError').toBeInstanceOf(FuserFormatError);
-  expect((caught as Error).message).toMatch(match);
-  expect((caught as FuserFormatError).details).toMatchObject(details);
-}
 
 function flat(w: FuserWeights): Float32Array[] {
   return w.layers.flatMap((l) =>

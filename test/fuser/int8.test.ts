@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadOfficialCheckpointFromDirectory } from '../../src/checkpoints/node-io';
 import { convertOfficialCheckpoint } from '../../src/cli/convert';
-import { FuserFormatError } from '../../src/errors';
 import { expectedFuserTensors, loadFuserFromUrl, loadFuserWeights, serializeFuser } from '../../src/fuser/format';
 import { readManifest } from '../../src/fuser/manifest';
 import { dequantizeInt8, pathLinears, quantizeFuserWeights, quantizeInt8 } from '../../src/fuser/quantize';
@@ -20,20 +19,10 @@ import type { FuserConfig, FuserWeights, LinearParams } from '../../src/fuser/ty
 import { fuserGpuWeightBytes } from '../../src/fuser/weight-bytes';
 import { findPreset, presetFuserParams } from '../../src/presets';
 import { listGoldenFixtures, loadGoldenFixture, maxAbsDiff } from './golden';
+import { expectFormatError } from './expect-error';
 
 const FILE = 'fuser.safetensors';
 
-function expectFormatError(fn: () => unknown, match: RegExp, details: Record<string, unknown> = {}) {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a FuserFormatError').toBeInstanceOf(FuserFormatError);
-  expect((caught as Error).message).toMatch(match);
-  expect((caught as FuserFormatError).details).toMatchObject(details);
-}
 
 const allLinears = (w: FuserWeights): LinearParams[] => w.layers.flatMap((l) => [...pathLinears(l.key), ...pathLinears(l.value)]);
 

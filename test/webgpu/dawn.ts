@@ -7,6 +7,7 @@
 import { existsSync, mkdtempSync, chmodSync } from 'node:fs';
 import { tmpdir, constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
+import { encodeDispatches, type DispatchRecord, type PipelineCache } from '../../src/fuser/webgpu/program';
 
 export const ICD_PATH = process.env.C2C_VK_ICD ?? '/usr/lib/chromium/vk_swiftshader_icd.json';
 export const skipReason = existsSync(ICD_PATH) ? undefined : `SwiftShader Vulkan ICD not found at ${ICD_PATH} (install chromium)`;
@@ -117,4 +118,16 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
   }
   return m;
+}
+
+/** Encodes and submits dispatch records in one pass, waits, and fails on any validation error. */
+export async function runDispatches(device: GPUDevice, cache: PipelineCache, records: DispatchRecord[]): Promise<void> {
+  device.pushErrorScope('validation');
+  const enc = device.createCommandEncoder();
+  const ub = encodeDispatches(device, cache, enc, records);
+  device.queue.submit([enc.finish()]);
+  const err = await device.popErrorScope();
+  await device.queue.onSubmittedWorkDone();
+  ub?.destroy();
+  if (err) throw new Error(`WebGPU validation error: ${err.message}`);
 }

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebGPUFuser, type GpuKV } from '../../src/fuser/webgpu';
-import type { KVCache } from '../../src/kv/types';
-import { getTestGpu, skipReason, upload, type TestGpu } from './dawn';
+import { getTestGpu, skipReason, type TestGpu } from './dawn';
+import { cacheToGpu } from './kv-helpers';
 import { loadFixture } from './fixtures';
 
 const RUNS = 50;
@@ -54,10 +54,9 @@ describe.skipIf(skipReason)('WebGPU fuser: no GPU buffer growth over many fusion
       const { weights, cases } = await loadFixture('sharer_more_gates');
       const fuser = await createWebGPUFuser(weights, { device: gpu.device });
       const c = cases[cases.length - 1];
-      const toGpu = (cache: KVCache): GpuKV => cache.map((l) => ({ key: upload(gpu.device, l.key.data), value: upload(gpu.device, l.value.data) }));
       // Inputs are created before tracking starts to matter: they belong to the test, not the fuser.
-      const recv = toGpu(c.receiver);
-      const shar = toGpu(c.sharer);
+      const recv = cacheToGpu(gpu.device, c.receiver);
+      const shar = cacheToGpu(gpu.device, c.sharer);
 
       await fuser.fuse(c.receiver, c.sharer);
       const after1 = { count: tracker.live.size, bytes: tracker.bytes() };

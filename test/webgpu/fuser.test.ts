@@ -1,12 +1,11 @@
 /** The whole WebGPU fuser on dawn.node (SwiftShader): golden fixtures, GPU-resident path, closed gates, chunking, sweeps vs the CPU reference. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebGPUFuser, type GpuKV } from '../../src/fuser/webgpu';
+import { createWebGPUFuser } from '../../src/fuser/webgpu';
 import { fuseCache } from '../../src/fuser/reference';
 import { PipelineCache } from '../../src/fuser/webgpu/program';
-import type { KVCache } from '../../src/kv/types';
-import { getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu } from './dawn';
+import { getTestGpu, maxAbsDiff, readback, skipReason, type TestGpu } from './dawn';
 import { fixtureNames, loadFixture } from './fixtures';
-import { bitEqual, cacheMaxDiff } from './kv-helpers';
+import { bitEqual, cacheMaxDiff, cacheToGpu } from './kv-helpers';
 
 const TOL = 1e-4;
 
@@ -45,9 +44,8 @@ describe.skipIf(skipReason)('WebGPU fuser on dawn.node', () => {
     const { weights, cases } = await loadFixture('sharer_more_gates');
     const fuser = await createWebGPUFuser(weights, { device: gpu.device });
     const c = cases[cases.length - 1];
-    const toGpu = (cache: KVCache): GpuKV => cache.map((l) => ({ key: upload(gpu.device, l.key.data), value: upload(gpu.device, l.value.data) }));
-    const recv = toGpu(c.receiver);
-    const shar = toGpu(c.sharer);
+    const recv = cacheToGpu(gpu.device, c.receiver);
+    const shar = cacheToGpu(gpu.device, c.sharer);
     const out = await fuser.fuseBuffers(recv, shar, c.seq);
     expect(out).toHaveLength(weights.config.receiver.numLayers);
     for (let l = 0; l < out.length; l++)

@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGemmProgram, gemmDispatch, type GemmParams } from '../../src/fuser/webgpu/gemm';
-import { PipelineCache, encodeDispatches, type DispatchRecord } from '../../src/fuser/webgpu/program';
+import { PipelineCache, type DispatchRecord } from '../../src/fuser/webgpu/program';
 import { packInt8Rows } from '../../src/fuser/webgpu/weights';
 import { PACKED_4X8_FEATURE } from '../../src/fuser/webgpu/wgsl';
 import { dequantizeInt8, quantizeInt8 } from '../../src/fuser/quantize';
 import { seededRandom } from '../../src/fuser/random-weights';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
-import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, uploadWords, type TestGpu } from './dawn';
+import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, uploadWords, type TestGpu, runDispatches } from './dawn';
 import { flattenTokens, invRms, randomArray } from './cpu-math';
 
 const TOL = 1e-4;
@@ -28,17 +28,7 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
   });
   afterAll(() => gpu?.release());
 
-  async function run(records: DispatchRecord[]): Promise<void> {
-    const { device } = gpu;
-    device.pushErrorScope('validation');
-    const enc = device.createCommandEncoder();
-    const ub = encodeDispatches(device, cache, enc, records);
-    device.queue.submit([enc.finish()]);
-    const err = await device.popErrorScope();
-    await device.queue.onSubmittedWorkDone();
-    ub?.destroy();
-    expect(err?.message ?? null).toBeNull();
-  }
+  const run = (records: DispatchRecord[]) => runDispatches(gpu.device, cache, records);
 
   /** Quantised weight + its packed word buffer `[packed W | scale | bias | g]` (no alignment: int8 offsets are words). */
   function int8Weights(w: Float32Array, N: number, K: number, vectors: Float32Array[]) {

@@ -2,9 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGemmProgram, gemmDispatch, type GemmParams } from '../../src/fuser/webgpu/gemm';
 import { createRowRmsProgram, rowRmsDispatch } from '../../src/fuser/webgpu/row-rms';
-import { PipelineCache, encodeDispatches, type DispatchRecord } from '../../src/fuser/webgpu/program';
+import { PipelineCache, type DispatchRecord } from '../../src/fuser/webgpu/program';
 import { seededRandom } from '../../src/fuser/random-weights';
-import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu } from './dawn';
+import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu, runDispatches } from './dawn';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
 import { flattenTokens, invRms, randomArray } from './cpu-math';
 
@@ -24,17 +24,7 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
   });
   afterAll(() => gpu?.release());
 
-  async function run(records: DispatchRecord[]): Promise<void> {
-    const { device } = gpu;
-    device.pushErrorScope('validation');
-    const enc = device.createCommandEncoder();
-    const ub = encodeDispatches(device, cache, enc, records);
-    device.queue.submit([enc.finish()]);
-    const err = await device.popErrorScope();
-    await device.queue.onSubmittedWorkDone();
-    ub?.destroy();
-    expect(err?.message ?? null).toBeNull();
-  }
+  const run = (records: DispatchRecord[]) => runDispatches(gpu.device, cache, records);
 
   /** Weight buffer [W | bias | g] with 4-aligned offsets, like the fuser's packer. */
   function packWeights(parts: Float32Array[]): { buffer: GPUBuffer; offsets: number[] } {

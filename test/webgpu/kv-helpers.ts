@@ -1,6 +1,7 @@
 /** KV-cache comparison and random-cache helpers for the WebGPU fuser tests. */
 import type { KVCache } from '../../src/kv/types';
-import { maxAbsDiff } from './dawn';
+import type { GpuKV } from '../../src/fuser/webgpu';
+import { maxAbsDiff, upload } from './dawn';
 import { randomArray } from './cpu-math';
 
 export function cacheMaxDiff(a: KVCache, b: KVCache): number {
@@ -21,3 +22,8 @@ export function randomCache(rand: () => number, layers: number, heads: number, s
 export const bitEqual = (a: Float32Array, b: Float32Array) =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
+
+/** Uploads a CPU cache to fresh GPU buffers (one per layer and K/V), as ORT's gpu-buffer outputs would hold it. */
+export function cacheToGpu(device: GPUDevice, cache: KVCache): GpuKV {
+  return cache.map((l) => ({ key: upload(device, l.key.data), value: upload(device, l.value.data) }));
+}
