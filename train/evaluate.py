@@ -24,18 +24,22 @@ def eos_ids(tok):
     return [tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")]
 
 
-def quick_accuracy(model, tok, ents, n: int, seed: int = 0) -> dict:
-    import infer
+def probe_accuracy(tok, ents, n: int, seed: int, generate) -> dict:
+    """Accuracy per item type on n seeded items (alternating short/MC); generate(ids) -> output ids."""
     rng = random.Random(seed)
     hit = {"mc": 0, "short": 0}
     cnt = {"mc": 0, "short": 0}
     for i in range(n):
         it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), "mc" if i % 2 else "short", rng)
-        ids = tok.encode(world.chat(it["prompt"]))
-        ans = decode_answer(tok, infer.greedy(model, ids, 6, eos_ids(tok)))
+        ans = decode_answer(tok, generate(tok.encode(world.chat(it["prompt"]))))
         cnt[it["type"]] += 1
         hit[it["type"]] += int(ans == it["answer"])
     return {k: round(hit[k] / max(cnt[k], 1), 3) for k in hit}
+
+
+def quick_accuracy(model, tok, ents, n: int, seed: int = 0) -> dict:
+    import infer
+    return probe_accuracy(tok, ents, n, seed, lambda ids: infer.greedy(model, ids, 6, eos_ids(tok)))
 
 
 def eval_items(P: dict, ents, split: str = "E3") -> List[dict]:

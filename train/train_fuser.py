@@ -81,19 +81,22 @@ def sample_batch(tok, ents, rng, bs, types=("mc", "short")):
 @torch.no_grad()
 def c2c_accuracy(tok, receiver, sharer, projectors, layer_map, ents, n, seed) -> dict:
     import infer
-    from evaluate import decode_answer, eos_ids
+    from evaluate import eos_ids, probe_accuracy
     for p in projectors:
         p.eval()
-    rng = random.Random(seed)
-    hit = {"mc": 0, "short": 0}
-    cnt = {"mc": 0, "short": 0}
-    for i in range(n):
-        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), "mc" if i % 2 else "short", rng)
-        ids = tok.encode(world.chat(it["prompt"]))
-        a = decode_answer(tok, infer.c2c_greedy(receiver, sharer, projectors, layer_map, ids, 6, eos_ids(tok)))
-        cnt[it["type"]] += 1
-        hit[it["type"]] += int(a == it["answer"])
-    return {k: round(hit[k] / max(cnt[k], 1), 3) for k in hit}
+    return probe_accuracy(tok, ents, n, seed,
+                          lambda ids: infer.c2c_greedy(receiver, sharer, projectors, layer_map, ids, 6, eos_ids(tok)))
+
+
+def fuser_optimizer_step(loss, params, opt, sched, projectors, step: int) -> None:
+    """Backward, clip to 1.0, AdamW + LR schedule step, then the gates' geometric temperature update (C2C §6)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    for pr in projectors:
+        pr.update_temperature(step)
 
 
 def stage_fuser(P: dict, out: Path, log) -> dict:
@@ -129,13 +132,7 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
             pr.train()
         loss = fused_batch_loss(receiver, sharer, projectors, layer_map,
                                 sample_batch(tok, e2, rng, bs, F_.get("types", ("mc", "short"))), F_.get("kv_noise", 0.0))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        for pr in projectors:
-            pr.update_temperature(step)
+        fuser_optimizer_step(loss, params, opt, sched, projectors, step)
         ema = loss.item() if ema is None else 0.97 * ema + 0.03 * loss.item()
         if step % 50 == 0 or step == steps:
             log(f"[fuser] step {step}/{steps} loss {ema:.4f} tau {float(projectors[0].gate_temperature):.4f} "

@@ -22,6 +22,7 @@ from bpe import BPETokenizer
 from c2c.fuser_io import save_fuser
 from c2c.projector import terminal_layer_map
 from qwen3 import Qwen3Config
+from train_fuser import fuser_optimizer_step
 
 
 def sharer_b_tokenizer(P: dict, ents) -> BPETokenizer:
@@ -148,13 +149,7 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
             it = world.make_item(rng.choice(e2), rng.choice(list(world.ATTRS)), rng.choice(types), rng)
             batch.append((prep(rtok, tokb, it["prompt"], strategy), rtok.encode(it["answer"] + "<|im_end|>")))
         loss = hetero_batch_loss(receiver, sharer, projectors, layer_map, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        for pr in projectors:
-            pr.update_temperature(step)
+        fuser_optimizer_step(loss, params, opt, sched, projectors, step)
         ema = loss.item() if ema is None else 0.97 * ema + 0.03 * loss.item()
         if step % 50 == 0 or step == steps:
             log(f"[hetero] step {step}/{steps} loss {ema:.4f} {time.time() - t0:.0f}s")
