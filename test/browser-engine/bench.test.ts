@@ -4,11 +4,11 @@
  * each mode over a few runs; writes test-results/runtime-bench.json. Numbers, not assertions beyond sanity.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
-import { OUT_DIR, buildAndServe, closeBrowser, launchBrowser } from './server';
+import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
 import { createNodeC2CEngine } from '../../src/node';
 import type { EngineOptions, GenerationMode, TimingBreakdown } from '../../src/engine/types';
 
@@ -39,12 +39,7 @@ describe.skipIf(!PAIR || !process.env.C2C_BENCH)('runtime benchmark (C2C_BENCH=1
 
   beforeAll(async () => {
     server = await buildAndServe();
-    if (pair.rel.startsWith('models/')) base = `/${pair.rel}/`;
-    else {
-      mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-      cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-      base = '/pair/';
-    }
+    base = servePair(pair);
     browser = await launchBrowser();
     page = await browser.newPage();
     await page.goto(`${server.url}test/browser-engine/page.html`);

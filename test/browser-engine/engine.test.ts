@@ -5,11 +5,11 @@
  * WebGPU (SwiftShader) runs one short C2C generation and reports its adapter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
-import { OUT_DIR, buildAndServe, closeBrowser, launchBrowser } from './server';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from '../engine/pair';
+import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
 import type { EngineOptions } from '../../src/engine/types';
 
 const describeBrowser = describe.skipIf(!PAIR);
@@ -25,13 +25,7 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
 
   beforeAll(async () => {
     server = await buildAndServe();
-    if (pair.rel.startsWith('models/')) base = `/${pair.rel}/`;
-    else {
-      // A pair outside models/ (C2C_TEST_PAIR) is copied next to the built page.
-      mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-      cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-      base = '/pair/';
-    }
+    base = servePair(pair);
     browser = await launchBrowser();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));

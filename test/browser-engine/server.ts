@@ -4,6 +4,8 @@
  * system Chromium with WebGPU enabled. A build, not the dev server: dependency discovery in dev reloads pages.
  */
 import path from 'node:path';
+import { cpSync, mkdirSync } from 'node:fs';
+import type { TestPair } from '../engine/pair';
 import { build, preview } from 'vite';
 import { c2cModelsPlugin } from '../../scripts/vite-models-plugin.mjs';
 import { REPO, launchBrowser, closeBrowser } from '../../e2e/harness.mjs';
@@ -30,6 +32,17 @@ export async function buildAndServe(): Promise<{ url: string; close: () => Promi
     url: `http://127.0.0.1:${addr.port}/`,
     close: () => new Promise<void>((resolve) => server.httpServer.close(() => resolve())),
   };
+}
+
+/**
+ * The base URL the page loads the pair from: a pair under models/ is served by the models plugin; one outside
+ * (C2C_TEST_PAIR) is copied next to the built page.
+ */
+export function servePair(pair: TestPair): string {
+  if (pair.rel.startsWith('models/')) return `/${pair.rel}/`;
+  mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
+  cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
+  return '/pair/';
 }
 
 export { launchBrowser, closeBrowser };

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { FIXTURE_ROOT } from './fixtures';
 import type { BrowserFixtureResult, BrowserInt8Result } from './browser/page';
 
@@ -78,7 +78,8 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
     if (outDir) rmSync(outDir, { recursive: true, force: true });
   });
 
-  it("matches the golden fixture 'sharer_more_gates' within 1e-4, closed gates bit-identical", async () => {
+  /** A fresh page on the built kernel test page, once it reports ready; console and page errors collected. */
+  async function openKernelPage(): Promise<{ page: Page; logs: string[] }> {
     const page = await browser.newPage();
     const logs: string[] = [];
     page.on('console', (m) => logs.push(m.text()));
@@ -86,6 +87,11 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
     const port = (server.address() as AddressInfo).port;
     await page.goto(`http://127.0.0.1:${port}/index.html`);
     await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 });
+    return { page, logs };
+  }
+
+  it("matches the golden fixture 'sharer_more_gates' within 1e-4, closed gates bit-identical", async () => {
+    const { page, logs } = await openKernelPage();
     const result = (await page.evaluate((name) => (globalThis as unknown as { runFixture(n: string): Promise<unknown> }).runFixture(name), 'sharer_more_gates')) as BrowserFixtureResult;
     console.log(`[browser] adapter ${result.adapter} dtype ${result.dtype}: ${result.cases.map((c) => `seq ${c.seq} max abs error ${c.maxAbsError.toExponential(2)}`).join(', ')}`);
     expect(result.cases.length, logs.join('\n')).toBeGreaterThan(0);
@@ -97,13 +103,7 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
   });
 
   it("int8 weights: 'sharer_more_gates' loaded as int8 matches the CPU reference on the same weights within 1e-4", async () => {
-    const page = await browser.newPage();
-    const logs: string[] = [];
-    page.on('console', (m) => logs.push(m.text()));
-    page.on('pageerror', (e) => logs.push(String(e)));
-    const port = (server.address() as AddressInfo).port;
-    await page.goto(`http://127.0.0.1:${port}/index.html`);
-    await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 });
+    const { page, logs } = await openKernelPage();
     const result = (await page.evaluate((name) => (globalThis as unknown as { runFixtureInt8(n: string): Promise<unknown> }).runFixtureInt8(name), 'sharer_more_gates')) as BrowserInt8Result;
     console.log(`[browser int8] weightDType ${result.weightDType}, unpack4xI8 ${result.packed4x8}, ${result.weightBytes} B, max abs error ${result.maxAbsError.toExponential(2)}`);
     expect(result.weightDType, logs.join('\n')).toBe('int8');
