@@ -3,6 +3,7 @@
  * from nics-efc/C2C_Fuser). Architecture numbers come from the models' public config.json files; they drive
  * the memory budget (src/memory.ts) and the fuser shape check before anything is downloaded.
  */
+import { pathTensorShapes } from './fuser/shapes';
 
 export interface ModelArch {
   numLayers: number;
@@ -108,12 +109,16 @@ export function decoderParams(a: ModelArch): number {
   return a.numLayers * (q + kv + o + mlp + norms) + embed + a.hiddenSize;
 }
 
-/** Parameters of one C2CProjector (both paths) for the given dims (c2c-reference §1.2 arithmetic). */
+/** Parameters of one C2CProjector (both paths) for the given dims, counted from upstream's tensor shapes. */
 export function projectorParams(inDim: number, outDim: number, outHeads: number, hidden: number, intermediate: number, mlpLayers: number): number {
-  const block = hidden + 2 * hidden * intermediate;
-  const blocks = 2 + (mlpLayers - 2);
-  const path = hidden * (inDim + outDim) + hidden + blocks * block + outHeads * hidden + outHeads + outDim * hidden + outDim + 1;
-  return 2 * path;
+  const dims = {
+    receiver: { numLayers: 1, kvHeads: outHeads, headDim: outDim / outHeads },
+    sharer: { numLayers: 1, kvHeads: 1, headDim: inDim },
+    hiddenDim: hidden,
+    intermediateDim: intermediate,
+    numMlpLayers: mlpLayers,
+  };
+  return 2 * pathTensorShapes(dims).reduce((n, t) => n + t.shape.reduce((a, d) => a * d, 1), 0);
 }
 
 export function presetFuserParams(p: PairPreset): number {

@@ -8,6 +8,7 @@
  */
 import { CheckpointFormatError, throwIfAborted } from '../errors';
 import type { FuserConfig, FuserDType, FuserWeights, LayerProjector } from '../fuser/types';
+import { MIN_NUM_MLP_LAYERS } from '../fuser/shapes';
 import { checkProjectorKeys, toLayerProjector, type ProjectorDims } from './projector-keys';
 import { readTorchStateDict, type TorchReadOptions } from './torch-archive';
 
@@ -146,7 +147,7 @@ function parseProjectorJson(json: Record<string, unknown>, file: string): { dims
     targetHeads: int('target_num_heads', 1),
     hiddenDim: int('hidden_dim', 1),
     intermediateDim: int('intermediate_dim', 1),
-    numLayers: int('num_layers', 2),
+    numLayers: int('num_layers', MIN_NUM_MLP_LAYERS),
   };
   // dtype is encoded by the registry as {"__type__": "torch.dtype", "value": "bfloat16"}.
   const raw = a.dtype as { __type__?: unknown; value?: unknown } | undefined;

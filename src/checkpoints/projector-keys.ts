@@ -5,6 +5,7 @@
  */
 import { CheckpointFormatError } from '../errors';
 import type { FFNBlockParams, LayerProjector, LinearParams, ProjectorPathParams } from '../fuser/types';
+import { PATHS, ffnModules, inDimOf, outDimOf, pathTensorShapes, type FfnModule, type FuserDims } from '../fuser/shapes';
 import type { LoadedTensor } from './torch-archive';
 
 export interface ProjectorDims {
@@ -15,36 +16,29 @@ export interface ProjectorDims {
   targetHeads: number;
   hiddenDim: number;
   intermediateDim: number;
-  /** Official `num_layers`: proj_mlp2 has numLayers - 2 FFN blocks. */
+  /** Official `num_layers` (≥ 3): proj_mlp2 has numLayers - 2 FFN blocks. */
   numLayers: number;
 }
 
-const PATHS = ['key', 'value'] as const;
 /** Training-only buffer; present in every official file, never used at inference. */
 export const IGNORED_KEYS = new Set(['gate_temperature']);
 
-/** Official state-dict key → shape (gate logits are 0-d). */
+/** The projector dims as the shared shape helpers take them (layer counts do not enter a projector's shapes). */
+export function projectorFuserDims(d: ProjectorDims): FuserDims {
+  return {
+    receiver: { numLayers: 1, kvHeads: d.targetHeads, headDim: d.targetDim },
+    sharer: { numLayers: 1, kvHeads: d.sourceHeads, headDim: d.sourceDim },
+    hiddenDim: d.hiddenDim,
+    intermediateDim: d.intermediateDim,
+    numMlpLayers: d.numLayers,
+  };
+}
+
+/** Official state-dict key → shape (gate logits are 0-d), as upstream's C2CProjector builds it. */
 export function expectedProjectorShapes(d: ProjectorDims): Map<string, number[]> {
-  const inDim = d.sourceDim * d.sourceHeads;
-  const outDim = d.targetDim * d.targetHeads;
-  const h = d.hiddenDim;
   const m = new Map<string, number[]>();
-  for (const p of PATHS) {
-    m.set(`${p}_in.weight`, [h, inDim + outDim]);
-    m.set(`${p}_in.bias`, [h]);
-    for (const [mod, blocks] of [['mlp1', 1], ['scalar_mlp2', 1], ['proj_mlp2', d.numLayers - 2]] as const) {
-      for (let b = 0; b < blocks; b++) {
-        m.set(`${p}_${mod}.blocks.${b}.norm.weight`, [h]);
-        m.set(`${p}_${mod}.blocks.${b}.w1.weight`, [d.intermediateDim, h]);
-        m.set(`${p}_${mod}.blocks.${b}.w2.weight`, [h, d.intermediateDim]);
-      }
-    }
-    m.set(`${p}_scalar_head.weight`, [d.targetHeads, h]);
-    m.set(`${p}_scalar_head.bias`, [d.targetHeads]);
-    m.set(`${p}_proj_out.weight`, [outDim, h]);
-    m.set(`${p}_proj_out.bias`, [outDim]);
-    m.set(`${p}_gate_logit`, []);
-  }
+  const path = pathTensorShapes(projectorFuserDims(d));
+  for (const p of PATHS) for (const t of path) m.set(`${p}_${t.suffix}`, t.shape);
   return m;
 }
 
@@ -79,20 +73,22 @@ export function toLayerProjector(tensors: Map<string, LoadedTensor>, d: Projecto
   const get = (k: string): Float32Array => tensors.get(k)!.data;
   const linear = (k: string, outDim: number, inDim: number, bias: boolean): LinearParams =>
     bias ? { weight: get(`${k}.weight`), bias: get(`${k}.bias`), outDim, inDim } : { weight: get(`${k}.weight`), outDim, inDim };
-  const ffn = (prefix: string, blocks: number): FFNBlockParams[] =>
-    Array.from({ length: blocks }, (_, b) => ({
-      norm: get(`${prefix}.blocks.${b}.norm.weight`),
-      w1: linear(`${prefix}.blocks.${b}.w1`, d.intermediateDim, d.hiddenDim, false),
-      w2: linear(`${prefix}.blocks.${b}.w2`, d.hiddenDim, d.intermediateDim, false),
+  const dims = projectorFuserDims(d);
+  const ffn = (p: string, m: FfnModule): FFNBlockParams[] =>
+    Array.from({ length: m.blocks }, (_, b) => ({
+      norm: get(`${p}_${m.name}.blocks.${b}.norm.weight`),
+      w1: linear(`${p}_${m.name}.blocks.${b}.w1`, m.inner, d.hiddenDim, false),
+      w2: linear(`${p}_${m.name}.blocks.${b}.w2`, d.hiddenDim, m.inner, false),
     }));
-  const inDim = d.sourceDim * d.sourceHeads;
-  const outDim = d.targetDim * d.targetHeads;
+  const [mlp1, scalarMlp2, projMlp2] = ffnModules(dims);
+  const inDim = inDimOf(dims);
+  const outDim = outDimOf(dims);
   const path = (p: string): ProjectorPathParams => ({
     in: linear(`${p}_in`, d.hiddenDim, inDim + outDim, true),
-    mlp1: ffn(`${p}_mlp1`, 1),
-    scalarMlp2: ffn(`${p}_scalar_mlp2`, 1),
+    mlp1: ffn(p, mlp1),
+    scalarMlp2: ffn(p, scalarMlp2),
     scalarHead: linear(`${p}_scalar_head`, d.targetHeads, d.hiddenDim, true),
-    projMlp2: ffn(`${p}_proj_mlp2`, d.numLayers - 2),
+    projMlp2: ffn(p, projMlp2),
     projOut: linear(`${p}_proj_out`, outDim, d.hiddenDim, true),
     gateLogit: get(`${p}_gate_logit`)[0],
   });

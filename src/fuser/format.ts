@@ -6,9 +6,10 @@
 import { FuserFormatError, C2CError } from '../errors';
 import type { FFNBlockParams, FuserConfig, FuserDType, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
 import { terminalLayerMap } from './types';
+import { PATHS, ffnModules, inDimOf, outDimOf, pathTensorShapes, type FfnModule, type PathName } from './shapes';
 import { parseSafetensors, tensorToFloat32, writeSafetensors, type SafetensorsDType, type SafetensorsTensor } from './safetensors';
 import { float32ToBFloat16Bits, float32ToFloat16Bits } from './half';
-import { readManifest, type FuserManifest } from './manifest';
+import { FUSER_FORMAT_VERSION, readManifest, type FuserManifest } from './manifest';
 import { checkInt8Weight, dequantizeInt8, quantizeFuserWeights } from './quantize';
 
 export { parseFuserJson, type FuserManifest } from './manifest';
@@ -22,36 +23,14 @@ export function tensorStorage(dtype: FuserDType, t: { name: string; shape: numbe
   if (dtype !== 'int8') return STORAGE_DTYPE[dtype];
   return t.shape.length === 2 && !t.name.endsWith(SCALE_SUFFIX) ? 'I8' : 'F32';
 }
-export const PATHS = ['key', 'value'] as const;
-export type PathName = (typeof PATHS)[number];
+export { PATHS, type PathName } from './shapes';
 
-/** Number of FFN blocks per RegularMLP of one path. */
-export function mlpBlockCounts(cfg: FuserConfig): { mlp1: number; scalar_mlp2: number; proj_mlp2: number } {
-  return { mlp1: 1, scalar_mlp2: 1, proj_mlp2: cfg.numMlpLayers - 2 };
-}
-
-/** Every tensor a fuser with this config must contain, with its shape. */
+/** Every tensor a fuser with this config must contain, with its shape (official keys prefixed by `<layer>.`). */
 export function expectedFuserTensors(cfg: FuserConfig): { name: string; shape: number[] }[] {
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
-  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
-  const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
+  const path = pathTensorShapes(cfg);
   const out: { name: string; shape: number[] }[] = [];
-  const blocks = mlpBlockCounts(cfg);
   for (let l = 0; l < cfg.receiver.numLayers; l++) {
-    for (const p of PATHS) {
-      const pre = `${l}.${p}`;
-      out.push({ name: `${pre}_in.weight`, shape: [H, inDim + outDim] }, { name: `${pre}_in.bias`, shape: [H] });
-      for (const [mlp, count] of Object.entries(blocks)) {
-        for (let b = 0; b < count; b++) {
-          const bp = `${pre}_${mlp}.blocks.${b}`;
-          out.push({ name: `${bp}.norm.weight`, shape: [H] }, { name: `${bp}.w1.weight`, shape: [I, H] }, { name: `${bp}.w2.weight`, shape: [H, I] });
-        }
-      }
-      out.push({ name: `${pre}_scalar_head.weight`, shape: [cfg.receiver.kvHeads, H] }, { name: `${pre}_scalar_head.bias`, shape: [cfg.receiver.kvHeads] });
-      out.push({ name: `${pre}_proj_out.weight`, shape: [outDim, H] }, { name: `${pre}_proj_out.bias`, shape: [outDim] });
-      out.push({ name: `${pre}_gate_logit`, shape: [] });
-    }
+    for (const p of PATHS) for (const t of path) out.push({ name: `${l}.${p}_${t.suffix}`, shape: t.shape });
   }
   // int8: every 2-D (Linear) weight is followed by its F32 `[out]` scale tensor.
   if (cfg.dtype === 'int8') return out.flatMap((w) => (w.shape.length === 2 ? [w, { name: `${w.name}${SCALE_SUFFIX}`, shape: [w.shape[0]] }] : [w]));
@@ -141,25 +120,24 @@ function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>)
     checkInt8Weight(wName, q, scale, outDim, inDim);
     return { weight: dequantizeInt8(q, scale, outDim, inDim), ...base, quant: { weight: q, scale } };
   };
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
-  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const inDim = inDimOf(cfg);
+  const outDim = outDimOf(cfg);
   const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
-  const blocksOf = (prefix: string, count: number): FFNBlockParams[] =>
-    Array.from({ length: count }, (_, b) => ({
-      norm: get(`${prefix}.blocks.${b}.norm.weight`),
-      w1: linear(`${prefix}.blocks.${b}.w1`, I, H, false),
-      w2: linear(`${prefix}.blocks.${b}.w2`, H, I, false),
+  const blocksOf = (prefix: string, m: FfnModule): FFNBlockParams[] =>
+    Array.from({ length: m.blocks }, (_, b) => ({
+      norm: get(`${prefix}_${m.name}.blocks.${b}.norm.weight`),
+      w1: linear(`${prefix}_${m.name}.blocks.${b}.w1`, m.inner, H, false),
+      w2: linear(`${prefix}_${m.name}.blocks.${b}.w2`, H, m.inner, false),
     }));
-  const counts = mlpBlockCounts(cfg);
+  const [mlp1, scalarMlp2, projMlp2] = ffnModules(cfg);
   const path = (l: number, p: PathName): ProjectorPathParams => {
     const pre = `${l}.${p}`;
     return {
       in: linear(`${pre}_in`, H, inDim + outDim, true),
-      mlp1: blocksOf(`${pre}_mlp1`, counts.mlp1),
-      scalarMlp2: blocksOf(`${pre}_scalar_mlp2`, counts.scalar_mlp2),
+      mlp1: blocksOf(pre, mlp1),
+      scalarMlp2: blocksOf(pre, scalarMlp2),
       scalarHead: linear(`${pre}_scalar_head`, cfg.receiver.kvHeads, H, true),
-      projMlp2: blocksOf(`${pre}_proj_mlp2`, counts.proj_mlp2),
+      projMlp2: blocksOf(pre, projMlp2),
       projOut: linear(`${pre}_proj_out`, outDim, H, true),
       gateLogit: get(`${pre}_gate_logit`)[0],
     };
@@ -205,10 +183,9 @@ export function serializeFuser(
       const pre = `${l}.${p}`;
       setW(`${pre}_in.weight`, path.in);
       byName.set(`${pre}_in.bias`, path.in.bias!);
-      const mlps: [string, FFNBlockParams[]][] = [['mlp1', path.mlp1], ['scalar_mlp2', path.scalarMlp2], ['proj_mlp2', path.projMlp2]];
-      for (const [mlp, blocks] of mlps) {
-        blocks.forEach((b, i) => {
-          const bp = `${pre}_${mlp}.blocks.${i}`;
+      for (const m of ffnModules(cfg)) {
+        path[m.field].forEach((b, i) => {
+          const bp = `${pre}_${m.name}.blocks.${i}`;
           byName.set(`${bp}.norm.weight`, b.norm);
           setW(`${bp}.w1.weight`, b.w1);
           setW(`${bp}.w2.weight`, b.w2);
@@ -234,7 +211,7 @@ export function serializeFuser(
   });
   const json: Record<string, unknown> = {
     format: 'c2c-fuser',
-    format_version: 1,
+    format_version: FUSER_FORMAT_VERSION,
     projector_class: 'C2CProjector',
     dtype,
     receiver: dimsJson(cfg.receiver),

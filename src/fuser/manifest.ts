@@ -5,6 +5,10 @@
 import { FuserFormatError } from '../errors';
 import type { FuserConfig, FuserDType, ModelKVDims } from './types';
 import { terminalLayerMap } from './types';
+import { numMlpLayersProblem } from './shapes';
+
+/** Version 2: scalar_mlp2 has inner width hidden_dim, as upstream builds it (version 1 used intermediate_dim). */
+export const FUSER_FORMAT_VERSION = 2;
 
 export interface FuserManifest {
   config: FuserConfig;
@@ -69,18 +73,30 @@ export function readManifest(json: unknown): FuserManifest {
   if (!isObj(json)) fail('(root)', 'must be a JSON object', json);
   const o = json;
   if (o.format !== 'c2c-fuser') fail('format', `must be "c2c-fuser", got ${JSON.stringify(o.format)}`, o.format);
-  if (o.format_version !== 1) fail('format_version', `must be 1 (this runtime reads version 1), got ${JSON.stringify(o.format_version)}`, o.format_version);
+  const version = o.format_version;
+  if (version !== 1 && version !== FUSER_FORMAT_VERSION) {
+    fail('format_version', `must be 1 or ${FUSER_FORMAT_VERSION} (the versions this runtime reads), got ${JSON.stringify(version)}`, version);
+  }
   if (o.projector_class !== 'C2CProjector') fail('projector_class', `must be "C2CProjector", got ${JSON.stringify(o.projector_class)}`, o.projector_class);
   if (!DTYPES.includes(o.dtype as FuserDType)) fail('dtype', `must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(o.dtype)}`, o.dtype);
   const receiver = dims(o, 'receiver');
   const sharer = dims(o, 'sharer');
   const numMlpLayers = posInt(o, 'num_mlp_layers', 'num_mlp_layers', 64, 3);
-  if (numMlpLayers < 2) fail('num_mlp_layers', `must be ≥ 2 (mlp1 + scalar/proj branches), got ${numMlpLayers}`, numMlpLayers);
+  const layersProblem = numMlpLayersProblem(numMlpLayers);
+  if (layersProblem) fail('num_mlp_layers', layersProblem, numMlpLayers);
+  const hiddenDim = posInt(o, 'hidden_dim', 'hidden_dim');
+  const intermediateDim = posInt(o, 'intermediate_dim', 'intermediate_dim');
+  // Version 1 gave scalar_mlp2 the intermediate width, a layout upstream never builds; with hidden = intermediate
+  // (every fuser written so far) the two layouts are the same bytes, otherwise the file cannot be read correctly.
+  if (version === 1 && hiddenDim !== intermediateDim) {
+    fail('format_version', `1 with hidden_dim (${hiddenDim}) ≠ intermediate_dim (${intermediateDim}) stores scalar_mlp2 at the intermediate width, `
+      + `which upstream's C2CProjector never builds; re-convert the checkpoint with this version (format_version ${FUSER_FORMAT_VERSION})`, version);
+  }
   const config: FuserConfig = {
     receiver,
     sharer,
-    hiddenDim: posInt(o, 'hidden_dim', 'hidden_dim'),
-    intermediateDim: posInt(o, 'intermediate_dim', 'intermediate_dim'),
+    hiddenDim,
+    intermediateDim,
     numMlpLayers,
     rmsNormEps: posNum(o, 'rms_norm_eps', 1e-6),
     scalarTemperature: posNum(o, 'scalar_temperature', 1),

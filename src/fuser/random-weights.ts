@@ -4,6 +4,7 @@
  */
 import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
 import { terminalLayerMap } from './types';
+import { ffnModules, inDimOf, outDimOf, type FfnModule } from './shapes';
 import { seededRandom } from '../util/seeded-random';
 
 export { seededRandom };
@@ -46,16 +47,17 @@ export function randomFuserWeights(seed: number, o: RandomFuserOptions = {}): Fu
     inDim,
   });
   const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
-  const block = (): FFNBlockParams => ({ norm: Float32Array.from({ length: H }, () => 0.8 + 0.4 * rand()), w1: linear(I, H, false), w2: linear(H, I, false) });
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
-  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
+  const blocks = (m: FfnModule): FFNBlockParams[] =>
+    Array.from({ length: m.blocks }, () => ({ norm: Float32Array.from({ length: H }, () => 0.8 + 0.4 * rand()), w1: linear(m.inner, H, false), w2: linear(H, m.inner, false) }));
+  const [mlp1, scalarMlp2, projMlp2] = ffnModules(cfg);
+  const inDim = inDimOf(cfg);
+  const outDim = outDimOf(cfg);
   const path = (l: number, p: 'key' | 'value'): ProjectorPathParams => ({
     in: linear(H, inDim + outDim, true),
-    mlp1: [block()],
-    scalarMlp2: [block()],
+    mlp1: blocks(mlp1),
+    scalarMlp2: blocks(scalarMlp2),
     scalarHead: linear(cfg.receiver.kvHeads, H, true),
-    projMlp2: Array.from({ length: cfg.numMlpLayers - 2 }, block),
+    projMlp2: blocks(projMlp2),
     projOut: linear(outDim, H, true),
     gateLogit: o.gateLogit ? o.gateLogit(l, p) : 0.5,
   });

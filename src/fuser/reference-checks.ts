@@ -1,11 +1,11 @@
 /**
- * Input validation for the CPU reference fuser (and reusable by the WebGPU fuser): KV tensor dims against
- * the fuser config, cache layer counts, equal token counts, token ranges and projector parameter shapes.
+ * Input validation shared by every fuser backend: KV tensor dims against the fuser config, cache layer counts,
+ * equal token counts and token ranges (weight shapes: `checkFuserWeights` in shapes.ts).
  * Dims that disagree with the fuser or each other → ShapeMismatchError; malformed arguments → InvalidInputError.
  */
 import { InvalidInputError, ShapeMismatchError } from '../errors';
 import type { KVCache, KVTensor } from '../kv/types';
-import type { FFNBlockParams, FuserConfig, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
+import type { FuserConfig, ModelKVDims } from './types';
 
 /** Checks one KV tensor: integer dims, seq ≥ 1, data length, heads/headDim equal to the model dims. */
 export function checkKVTensor(t: KVTensor, dims: ModelKVDims, what: string): void {
@@ -81,40 +81,4 @@ export function resolveRange(seq: number, start?: number, end?: number): [number
   return [s, e];
 }
 
-function checkLinear(p: LinearParams, outDim: number, inDim: number, hasBias: boolean, what: string): void {
-  const ok = p.outDim === outDim && p.inDim === inDim && p.weight.length === outDim * inDim
-    && (!hasBias || (p.bias !== undefined && p.bias.length === outDim));
-  if (!ok) {
-    throw new ShapeMismatchError(`${what}: expected weight [${outDim}, ${inDim}]${hasBias ? ` and bias [${outDim}]` : ''}, got [${p.outDim}, ${p.inDim}] (${p.weight.length} values)`, {
-      field: what, expected: [outDim, inDim], actual: [p.outDim, p.inDim],
-    });
-  }
-}
-
-function checkBlocks(blocks: FFNBlockParams[], count: number, cfg: FuserConfig, what: string): void {
-  if (blocks.length !== count) {
-    throw new ShapeMismatchError(`${what} has ${blocks.length} FFN blocks, expected ${count}`, { field: what, expected: count, actual: blocks.length });
-  }
-  blocks.forEach((b, i) => {
-    if (b.norm.length !== cfg.hiddenDim) {
-      throw new ShapeMismatchError(`${what}.blocks.${i}.norm has ${b.norm.length} values, expected ${cfg.hiddenDim}`, { field: `${what}.blocks.${i}.norm` });
-    }
-    checkLinear(b.w1, cfg.intermediateDim, cfg.hiddenDim, false, `${what}.blocks.${i}.w1`);
-    checkLinear(b.w2, cfg.hiddenDim, cfg.intermediateDim, false, `${what}.blocks.${i}.w2`);
-  });
-}
-
-/** Checks one path's parameter shapes against the config (a hand-built FuserWeights can be wrong). */
-export function checkPathParams(p: ProjectorPathParams, cfg: FuserConfig, what: string): void {
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
-  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
-  checkLinear(p.in, cfg.hiddenDim, inDim + outDim, true, `${what}.in`);
-  checkBlocks(p.mlp1, 1, cfg, `${what}.mlp1`);
-  checkBlocks(p.scalarMlp2, 1, cfg, `${what}.scalarMlp2`);
-  checkBlocks(p.projMlp2, cfg.numMlpLayers - 2, cfg, `${what}.projMlp2`);
-  checkLinear(p.scalarHead, cfg.receiver.kvHeads, cfg.hiddenDim, true, `${what}.scalarHead`);
-  checkLinear(p.projOut, outDim, cfg.hiddenDim, true, `${what}.projOut`);
-  if (!Number.isFinite(p.gateLogit)) {
-    throw new InvalidInputError(`${what}.gateLogit must be a finite number, got ${p.gateLogit}`, { field: `${what}.gateLogit` });
-  }
-}
+export { checkPathParams } from './shapes';

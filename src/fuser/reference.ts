@@ -4,11 +4,13 @@
  * WebGPU kernels are checked against and the fallback backend. Inputs are never mutated; closed-gate paths
  * and tokens outside [start, end) are copies of the receiver KV, bit for bit.
  */
-import { DisposedError, FuserFormatError, throwIfAborted } from '../errors';
+import { DisposedError, throwIfAborted } from '../errors';
 import type { KVCache, KVTensor } from '../kv/types';
+import { copyTensor } from '../kv/ops';
 import { geluInPlace, linear, rmsNorm, sigmoid } from './math';
 import type { FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from './types';
-import { checkCacheShapes, checkKVTensor, checkPathParams, resolveRange } from './reference-checks';
+import { checkCacheShapes, checkKVTensor, resolveRange } from './reference-checks';
+import { checkFuserWeights, checkPathParams } from './shapes';
 
 /** x + W2 · GELU(W1 · RMSNorm(x)) for each block in turn; `rows` token rows of width hidden. */
 function ffnStack(x: Float32Array, blocks: FFNBlockParams[], rows: number, eps: number): Float32Array {
@@ -25,10 +27,6 @@ function ffnStack(x: Float32Array, blocks: FFNBlockParams[], rows: number, eps: 
 
 function applyLinear(x: Float32Array, p: LinearParams, rows: number): Float32Array {
   return linear(x, p.weight, p.bias, rows, p.inDim, p.outDim);
-}
-
-function copyTensor(t: KVTensor): KVTensor {
-  return { data: new Float32Array(t.data), heads: t.heads, seq: t.seq, headDim: t.headDim };
 }
 
 /**
@@ -87,7 +85,7 @@ export function fuseLayerPath(
 /** Fuses a whole receiver cache: receiver layer l reads sharer layer config.layerMap[l]. Returns a new cache. */
 export function fuseCache(weights: FuserWeights, receiver: KVCache, sharer: KVCache, opts: FuseOptions = {}): KVCache {
   const cfg = weights.config;
-  checkWeights(weights);
+  checkFuserWeights(weights);
   const seq = checkCacheShapes(cfg, receiver, sharer);
   resolveRange(seq, opts.start, opts.end);
   const fused: KVCache = [];
@@ -103,32 +101,9 @@ export function fuseCache(weights: FuserWeights, receiver: KVCache, sharer: KVCa
   return fused;
 }
 
-function checkWeights(weights: FuserWeights): void {
-  const cfg = weights.config;
-  if (weights.layers.length !== cfg.receiver.numLayers) {
-    throw new FuserFormatError(`fuser has ${weights.layers.length} layer projectors, config.receiver.numLayers is ${cfg.receiver.numLayers}`, {
-      field: 'layers', expected: cfg.receiver.numLayers, actual: weights.layers.length,
-    });
-  }
-  if (cfg.layerMap.length !== cfg.receiver.numLayers) {
-    throw new FuserFormatError(`layerMap has ${cfg.layerMap.length} entries for ${cfg.receiver.numLayers} receiver layers`, {
-      field: 'layerMap', expected: cfg.receiver.numLayers, actual: cfg.layerMap.length,
-    });
-  }
-  cfg.layerMap.forEach((g, l) => {
-    if (!Number.isInteger(g) || g < 0 || g >= cfg.sharer.numLayers) {
-      throw new FuserFormatError(`layerMap[${l}] = ${g} is not a sharer layer (0..${cfg.sharer.numLayers - 1})`, { field: `layerMap[${l}]`, actual: g });
-    }
-  });
-}
-
 /** The CPU backend of the Fuser interface. Runs synchronously inside the returned promise. */
 export function createReferenceFuser(weights: FuserWeights): Fuser {
-  checkWeights(weights);
-  weights.layers.forEach((layer, l) => {
-    checkPathParams(layer.key, weights.config, `layers[${l}].key`);
-    checkPathParams(layer.value, weights.config, `layers[${l}].value`);
-  });
+  checkFuserWeights(weights);
   let disposed = false;
   return {
     config: weights.config,

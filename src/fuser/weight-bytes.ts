@@ -6,7 +6,7 @@
  *   scale per output row, with biases and norm weights kept f32 (they are < 1 % of the parameters).
  * Gate logits are uniforms, not buffer contents. Every path counts (gates are unknown from the config).
  */
-import type { FuserConfig } from './types';
+import { pathTensorShapes, type FuserDims } from './shapes';
 
 export type GpuWeightDType = 'f32' | 'f16' | 'int8';
 
@@ -21,30 +21,21 @@ export interface FuserWeightBytes {
   totalBytes: number;
 }
 
-type FuserDims = Pick<FuserConfig, 'receiver' | 'sharer' | 'hiddenDim' | 'intermediateDim' | 'numMlpLayers'>;
-
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
-/** The Linear shapes `[out, in]` and vector lengths of one path (K or V) of one projector. */
-export function pathTensorShapes(cfg: FuserDims): { linears: [number, number][]; vectors: number[] } {
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim;
-  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
-  const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
-  const blocks = 2 + (cfg.numMlpLayers - 2); // mlp1 + scalar_mlp2 + proj_mlp2 blocks
-  const linears: [number, number][] = [[H, inDim + outDim]];
-  const vectors: number[] = [H];
-  for (let b = 0; b < blocks; b++) {
-    linears.push([I, H], [H, I]);
-    vectors.push(H);
+/** The Linear shapes `[out, in]` and vector lengths of one path (K or V) of one projector (0-d gate excluded). */
+export function pathLinearAndVectorShapes(cfg: FuserDims): { linears: [number, number][]; vectors: number[] } {
+  const linears: [number, number][] = [];
+  const vectors: number[] = [];
+  for (const { shape } of pathTensorShapes(cfg)) {
+    if (shape.length === 2) linears.push([shape[0], shape[1]]);
+    else if (shape.length === 1) vectors.push(shape[0]);
   }
-  linears.push([cfg.receiver.kvHeads, H], [outDim, H]);
-  vectors.push(cfg.receiver.kvHeads, outDim);
   return { linears, vectors };
 }
 
 export function fuserGpuWeightBytes(cfg: FuserDims, dtype: GpuWeightDType): FuserWeightBytes {
-  const { linears, vectors } = pathTensorShapes(cfg);
+  const { linears, vectors } = pathLinearAndVectorShapes(cfg);
   const paths = 2 * cfg.receiver.numLayers;
   const elem = dtype === 'f16' ? 2 : 4;
   let linearBytes = 0;

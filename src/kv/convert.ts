@@ -79,16 +79,6 @@ export function presentToPast<T>(outputs: Record<string, T>, numLayers: number):
   return past;
 }
 
-/** Tokens [start, end) of a tensor (a copy). */
-export function sliceSeq(t: KVTensor, start: number, end: number): KVTensor {
-  const n = end - start;
-  const out = new Float32Array(t.heads * n * t.headDim);
-  for (let h = 0; h < t.heads; h++) {
-    out.set(t.data.subarray((h * t.seq + start) * t.headDim, (h * t.seq + end) * t.headDim), h * n * t.headDim);
-  }
-  return { data: out, heads: t.heads, seq: n, headDim: t.headDim };
-}
-
 /** Every ArrayBuffer a cache holds (for postMessage transfer lists). Buffers are listed once. */
 export function kvTransferables(cache: KVCache): ArrayBuffer[] {
   const set = new Set<ArrayBuffer>();

@@ -11,7 +11,7 @@ import { CausalLM } from '../../src/models/causal-lm';
 import { loadFuserFromDirectory } from '../../src/fuser/node-io';
 import { createReferenceFuser } from '../../src/fuser/reference';
 import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
-import { sliceSeq } from '../../src/kv/convert';
+import { sliceSeq } from '../../src/kv/ops';
 import type { KVTensor } from '../../src/kv/types';
 import { PAIR, PAIR_OR_STUB } from './pair';
 

@@ -4,9 +4,11 @@
  * in the browser (wasm EP: SIMD + threads, ~20× the plain-JS reference). Same validation, range semantics
  * and results (within f32 rounding) as the reference fuser, which stays the source of truth.
  */
-import { DisposedError, FuserFormatError, throwIfAborted } from '../../errors';
+import { DisposedError, throwIfAborted } from '../../errors';
 import type { KVCache, KVTensor } from '../../kv/types';
-import { checkCacheShapes, checkPathParams, resolveRange } from '../reference-checks';
+import { checkCacheShapes, resolveRange } from '../reference-checks';
+import { checkFuserWeights } from '../shapes';
+import { copyTensor, seqRangeData, spliceSeq } from '../../kv/ops';
 import type { FuseOptions, Fuser, FuserWeights } from '../types';
 import { buildFuserGraph, outputName, receiverName, sharerName, type KVKind } from './graph';
 import { encodeModel } from './protobuf';
@@ -36,50 +38,9 @@ export interface OnnxFuserOptions {
   warmup?: boolean;
 }
 
-/** Tokens [s0, s1) of a `[H, S, D]` tensor as a new `[H, n, D]` array (the whole data when the range is full). */
-function sliceTokens(t: KVTensor, s0: number, s1: number): Float32Array {
-  if (s0 === 0 && s1 === t.seq) return t.data;
-  const n = s1 - s0;
-  const out = new Float32Array(t.heads * n * t.headDim);
-  for (let h = 0; h < t.heads; h++) out.set(t.data.subarray((h * t.seq + s0) * t.headDim, (h * t.seq + s1) * t.headDim), h * n * t.headDim);
-  return out;
-}
-
-/** A copy of the receiver tensor with tokens [s0, s1) replaced by `fused` (`[H, n, D]`). */
-function splice(r: KVTensor, fused: Float32Array, s0: number, s1: number): KVTensor {
-  const n = s1 - s0;
-  const data = s0 === 0 && s1 === r.seq ? new Float32Array(fused) : new Float32Array(r.data);
-  if (!(s0 === 0 && s1 === r.seq)) {
-    for (let h = 0; h < r.heads; h++) data.set(fused.subarray(h * n * r.headDim, (h + 1) * n * r.headDim), (h * r.seq + s0) * r.headDim);
-  }
-  return { data, heads: r.heads, seq: r.seq, headDim: r.headDim };
-}
-
-function copyTensor(t: KVTensor): KVTensor {
-  return { data: new Float32Array(t.data), heads: t.heads, seq: t.seq, headDim: t.headDim };
-}
-
-function checkWeights(weights: FuserWeights): void {
-  const cfg = weights.config;
-  if (weights.layers.length !== cfg.receiver.numLayers || cfg.layerMap.length !== cfg.receiver.numLayers) {
-    throw new FuserFormatError(`fuser has ${weights.layers.length} projectors and ${cfg.layerMap.length} layerMap entries, config.receiver.numLayers is ${cfg.receiver.numLayers}`, {
-      field: 'layers', expected: cfg.receiver.numLayers, actual: weights.layers.length,
-    });
-  }
-  cfg.layerMap.forEach((g, l) => {
-    if (!Number.isInteger(g) || g < 0 || g >= cfg.sharer.numLayers) {
-      throw new FuserFormatError(`layerMap[${l}] = ${g} is not a sharer layer (0..${cfg.sharer.numLayers - 1})`, { field: `layerMap[${l}]`, actual: g });
-    }
-  });
-  weights.layers.forEach((layer, l) => {
-    checkPathParams(layer.key, cfg, `layers[${l}].key`);
-    checkPathParams(layer.value, cfg, `layers[${l}].value`);
-  });
-}
-
 /** Compiles `weights` to ONNX and opens one session for the fuser's lifetime. */
 export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOptions): Promise<Fuser> {
-  checkWeights(weights);
+  checkFuserWeights(weights);
   const cfg = weights.config;
   const { graph, receiverInputs, sharerInputs } = buildFuserGraph(weights);
   const model = encodeModel(graph);
@@ -94,14 +55,14 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
   async function run(receiver: KVCache, sharer: KVCache, s0: number, s1: number): Promise<KVCache> {
     const n = s1 - s0;
     const feeds: Record<string, OrtTensorLike> = {};
-    const feed = (name: string, t: KVTensor) => { feeds[name] = new Tensor('float32', sliceTokens(t, s0, s1), [t.heads, n, t.headDim]); };
+    const feed = (name: string, t: KVTensor) => { feeds[name] = new Tensor('float32', seqRangeData(t, s0, s1), [t.heads, n, t.headDim]); };
     for (const [l, kv] of receiverInputs) feed(receiverName(l, kv), receiver[l][kv]);
     for (const [j, kv] of sharerInputs) feed(sharerName(j, kv), sharer[j][kv]);
     const results = await session.run(feeds);
     const fused: KVCache = receiver.map((layer, l) => {
       const out = (kv: KVKind): KVTensor => {
         const t = results[outputName(l, kv)];
-        return splice(layer[kv], t.data as Float32Array, s0, s1);
+        return spliceSeq(layer[kv], t.data as Float32Array, s0, s1);
       };
       return { key: out('key'), value: out('value') };
     });

@@ -20,7 +20,9 @@ import { PipelineCache, encodeDispatches, type DispatchRecord } from './program'
 import { createRowRmsProgram } from './row-rms';
 import { pathGemmVariants, pathRecords, type Scratch, type WeightFormat } from './path-plan';
 import { uploadWeights, type PackedWeights } from './weights';
-import { validateGpuKV, validateKVCaches, validateSeqRange, validateWeights, type GpuKV, type GpuLayerKV } from './validate';
+import { validateGpuKV, validateSeqRange, type GpuKV, type GpuLayerKV } from './validate';
+import { checkCacheShapes } from '../reference-checks';
+import { PATHS, checkFuserWeights, maxInnerDim } from '../shapes';
 import { PACKED_4X8_FEATURE, dtypeBytes, type KernelDType, type WeightDType } from './wgsl';
 
 export type { GpuKV, GpuLayerKV } from './validate';
@@ -61,7 +63,6 @@ export interface WebGPUFuser extends Fuser {
 
 /** Default chunk cap: keeps scratch at ≤ 16 MiB per buffer for hidden 1024 in f32. */
 const DEFAULT_CHUNK_TOKENS = 4096;
-const PATHS = ['key', 'value'] as const;
 
 /** True when every Linear of every path carries int8 data (what the loader produces for an int8 fuser). */
 function allQuantized(w: FuserWeights): boolean {
@@ -75,7 +76,7 @@ function allQuantized(w: FuserWeights): boolean {
 }
 
 export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFuserOptions = {}): Promise<WebGPUFuser> {
-  validateWeights(weights);
+  checkFuserWeights(weights);
   if (options.maxChunkTokens !== undefined && !(Number.isInteger(options.maxChunkTokens) && options.maxChunkTokens > 0))
     throw new InvalidInputError(`maxChunkTokens must be a positive integer, got ${options.maxChunkTokens}`, { field: 'maxChunkTokens' });
   const wd = options.weightDType;
@@ -136,7 +137,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const cfg = weights.config;
     const limits = device.limits;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-    const rowBytes = Math.max(cfg.hiddenDim, cfg.intermediateDim) * dtypeBytes(dtype);
+    const rowBytes = Math.max(cfg.hiddenDim, maxInnerDim(cfg)) * dtypeBytes(dtype);
     const chunk = Math.min(Math.floor(maxBinding / rowBytes), limits.maxComputeWorkgroupsPerDimension, maxChunk ?? DEFAULT_CHUNK_TOKENS);
     if (chunk < 1) throw new MemoryBudgetError(`one token row (${rowBytes} bytes) exceeds the device's storage binding limit (${maxBinding})`);
     device.pushErrorScope('out-of-memory');
@@ -174,7 +175,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
   async fuse(receiver: KVCache, sharer: KVCache, opts: FuseOptions = {}): Promise<KVCache> {
     this.checkUsable();
     throwIfAborted(opts.signal);
-    const seq = validateKVCaches(this.config, receiver, sharer);
+    const seq = checkCacheShapes(this.config, receiver, sharer);
     const range = validateSeqRange(seq, opts.start, opts.end);
     const { device } = this;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -246,7 +247,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const storage = GPUBufferUsage.STORAGE;
     const scratch: Scratch = {
       hidden: [0, 1, 2].map((i) => make(`c2c.fuser.hidden${i}`, rows * cfg.hiddenDim * act, storage, temp)) as Scratch['hidden'],
-      inner: make('c2c.fuser.inner', rows * cfg.intermediateDim * act, storage, temp),
+      inner: make('c2c.fuser.inner', rows * maxInnerDim(cfg) * act, storage, temp),
       headWeight: make('c2c.fuser.head-weight', rows * cfg.receiver.kvHeads * 4, storage, temp),
       invRms: make('c2c.fuser.inv-rms', rows * 4, storage, temp),
       rows,

@@ -1,12 +1,14 @@
 /**
  * The dispatch sequence of one projector path over one chunk of tokens (C2C §1.3):
  *   h0 = W_in·concat(s, r) + b           (GEMM reading both KV buffers)
- *   h1 = FFN_mlp1(h0)                    (per block: row RMS, GEMM[norm→W1→GELU], GEMM[W2 + residual])
+ *   h1 = FFN_mlp1(h0)                    (per block: row RMS, GEMM[norm→W1→GELU], GEMM[W2 + residual]; inner width
+ *                                         intermediate_dim, hidden_dim in scalar_mlp2)
  *   h3 = FFN_scalar(h1); w = σ((W_s·h3 + b_s)/T)
  *   h2 = FFN_proj(h1);   out = r + gate·w[h]·(W_out·h2 + b_out)   (combine in the last GEMM's epilogue)
  * RMSNorm, GELU, residual, sigmoid and the combine never touch memory on their own.
  */
 import type { FuserConfig } from '../types';
+import { ffnModules } from '../shapes';
 import { gemmDispatch, type GemmParams } from './gemm';
 import type { DispatchRecord } from './program';
 import { rowRmsDispatch } from './row-rms';
@@ -48,12 +50,13 @@ export type WeightFormat = Pick<GemmParams, 'weights' | 'unpack'>;
 /** Every GEMM variant the path plan uses for `cfg` (for warming the pipeline cache). */
 export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: WeightFormat = {}): GemmParams[] {
   const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
+  // Every FFN inner width in use (intermediate_dim, and hidden_dim for scalar_mlp2) must allow vec4 loads.
+  const innerVec4 = ffnModules(cfg).every((m) => m.blocks === 0 || m.inner % 4 === 0);
   const base = { dtype, norm: false, bias: true, ...wf } as const;
   return [
     { ...base, input: 'kv-concat', components: vec4If(cfg.sharer.headDim % 4 === 0 && cfg.receiver.headDim % 4 === 0), epilogue: 'none' },
     { ...base, input: 'matrix', components: vec4If(H % 4 === 0), norm: true, bias: false, epilogue: 'gelu' },
-    { ...base, input: 'matrix', components: vec4If(I % 4 === 0), bias: false, epilogue: 'residual' },
+    { ...base, input: 'matrix', components: vec4If(innerVec4), bias: false, epilogue: 'residual' },
     { ...base, input: 'matrix', components: vec4If(H % 4 === 0), epilogue: 'sigmoid' },
     { ...base, input: 'matrix', components: vec4If(H % 4 === 0), epilogue: 'combine' },
   ];
@@ -62,7 +65,6 @@ export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: Weigh
 export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number, wf: WeightFormat = {}): DispatchRecord[] {
   const [inG, w1G, w2G, headG, outG] = pathGemmVariants(cfg, dtype, wf);
   const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
   const M = span.count;
   const kv = {
     seq: span.seq,
@@ -82,8 +84,10 @@ export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, 
 
   const ffn = (b: PackedFFN, src: number, dst: number) => {
     records.push(rowRmsDispatch({ dtype }, M, H, cfg.rmsNormEps, h[src], s.invRms, maxGroups));
-    records.push(gemmDispatch(w1G, { M, N: I, K: H, wOff: b.w1.w, gOff: b.norm, sOff: b.w1.s }, { weights: job.weights, a: h[src], invRms: s.invRms, out: s.inner }, maxGroups));
-    records.push(gemmDispatch(w2G, { M, N: H, K: I, wOff: b.w2.w, sOff: b.w2.s }, { weights: job.weights, a: s.inner, residual: h[src], out: h[dst] }, maxGroups));
+    // The block's own inner width: intermediate_dim, or hidden_dim in scalar_mlp2.
+    const inner = b.w1.outDim;
+    records.push(gemmDispatch(w1G, { M, N: inner, K: H, wOff: b.w1.w, gOff: b.norm, sOff: b.w1.s }, { weights: job.weights, a: h[src], invRms: s.invRms, out: s.inner }, maxGroups));
+    records.push(gemmDispatch(w2G, { M, N: H, K: inner, wOff: b.w2.w, sOff: b.w2.s }, { weights: job.weights, a: s.inner, residual: h[src], out: h[dst] }, maxGroups));
   };
   /** Runs `blocks` from buffer `from`, never writing `keep`; returns the buffer holding the result. */
   const chain = (blocks: PackedFFN[], from: number, keep: number): number => {

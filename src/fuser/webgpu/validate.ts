@@ -3,10 +3,9 @@
  * Dims that do not fit the fuser or each other → ShapeMismatchError; empty or malformed arguments →
  * InvalidInputError. Messages name the layer, path and field.
  */
-import { FuserFormatError, InvalidInputError, ShapeMismatchError } from '../../errors';
-import type { KVCache } from '../../kv/types';
-import { checkCacheShapes, checkPathParams } from '../reference-checks';
-import type { FuserConfig, FuserWeights, ModelKVDims } from '../types';
+import { InvalidInputError, ShapeMismatchError } from '../../errors';
+import type { FuserConfig, ModelKVDims } from '../types';
+import { PATHS } from '../shapes';
 
 export interface GpuLayerKV {
   key: GPUBuffer;
@@ -20,26 +19,6 @@ export interface GpuLayerKV {
  */
 export type GpuKV = GpuLayerKV[];
 
-const PATHS = ['key', 'value'] as const;
-
-export function validateWeights(w: FuserWeights): void {
-  const c = w.config;
-  if (w.layers.length !== c.receiver.numLayers)
-    throw new FuserFormatError(`fuser has ${w.layers.length} layers, config.receiver.numLayers is ${c.receiver.numLayers}`, { field: 'layers' });
-  if (c.layerMap.length !== c.receiver.numLayers || c.layerMap.some((j) => !Number.isInteger(j) || j < 0 || j >= c.sharer.numLayers))
-    throw new FuserFormatError(`config.layerMap must list ${c.receiver.numLayers} sharer layers in 0..${c.sharer.numLayers - 1}`, { field: 'layerMap' });
-  w.layers.forEach((layer, l) => {
-    for (const p of PATHS) {
-      const path = layer[p];
-      checkPathParams(path, c, `layers[${l}].${p}`);
-      for (const lin of ['in', 'scalarHead', 'projOut'] as const)
-        if (!path[lin].bias) throw new FuserFormatError(`layer ${l} ${p} path: ${lin} has no bias`, { tensor: `${l}.${p}_${lin}.bias` });
-      if (path.mlp1.length < 1 || path.scalarMlp2.length < 1)
-        throw new FuserFormatError(`layer ${l} ${p} path: mlp1 and scalar_mlp2 need at least one block`, { field: `layers.${l}.${p}` });
-    }
-  });
-}
-
 export function validateSeqRange(seq: number, start = 0, end = seq): { start: number; end: number } {
   if (!Number.isInteger(seq) || seq <= 0) throw new InvalidInputError(`seq must be a positive integer, got ${seq}`, { field: 'seq', actual: seq });
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > seq || start > end)
@@ -50,11 +29,6 @@ export function validateSeqRange(seq: number, start = 0, end = seq): { start: nu
 function checkLayerCount(what: string, n: number, dims: ModelKVDims): void {
   if (n !== dims.numLayers)
     throw new ShapeMismatchError(`${what} KV has ${n} layers, the fuser expects ${dims.numLayers}`, { field: `${what}.length`, expected: dims.numLayers, actual: n });
-}
-
-/** Checks a CPU KV cache (same rules and errors as the CPU reference); returns its common seq. */
-export function validateKVCaches(cfg: FuserConfig, receiver: KVCache, sharer: KVCache): number {
-  return checkCacheShapes(cfg, receiver, sharer);
 }
 
 /** Checks GPU KV buffers against the fuser dims and `seq`. */

@@ -1,0 +1,35 @@
+/**
+ * Token-range operations on one KV tensor (`[kv_heads, seq, head_dim]`, batch 1): copy, slice and splice.
+ * Every fuser backend and the hosts use these, so a range means the same everywhere.
+ */
+import type { KVTensor } from './types';
+
+/** A deep copy (the result owns its data). */
+export function copyTensor(t: KVTensor): KVTensor {
+  return { ...t, data: t.data.slice() };
+}
+
+/** Tokens [start, end) of every head as a new tensor (a copy). */
+export function sliceSeq(t: KVTensor, start: number, end: number): KVTensor {
+  const n = end - start;
+  const out = new Float32Array(t.heads * n * t.headDim);
+  for (let h = 0; h < t.heads; h++) {
+    out.set(t.data.subarray((h * t.seq + start) * t.headDim, (h * t.seq + end) * t.headDim), h * n * t.headDim);
+  }
+  return { ...t, data: out, seq: n };
+}
+
+/** The data of tokens [start, end): the tensor's own array when the range is the whole sequence, else a copy. */
+export function seqRangeData(t: KVTensor, start: number, end: number): Float32Array {
+  return start === 0 && end === t.seq ? t.data : sliceSeq(t, start, end).data;
+}
+
+/** A copy of `t` with tokens [start, end) replaced by `part` (`[heads, end - start, head_dim]`). */
+export function spliceSeq(t: KVTensor, part: Float32Array, start: number, end: number): KVTensor {
+  const n = end - start;
+  if (part.length !== t.heads * n * t.headDim) throw new RangeError(`spliceSeq: ${part.length} values for ${t.heads}×${n}×${t.headDim}`);
+  if (start === 0 && end === t.seq) return { ...t, data: part.slice() };
+  const data = t.data.slice();
+  for (let h = 0; h < t.heads; h++) data.set(part.subarray(h * n * t.headDim, (h + 1) * n * t.headDim), (h * t.seq + start) * t.headDim);
+  return { ...t, data };
+}
