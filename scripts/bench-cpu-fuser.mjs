@@ -24,7 +24,7 @@ const outFile = path.resolve(REPO, opt('--out', 'bench/cpu-fuser.json'));
 
 const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
 const load = (p) => vite.ssrLoadModule(p);
-const { loadFuserFromDirectory } = await load('/src/fuser/node-io.ts');
+const { loadFuserFromDirectory } = await load('/src/fuser/format/node-io.ts');
 const { fuseCache } = await load('/src/fuser/reference.ts');
 const { createOnnxFuser } = await load('/src/fuser/onnx/index.ts');
 const { seededRandom } = await load('/src/fuser/random-weights.ts');

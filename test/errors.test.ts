@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AbortError,
-  C2CError,
-  FuserFormatError,
-  ShapeMismatchError,
-  deserializeError,
-  serializeError,
-  throwIfAborted,
-} from '../src/errors';
+import { AbortError, C2CError, FuserFormatError, ShapeMismatchError, deserializeError, serializeError, throwIfAborted } from '../src/errors';
 
 describe('errors', () => {
   it('keep class, name, code and details across a structured-clone round trip', () => {

@@ -5,12 +5,11 @@
  * transferred, not copied; callback proxies are released after each call.
  */
 import { expose, releaseProxy, transfer } from 'comlink';
-import { browserPlatform } from '../src/engine/browser-platform';
-import { ModelHost } from '../src/engine/host';
-import type { FuseRequest, GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent } from '../src/engine/protocol';
-import type { ModelSource } from '../src/engine/types';
+import { browserPlatform } from '../src/hosts/browser-platform';
+import { ModelHost } from '../src/hosts/model-host';
+import type { FuseRequest, GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent, ModelSource } from '../src/types';
 import { kvTransferables } from '../src/kv/convert';
-import { installTransferHandlers } from '../src/engine/transfer';
+import { installTransferHandlers } from '../src/hosts/transfer';
 
 installTransferHandlers();
 

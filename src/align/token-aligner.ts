@@ -7,8 +7,7 @@
  * positions 0..L-1 and only message tokens are fused.
  */
 import { InvalidInputError } from '../errors';
-import type { HostApi, ModelRole, TokenizerOp, TokenizerSpecials } from '../engine/protocol';
-import type { ChatMessage } from '../engine/types';
+import type { HostApi, ModelRole, TokenizerOp, TokenizerSpecials, ChatMessage } from '../types';
 
 export type AlignStrategy = 'first' | 'longest';
 

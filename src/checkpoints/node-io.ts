@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
-import type { FuserWeights } from '../fuser/types';
+import type { FuserWeights } from '../types';
 import { CheckpointFormatError } from '../errors';
 import { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo, type CheckpointReader, type LoadOfficialOptions, type OfficialCheckpointInfo } from './official';
 

@@ -7,7 +7,7 @@
  * Works on in-memory files (browser fetch, tests) or any async reader (Node folder, URLs).
  */
 import { CheckpointFormatError, throwIfAborted } from '../errors';
-import type { FuserConfig, FuserDType, FuserWeights, LayerProjector } from '../fuser/types';
+import type { FuserConfig, FuserDType, FuserWeights, LayerProjector } from '../types';
 import { MIN_NUM_MLP_LAYERS } from '../fuser/shapes';
 import { checkProjectorKeys, toLayerProjector, type ProjectorDims } from './projector-keys';
 import { readTorchStateDict, type TorchReadOptions } from './torch-archive';

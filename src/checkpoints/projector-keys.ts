@@ -4,7 +4,7 @@
  * there), and the mapping from official keys to `ProjectorPathParams`.
  */
 import { CheckpointFormatError } from '../errors';
-import type { FFNBlockParams, LayerProjector, LinearParams, ProjectorPathParams } from '../fuser/types';
+import type { FFNBlockParams, LayerProjector, LinearParams, ProjectorPathParams } from '../types';
 import { PATHS, ffnModules, inDimOf, outDimOf, pathTensorShapes, type FfnModule, type FuserDims } from '../fuser/shapes';
 import type { LoadedTensor } from './torch-archive';
 

@@ -10,16 +10,7 @@
  * nothing here recurses, so hostile nesting or memo cycles cannot exhaust the JS stack.
  */
 import { CheckpointFormatError } from '../errors';
-import {
-  PickleDict,
-  PickleGlobal,
-  PickleTuple,
-  WHITELIST,
-  describe,
-  persistentLoad,
-  reduce,
-  type PickleValue,
-} from './pickle-values';
+import { PickleDict, PickleGlobal, PickleTuple, WHITELIST, describe, persistentLoad, reduce, type PickleValue } from './pickle-values';
 
 export * from './pickle-values';
 

@@ -4,8 +4,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serializeFuser } from '../fuser/format';
-import type { FuserDType } from '../fuser/types';
+import { serializeFuser } from '../fuser/format/serialise';
+import type { FuserDType } from '../types';
 import { loadOfficialCheckpointFromDirectoryWithInfo } from '../checkpoints/node-io';
 
 export interface ConvertOptions {

@@ -1,6 +1,6 @@
 /** `c2c-web` command line: argument parsing and dispatch. Returns the process exit code. */
 import { C2CError } from '../errors';
-import type { FuserDType } from '../fuser/types';
+import type { FuserDType } from '../types';
 import { convertOfficialCheckpoint } from './convert';
 
 const USAGE = `Usage: c2c-web convert <official-folder> <out-folder> [--dtype float32|float16|bfloat16|int8] [--sharer-layers N]

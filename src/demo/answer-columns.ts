@@ -2,7 +2,7 @@
  * The side-by-side answer columns (receiver alone, text relay with the sharer's hint, C2C, optionally the
  * sharer alone). Each streams tokens as they arrive and, when done, shows a timing bar and tokens/s.
  */
-import type { GenerationMode, GenerationResult, TokenEvent } from '../engine/types';
+import type { GenerationMode, GenerationResult, TokenEvent } from '../types';
 import { fmtMs, h } from './dom';
 import { MODE_COLORS, MODE_LABELS } from './stages';
 import { renderTimingBar } from './timing-bar';

@@ -3,7 +3,7 @@
  * accuracy and latency per mode. Used by the demo's benchmark panel and, through `window.c2cDemo`,
  * by `npm run bench` — one implementation, so the page and the report can never disagree.
  */
-import type { C2CEngine, DeviceReport, GenerationMode, GenerationResult, TimingBreakdown } from '../engine/types';
+import type { C2CEngine, DeviceReport, GenerationMode, GenerationResult, TimingBreakdown } from '../types';
 import { scoreAnswer, type EvalItem } from './eval-set';
 
 export interface BenchItemResult {

@@ -2,7 +2,7 @@
  * The "run benchmark" panel: runs N eval items in every mode on the loaded engine and draws the results
  * table, an accuracy chart and a latency chart.
  */
-import type { C2CEngine, GenerationMode } from '../engine/types';
+import type { C2CEngine, GenerationMode } from '../types';
 import { runBenchmark, type BenchRun } from './bench-core';
 import { accuracyChart, latencyChart } from './charts';
 import { byId, h } from './dom';

@@ -3,7 +3,7 @@
  * mean latency per mode as stacked stage bars with a p90 tick. Styles are inline attributes so the SVG's
  * outerHTML is self-contained and can be pasted into the standalone HTML report.
  */
-import type { GenerationMode } from '../engine/types';
+import type { GenerationMode } from '../types';
 import type { ModeSummary } from './bench-core';
 import { fmtMs, svg } from './dom';
 import { MODE_COLORS, MODE_LABELS, STAGES } from './stages';

@@ -2,7 +2,7 @@
  * Load progress (one real progress bar per phase: download, compile, warm-up, fed by the engine's
  * ProgressEvents) and the device report (backend, adapter, shader-f16, fuser backend, fallback reason).
  */
-import type { DeviceReport, LoadPhase, ProgressEvent } from '../engine/types';
+import type { DeviceReport, LoadPhase, ProgressEvent } from '../types';
 import { h } from './dom';
 
 const PHASES: { phase: LoadPhase; label: string }[] = [

@@ -3,7 +3,7 @@
  * C2C engine. URL flags: `?device=wasm|webgpu|auto`, `?topology=workers|single`, `?pair=<id>`, `?autoload=1`; `?engine=fake` (UI tests only).
  * `window.c2cDemo` exposes the same actions to the e2e tests and the benchmark runner.
  */
-import type { C2CEngine, GenerationMode, GenerationResult } from '../engine/types';
+import type { C2CEngine, GenerationMode, GenerationResult } from '../types';
 import { AnswerColumns } from './answer-columns';
 import { BenchPanel } from './bench-panel';
 import type { BenchRun } from './bench-core';

@@ -3,7 +3,7 @@
  * online use. A pair is unusable — and shown disabled with the reason — when it needs the network while
  * offline, or when no fuser exists for it.
  */
-import type { EngineOptions, ModelSource } from '../engine/types';
+import type { EngineOptions, ModelSource } from '../types';
 import { HUB_PRESETS } from '../presets';
 import { ModelLoadError } from '../errors';
 import type { EvalItem } from './eval-set';

@@ -3,7 +3,7 @@
  * can print them beside the measured ones and flag mismatches. Tolerates the common shapes
  * (`{accuracy: {mode: x}}`, `{modes: {mode: {accuracy: x}}}`, mode aliases such as `text_relay`/`t2t`).
  */
-import type { GenerationMode } from '../engine/types';
+import type { GenerationMode } from '../types';
 
 export type ReferenceAccuracy = Partial<Record<GenerationMode, number>>;
 

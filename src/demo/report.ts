@@ -2,7 +2,7 @@
  * Benchmark result views: the summary table (accuracy vs PyTorch, mean/p50/p90 latency, TTFT, tok/s,
  * the two headline ratios, the device) and a standalone HTML report with the same table and charts.
  */
-import type { DeviceReport } from '../engine/types';
+import type { DeviceReport } from '../types';
 import type { BenchRun } from './bench-core';
 import { accuracyChart, latencyChart } from './charts';
 import { fmtMs, h } from './dom';

@@ -1,5 +1,5 @@
 /** The timing stages shown in bars and charts, in pipeline order, with one colour each (shared by page and report). */
-import type { GenerationMode, TimingBreakdown } from '../engine/types';
+import type { GenerationMode, TimingBreakdown } from '../types';
 
 export type StageKey = 'sharerPrefillMs' | 'receiverPrefillMs' | 'fuseMs' | 'relayMs' | 'decodeMs';
 

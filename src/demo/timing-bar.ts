@@ -2,7 +2,7 @@
  * A stacked horizontal bar of one generation's stage timings (sharer prefill, relay, receiver prefill,
  * fuse, decode, other). Bars of different columns share one scale so their lengths compare directly.
  */
-import type { TimingBreakdown } from '../engine/types';
+import type { TimingBreakdown } from '../types';
 import { fmtMs, h } from './dom';
 import { STAGES, otherMs } from './stages';
 

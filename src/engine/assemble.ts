@@ -4,13 +4,10 @@
  * reports aggregated progress, and builds the device report (with any fallback reason).
  */
 import { ShapeMismatchError, throwIfAborted } from '../errors';
-import type { FuserConfig } from '../fuser/types';
-import type { ModelInfo } from '../models/causal-lm';
+import type { FuserConfig, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
 import { createTokenAligner } from '../align/token-aligner';
 import { Engine } from './engine';
-import type { HostApi, LoadedModel, ModelRole } from './protocol';
 import { ProgressAggregator } from './progress';
-import type { C2CEngine, DeviceReport, EngineOptions } from './types';
 
 export interface AssembleInput {
   opts: EngineOptions;

@@ -5,9 +5,8 @@
  * request with WorkerCrashedError; the next request spawns fresh workers and reloads the pair.
  */
 import { assembleEngine, loadPair } from './assemble';
-import type { HostApi, HostInit, ModelRole } from './protocol';
-import { RemoteHost } from './remote-host';
-import type { C2CEngine, EngineOptions } from './types';
+import type { HostApi, HostInit, ModelRole, C2CEngine, EngineOptions } from '../types';
+import { RemoteHost } from '../hosts/remote';
 
 type Hosts = { sharer: HostApi; receiver: HostApi };
 

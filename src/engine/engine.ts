@@ -5,24 +5,11 @@
  * then the receiver runs the last prompt token on the fused cache and decodes. Requests run one at a time.
  */
 import { AbortError, ContextOverflowError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
-import type { FuserConfig } from '../fuser/types';
-import type { ModelInfo } from '../models/causal-lm';
+import type { FuserConfig, ModelInfo, GenerateOutcome, HostApi, ModelRole } from '../types';
 import type { TokenAligner } from '../align/token-aligner';
-import type { GenerateOutcome, HostApi, ModelRole } from './protocol';
-import { DEFAULT_RELAY_TEMPLATE, relayReceiverMessages, relaySharerMessages, type RelayTemplate } from './relay';
-import { validateSampling } from './sampling';
-import {
-  GENERATION_MODES,
-  type C2CEngine,
-  type ChatMessage,
-  type DeviceReport,
-  type GenerateOptions,
-  type GenerationMode,
-  type GenerationResult,
-  type StreamEvent,
-  type TimingBreakdown,
-  type TokenEvent,
-} from './types';
+import { DEFAULT_RELAY_TEMPLATE, relayReceiverMessages, relaySharerMessages } from './relay';
+import { type RelayTemplate, GENERATION_MODES, type C2CEngine, type ChatMessage, type DeviceReport, type GenerateOptions, type GenerationMode, type GenerationResult, type StreamEvent, type TimingBreakdown, type TokenEvent } from '../types';
+import { validateSampling } from '../hosts/sampling';
 
 export const DEFAULT_MAX_NEW_TOKENS = 64;
 export const DEFAULT_RELAY_MAX_TOKENS = 64;

@@ -3,8 +3,7 @@
  * forward (download → compile → warmup), and within a phase `progress` never decreases. Download progress is
  * bytes over all files seen so far; compile and warm-up count finished models.
  */
-import type { RawProgressEvent } from './protocol';
-import type { LoadPhase, ProgressEvent } from './types';
+import type { RawProgressEvent, LoadPhase, ProgressEvent } from '../types';
 
 const PHASES: LoadPhase[] = ['download', 'compile', 'warmup'];
 

@@ -4,14 +4,7 @@
  * (train/world.py: `hint_request` and `with_hint`), so the receiver sees hints the way it was trained to.
  */
 import { InvalidInputError } from '../errors';
-import type { ChatMessage } from './types';
-
-export interface RelayTemplate {
-  /** The sharer's user message. `{question}`: the question extracted from the last user message; `{prompt}`: that message whole. */
-  sharerUser: string;
-  /** The receiver's last user message. `{prompt}`: the original message; `{hint}`: the sharer's text. */
-  receiverUser: string;
-}
+import type { ChatMessage, RelayTemplate } from '../types';
 
 export const DEFAULT_RELAY_TEMPLATE: RelayTemplate = {
   sharerUser: 'Write a hint for: {question}',

@@ -5,7 +5,7 @@
  * what a GPU kernel uploads) and `weight` = q · scale as f32, so the CPU reference measures real int8 accuracy.
  */
 import { FuserFormatError } from '../errors';
-import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from './types';
+import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
 
 export const INT8_MAX = 127;
 

@@ -2,8 +2,8 @@
  * Seeded random fuser weights at a realistic scale (PyTorch-default-like Linear init, unit norm weights),
  * for tests, fuzzing and benchmarks. Not a training initialiser.
  */
-import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
-import { terminalLayerMap } from './types';
+import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from '../types';
+import { terminalLayerMap } from './layer-map';
 import { ffnModules, inDimOf, outDimOf, type FfnModule } from './shapes';
 import { seededRandom } from '../util/seeded-random';
 

@@ -4,8 +4,7 @@
  * Dims that disagree with the fuser or each other → ShapeMismatchError; malformed arguments → InvalidInputError.
  */
 import { InvalidInputError, ShapeMismatchError } from '../errors';
-import type { KVCache, KVTensor } from '../kv/types';
-import type { FuserConfig, ModelKVDims } from './types';
+import type { KVCache, KVTensor, FuserConfig, ModelKVDims } from '../types';
 
 /** Checks one KV tensor: integer dims, seq ≥ 1, data length, heads/headDim equal to the model dims. */
 export function checkKVTensor(t: KVTensor, dims: ModelKVDims, what: string): void {

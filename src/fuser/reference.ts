@@ -5,10 +5,9 @@
  * and tokens outside [start, end) are copies of the receiver KV, bit for bit.
  */
 import { DisposedError, throwIfAborted } from '../errors';
-import type { KVCache, KVTensor } from '../kv/types';
+import type { KVCache, KVTensor, FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
 import { copyTensor } from '../kv/ops';
 import { geluInPlace, linear, rmsNorm, sigmoid } from './math';
-import type { FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from './types';
 import { checkCacheShapes, checkKVTensor, resolveRange } from './reference-checks';
 import { checkFuserWeights, checkPathParams } from './shapes';
 

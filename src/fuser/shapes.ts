@@ -9,7 +9,7 @@
  * Linear(H → out_dim, bias); a 0-d `gate_logit`. Upstream's RegularMLP asserts ≥ 1 block, so num_layers ≥ 3.
  */
 import { FuserFormatError, InvalidInputError, ShapeMismatchError } from '../errors';
-import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from './types';
+import type { FFNBlockParams, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
 
 /** The config fields that fix a fuser's tensor shapes. */
 export type FuserDims = Pick<FuserConfig, 'receiver' | 'sharer' | 'hiddenDim' | 'intermediateDim' | 'numMlpLayers'>;

@@ -5,7 +5,7 @@
  * conversion is a view or one copy; GPU-resident tensors are downloaded with `getData()`.
  */
 import { ShapeMismatchError } from '../errors';
-import type { KVCache, KVTensor } from './types';
+import type { KVCache, KVTensor } from '../types';
 
 /** The subset of a transformers.js Tensor we rely on (kept structural so tests can pass plain objects). */
 export interface TensorLike {

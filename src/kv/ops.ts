@@ -2,7 +2,12 @@
  * Token-range operations on one KV tensor (`[kv_heads, seq, head_dim]`, batch 1): copy, slice and splice.
  * Every fuser backend and the hosts use these, so a range means the same everywhere.
  */
-import type { KVTensor } from './types';
+import type { KVTensor } from '../types/kv';
+
+/** A KVTensor over existing data (no copy). */
+export function kvTensor(data: Float32Array, heads: number, seq: number, headDim: number): KVTensor {
+  return { data, heads, seq, headDim };
+}
 
 /** A deep copy (the result owns its data). */
 export function copyTensor(t: KVTensor): KVTensor {

@@ -5,23 +5,8 @@
  */
 import { AutoModelForCausalLM, AutoTokenizer, Tensor } from '@huggingface/transformers';
 import { AbortError, ContextOverflowError, InvalidInputError, ModelLoadError, throwIfAborted } from '../errors';
-import type { ChatMessage, ModelSource } from '../engine/types';
+import type { ChatMessage, KVCache, ModelInfo, ModelSource } from '../types';
 import { kvCacheToPast, presentToKVCache, presentToPast, type TensorLike } from '../kv/convert';
-import type { KVCache } from '../kv/types';
-
-export interface ModelInfo {
-  id: string;
-  numLayers: number;
-  kvHeads: number;
-  headDim: number;
-  vocabSize: number;
-  /** Context length (max_position_embeddings). */
-  maxPositions: number;
-  /** Tokens that end a reply: the tokenizer's eos plus generation_config eos ids. */
-  eosIds: number[];
-  padId: number | null;
-  unkId: number | null;
-}
 
 /** Raw per-file progress from transformers.js (`progress` events) and our own phase markers. */
 export interface RawProgress {

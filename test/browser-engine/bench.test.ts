@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
 import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
 import { createNodeC2CEngine } from '../../src/node';
-import type { EngineOptions, GenerationMode, TimingBreakdown } from '../../src/engine/types';
+import type { EngineOptions, GenerationMode, TimingBreakdown } from '../../src/types';
 
 const RUNS = Number(process.env.C2C_BENCH_RUNS ?? 5);
 const MODES: GenerationMode[] = ['receiver', 'sharer', 'text-relay', 'c2c'];

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from '../engine/pair';
 import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
-import type { EngineOptions } from '../../src/engine/types';
+import type { EngineOptions } from '../../src/types';
 
 const describeBrowser = describe.skipIf(!PAIR);
 

@@ -1,5 +1,5 @@
 /** Test page for the browser engine: exposes the public API on `window.c2c` for Playwright to drive. */
-import { createC2CEngine, GENERATION_MODES } from '../../src/index';
+import { createC2CEngine, GENERATION_MODES } from '../../src';
 
 declare global {
   interface Window {

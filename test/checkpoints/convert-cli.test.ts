@@ -9,11 +9,11 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOfficialCheckpoint } from '../../src/checkpoints/official';
-import { loadFuserFromDirectory } from '../../src/fuser/node-io';
+import { loadFuserFromDirectory } from '../../src/fuser/format/node-io';
 import { main } from '../../src/cli/main';
 import { fuseCache } from '../../src/fuser/reference';
 import { parseSafetensors } from '../../src/fuser/safetensors';
-import type { FuserWeights } from '../../src/fuser/types';
+import type { FuserWeights } from '../../src/types';
 import { OFFICIAL_DIR, fixtureFiles, loadExpected } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'c2c-web.mjs');

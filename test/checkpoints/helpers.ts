@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../src/fuser/safetensors';
-import type { KVCache } from '../../src/kv/types';
+import type { KVCache } from '../../src/types';
 
 export const OFFICIAL_DIR = join(import.meta.dirname, '..', 'fixtures', 'official');
 export const FIXTURES = ['tiny_qwen', 'tiny_llama_knn'] as const;

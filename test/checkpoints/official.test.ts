@@ -12,8 +12,9 @@ import { urlCheckpointReader } from '../../src/checkpoints/url-reader';
 import { readTorchStateDict } from '../../src/checkpoints/torch-archive';
 import { fuseCache } from '../../src/fuser/reference';
 import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
-import { terminalLayerMap, type FuserWeights, type ProjectorPathParams } from '../../src/fuser/types';
-import type { KVCache } from '../../src/kv/types';
+import { terminalLayerMap } from '../../src/fuser/layer-map';
+import { type FuserWeights, type ProjectorPathParams } from '../../src/types';
+import type { KVCache } from '../../src/types';
 import { OFFICIAL_DIR, fixtureFile, fixtureFiles, loadExpected, stateDictPickle, torchZip, type TensorSpec } from './helpers';
 
 const DIMS = {

@@ -9,7 +9,7 @@ import { parseEvalJsonl, scoreAnswer } from '../../src/demo/eval-set';
 import { pairFromManifest, unavailableReason, HUB_PAIRS } from '../../src/demo/pairs';
 import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
-import type { DeviceReport, GenerationMode } from '../../src/engine/types';
+import type { DeviceReport, GenerationMode } from '../../src/types';
 
 const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers' };
 

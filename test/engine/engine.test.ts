@@ -12,8 +12,8 @@ import { runInNewContext } from 'node:vm';
 import { createNodeC2CEngine, nodePlatform } from '../../src/node';
 import { CausalLM } from '../../src/models/causal-lm';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
-import { saveFuserToDirectory } from '../../src/fuser/node-io';
-import type { C2CEngine, ChatMessage, ProgressEvent } from '../../src/engine/types';
+import { saveFuserToDirectory } from '../../src/fuser/format/node-io';
+import type { C2CEngine, ChatMessage, ProgressEvent } from '../../src/types';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
 
 describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {

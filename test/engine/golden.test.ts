@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { createNodeC2CEngine } from '../../src/node';
-import type { C2CEngine } from '../../src/engine/types';
+import type { C2CEngine } from '../../src/types';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
 
 describe.skipIf(!PAIR)(`Node engine vs PyTorch golden fixtures${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNodeC2CEngine, nodePlatform } from '../../src/node';
-import { ModelHost } from '../../src/engine/host';
+import { ModelHost } from '../../src/hosts/model-host';
 import { ChatTokenAligner, createTokenAligner, pickSharerToken, splitSections, type TokenizerAccess } from '../../src/align/token-aligner';
-import type { C2CEngine } from '../../src/engine/types';
+import type { C2CEngine } from '../../src/types';
 import { PAIR, PAIR_OR_STUB } from './pair';
 
 interface HeteroCase {

@@ -8,11 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { nodePlatform } from '../../src/node';
 import { CausalLM } from '../../src/models/causal-lm';
-import { loadFuserFromDirectory } from '../../src/fuser/node-io';
+import { loadFuserFromDirectory } from '../../src/fuser/format/node-io';
 import { createReferenceFuser } from '../../src/fuser/reference';
 import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
 import { sliceSeq } from '../../src/kv/ops';
-import type { KVTensor } from '../../src/kv/types';
+import type { KVTensor } from '../../src/types';
 import { PAIR, PAIR_OR_STUB } from './pair';
 
 const kvFile = PAIR ? path.join(PAIR.dir, 'golden/kv.safetensors') : '';

@@ -4,17 +4,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { transferHandlers } from 'comlink';
-import { TokenSampler, applyRepetitionPenalty, argmax, createRng } from '../../src/engine/sampling';
+import { TokenSampler, applyRepetitionPenalty, argmax, createRng } from '../../src/hosts/sampling';
 import { ProgressAggregator } from '../../src/engine/progress';
 import { extractQuestion, relayReceiverMessages, relaySharerMessages } from '../../src/engine/relay';
 import { kvCacheToPast, kvTransferables, presentToKVCache } from '../../src/kv/convert';
 import { sliceSeq } from '../../src/kv/ops';
-import { installTransferHandlers } from '../../src/engine/transfer';
+import { installTransferHandlers } from '../../src/hosts/transfer';
 import { validateMessages } from '../../src/engine/engine';
 import { checkFuserFitsPair } from '../../src/engine/assemble';
 import { randomFuserConfig } from '../../src/fuser/random-weights';
 import { ContextOverflowError, FuserFormatError } from '../../src/errors';
-import type { ProgressEvent } from '../../src/engine/types';
+import type { ProgressEvent } from '../../src/types';
 
 describe('sampling', () => {
   const logits = () => Float32Array.from([0.1, 2.0, -1.0, 1.9, 0.5]);
@@ -55,6 +55,54 @@ describe('sampling', () => {
     expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...xs)).toBeLessThan(1);
     expect(xs.reduce((p, x) => p + x, 0) / 1000).toBeCloseTo(0.5, 1);
+  });
+
+  /** The plain definition: sort every finite logit, cut by top-k, softmax, nucleus cut, one draw. */
+  function sampleBySortingAll(l: Float32Array, o: { temperature: number; topK?: number; topP?: number }, u: number): number {
+    let idx = Array.from(l.keys()).filter((i) => Number.isFinite(l[i]));
+    idx.sort((a, b) => l[b] - l[a] || a - b);
+    if (o.topK && o.topK < idx.length) idx = idx.slice(0, o.topK);
+    const p = idx.map((i) => Math.exp((l[i] - l[idx[0]]) / o.temperature));
+    const z = p.reduce((a, b) => a + b, 0);
+    let keep = idx.length;
+    if ((o.topP ?? 1) < 1) {
+      let cum = 0;
+      for (let k = 0; k < idx.length; k++) if ((cum += p[k] / z) >= o.topP!) { keep = k + 1; break; }
+    }
+    let t = u * p.slice(0, keep).reduce((a, b) => a + b, 0);
+    for (let k = 0; k < keep; k++) if ((t -= p[k]) < 0) return idx[k];
+    return idx[keep - 1];
+  }
+
+  it('sampling from a sorted prefix gives the tokens of sorting the whole vocabulary (ties, -inf, top-k/top-p)', () => {
+    const rand = createRng(5);
+    const settings = [{ temperature: 1 }, { temperature: 0.7, topP: 0.9 }, { temperature: 1.3, topK: 40 }, { temperature: 2, topK: 300, topP: 0.5 }, { temperature: 0.3, topP: 0.999 }];
+    let checked = 0;
+    for (let trial = 0; trial < 60; trial++) {
+      const v = 50 + Math.floor(rand() * 3000);
+      // Peaked or flat, with repeated values (ties) and masked (-inf) entries.
+      const scale = trial % 3 === 0 ? 0.2 : 6;
+      const l = Float32Array.from({ length: v }, () => (rand() < 0.05 ? -Infinity : Math.round(rand() * 40) / 40 * scale));
+      for (const o of settings) {
+        const seed = trial * 7 + checked;
+        const u = createRng(seed)(); // the sampler's single draw for its first token
+        expect(new TokenSampler({ ...o, seed }).next(l.slice(), []), `trial ${trial} ${JSON.stringify(o)}`).toBe(sampleBySortingAll(l, o, u));
+        checked++;
+      }
+    }
+    expect(checked).toBe(300);
+  });
+
+  it('does not sort the whole vocabulary for peaked logits (a Qwen-sized vocab, top-p 0.9)', () => {
+    const rand = createRng(11);
+    const l = Float32Array.from({ length: 151936 }, () => rand() * 4);
+    for (let i = 0; i < 8; i++) l[i * 997] = 25 - i; // a few clear favourites, as real LM logits have
+    const s = new TokenSampler({ temperature: 0.7, topP: 0.9, seed: 1 });
+    s.next(l, []);
+    expect(s.lastSortedCandidates).toBeLessThanOrEqual(64);
+    const flat = new TokenSampler({ temperature: 1, seed: 1 });
+    flat.next(Float32Array.from({ length: 1000 }, () => 1), []);
+    expect(flat.lastSortedCandidates).toBeGreaterThan(64); // a flat draw may need the long tail: the prefix grows
   });
 
   it('rejects invalid options with the field named', () => {
@@ -183,7 +231,7 @@ describe('input and pair checks', () => {
 
 describe('browser platform device resolution (run in Node: no navigator.gpu)', () => {
   it('falls back to wasm and says why, never silently', async () => {
-    const { browserPlatform } = await import('../../src/engine/browser-platform');
+    const { browserPlatform } = await import('../../src/hosts/browser-platform');
     const init = { allowRemoteModels: false, shareDevice: false, topology: 'workers' as const };
     const auto = await browserPlatform().resolveDevice({ ...init, device: 'auto' });
     expect(auto.backend).toBe('wasm');

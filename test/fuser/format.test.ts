@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFormatError } from '../../src/errors';
-import { expectedFuserTensors, loadFuserWeights, serializeFuser } from '../../src/fuser/format';
+import { expectedFuserTensors, loadFuserWeights } from '../../src/fuser/format/validate';
+import { serializeFuser } from '../../src/fuser/format/serialise';
 import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../../src/fuser/safetensors';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
 import { roundThrough } from '../../src/fuser/half';
-import type { FuserWeights } from '../../src/fuser/types';
+import type { FuserWeights } from '../../src/types';
 import { expectFormatError } from './expect-error';
 
 const FILE = 'fuser.safetensors';

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FuserFormatError, SafetensorsFormatError } from '../../src/errors';
-import { loadFuserWeights, serializeFuser } from '../../src/fuser/format';
+import { loadFuserWeights } from '../../src/fuser/format/validate';
+import { serializeFuser } from '../../src/fuser/format/serialise';
 import { randomFuserWeights, seededRandom } from '../../src/fuser/random-weights';
 
 const FILE = 'fuser.safetensors';

@@ -5,10 +5,9 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadFuserWeights } from '../../src/fuser/format';
+import { loadFuserWeights } from '../../src/fuser/format/validate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers, type SafetensorsFile } from '../../src/fuser/safetensors';
-import type { FuserWeights } from '../../src/fuser/types';
-import type { KVCache, KVTensor } from '../../src/kv/types';
+import type { FuserWeights, KVCache, KVTensor } from '../../src/types';
 
 export const GOLDEN_DIR = join(import.meta.dirname, '..', 'fixtures', 'fuser');
 

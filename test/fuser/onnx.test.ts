@@ -7,12 +7,11 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AbortError, DisposedError, InvalidInputError, ShapeMismatchError } from '../../src/errors';
 import { buildFuserGraph } from '../../src/fuser/onnx/graph';
-import { createOnnxFuser, type OrtModuleLike } from '../../src/fuser/onnx/index';
+import { createOnnxFuser, type OrtModuleLike } from '../../src/fuser/onnx';
 import { encodeModel } from '../../src/fuser/onnx/protobuf';
 import { quantizeFuserWeights } from '../../src/fuser/quantize';
 import { fuseCache } from '../../src/fuser/reference';
-import type { Fuser } from '../../src/fuser/types';
-import type { KVCache } from '../../src/kv/types';
+import type { Fuser, KVCache } from '../../src/types';
 import { cloneCache, listGoldenFixtures, loadGoldenFixture, maxAbsDiff, type GoldenFixture } from './golden';
 
 const TOL = 1e-5;

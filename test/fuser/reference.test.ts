@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { AbortError, DisposedError, InvalidInputError, ShapeMismatchError } from '../../src/errors';
 import { createReferenceFuser, fuseCache, fuseLayerPath } from '../../src/fuser/reference';
-import type { KVCache } from '../../src/kv/types';
+import type { KVCache } from '../../src/types';
 import { cloneCache, listGoldenFixtures, loadGoldenFixture, maxAbsDiff, type GoldenFixture } from './golden';
 
 const TOL = 1e-5;

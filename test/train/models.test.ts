@@ -11,9 +11,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { env, AutoTokenizer, AutoModelForCausalLM, Tensor, DynamicCache } from '@huggingface/transformers';
 import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
-import { loadFuserFromDirectory } from '../../src/fuser/node-io';
+import { loadFuserFromDirectory } from '../../src/fuser/format/node-io';
 import { fuseCache } from '../../src/fuser/reference';
-import type { KVCache } from '../../src/kv/types';
+import type { KVCache } from '../../src/types';
 
 const models = process.env.C2C_TEST_MODELS_DIR ?? path.resolve(import.meta.dirname, '..', '..', 'models');
 const pairDir = path.join(models, 'c2c-tiny');

@@ -1,10 +1,9 @@
 /** Loads the golden fuser fixtures (`test/fixtures/fuser/<name>/`) as FuserWeights plus KV cases. */
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadFuserFromDirectory } from '../../src/fuser/node-io';
+import { loadFuserFromDirectory } from '../../src/fuser/format/node-io';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../src/fuser/safetensors';
-import type { FuserWeights } from '../../src/fuser/types';
-import type { KVCache, KVTensor } from '../../src/kv/types';
+import type { FuserWeights, KVCache, KVTensor } from '../../src/types';
 
 export const FIXTURE_ROOT = join(import.meta.dirname, '..', 'fixtures', 'fuser');
 

@@ -5,7 +5,7 @@ import { createWebGPUFuser, type WebGPUFuser } from '../../src/fuser/webgpu';
 import { getTestGpu, skipReason, upload, type TestGpu } from './dawn';
 import { loadFixture, type FixtureCase } from './fixtures';
 import { cacheMaxDiff } from './kv-helpers';
-import type { KVCache } from '../../src/kv/types';
+import type { KVCache } from '../../src/types';
 
 const clone = (cache: KVCache): KVCache => cache.map((l) => ({ key: { ...l.key }, value: { ...l.value } }));
 

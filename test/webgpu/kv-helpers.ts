@@ -1,5 +1,5 @@
 /** KV-cache comparison and random-cache helpers for the WebGPU fuser tests. */
-import type { KVCache } from '../../src/kv/types';
+import type { KVCache } from '../../src/types';
 import type { GpuKV } from '../../src/fuser/webgpu';
 import { maxAbsDiff, upload } from './dawn';
 import { randomArray } from './cpu-math';

@@ -4,10 +4,7 @@
  * "FAKE ENGINE" banner and every benchmark run records `engineKind: 'fake'`. The real demo path and
  * `npm run bench` never import this module.
  */
-import type {
-  C2CEngine, ChatMessage, DeviceReport, EngineOptions, GenerateOptions, GenerationMode, GenerationResult, StreamEvent,
-  TokenEvent, TimingBreakdown,
-} from '../../engine/types';
+import type { C2CEngine, ChatMessage, DeviceReport, EngineOptions, GenerateOptions, GenerationMode, GenerationResult, StreamEvent, TokenEvent, TimingBreakdown } from '../../types';
 import { AbortError } from '../../errors';
 
 const sleep = (ms: number, signal?: AbortSignal) =>

@@ -6,7 +6,7 @@
  * so MatMul needs no runtime transpose; the open paths run as one batch. Closed-gate paths are an Identity of
  * the receiver input.
  */
-import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
+import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../../types';
 import type { GraphSpec, InitializerSpec, NodeSpec, ValueInfoSpec } from './protobuf';
 
 export type KVKind = 'key' | 'value';

@@ -5,11 +5,10 @@
  * and results (within f32 rounding) as the reference fuser, which stays the source of truth.
  */
 import { DisposedError, throwIfAborted } from '../../errors';
-import type { KVCache, KVTensor } from '../../kv/types';
+import type { KVCache, KVTensor, FuseOptions, Fuser, FuserWeights } from '../../types';
 import { checkCacheShapes, resolveRange } from '../reference-checks';
 import { checkFuserWeights } from '../shapes';
 import { copyTensor, seqRangeData, spliceSeq } from '../../kv/ops';
-import type { FuseOptions, Fuser, FuserWeights } from '../types';
 import { buildFuserGraph, outputName, receiverName, sharerName, type KVKind } from './graph';
 import { encodeModel } from './protobuf';
 

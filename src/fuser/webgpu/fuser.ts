@@ -12,8 +12,7 @@
  *   const gpuFused = await fuser.fuseBuffers(recvBufs, sharerBufs, seq); // GPUBuffers in/out, same device
  */
 import { C2CError, DeviceLostError, DisposedError, InvalidInputError, MemoryBudgetError, WebGPUUnavailableError, throwIfAborted } from '../../errors';
-import type { KVCache, KVTensor } from '../../kv/types';
-import type { FuseOptions, Fuser, FuserConfig, FuserWeights } from '../types';
+import type { KVCache, KVTensor, FuseOptions, Fuser, FuserConfig, FuserWeights } from '../../types';
 import { acquireDevice, LossWatch } from './device';
 import { createGemmProgram } from './gemm';
 import { PipelineCache, encodeDispatches, type DispatchRecord } from './program';

@@ -7,7 +7,7 @@
  *   h2 = FFN_proj(h1);   out = r + gate·w[h]·(W_out·h2 + b_out)   (combine in the last GEMM's epilogue)
  * RMSNorm, GELU, residual, sigmoid and the combine never touch memory on their own.
  */
-import type { FuserConfig } from '../types';
+import type { FuserConfig } from '../../types';
 import { ffnModules } from '../shapes';
 import { gemmDispatch, type GemmParams } from './gemm';
 import type { DispatchRecord } from './program';

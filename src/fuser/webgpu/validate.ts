@@ -4,7 +4,7 @@
  * InvalidInputError. Messages name the layer, path and field.
  */
 import { InvalidInputError, ShapeMismatchError } from '../../errors';
-import type { FuserConfig, ModelKVDims } from '../types';
+import type { FuserConfig, ModelKVDims } from '../../types';
 import { PATHS } from '../shapes';
 
 export interface GpuLayerKV {

@@ -10,7 +10,7 @@
 import { MemoryBudgetError } from '../../errors';
 import { float32ToFloat16Bits } from '../half';
 import { quantizeInt8 } from '../quantize';
-import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
+import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../../types';
 import { dtypeBytes, type WeightDType } from './wgsl';
 
 /** Element (int8: word) offsets of one Linear inside its buffer; `b` is -1 without bias, `s` (int8 scales) -1 for float. */

@@ -3,11 +3,11 @@
  * WebGPU fuser on the page's own device (requested by the fuser itself) and reports the max abs error.
  * `runFixtureInt8` loads the same fixture as int8 and compares with the CPU reference on those weights.
  */
-import { loadFuserWeights } from '../../../src/fuser/format';
+import { loadFuserWeights } from '../../../src/fuser/format/validate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../../src/fuser/safetensors';
 import { createWebGPUFuser } from '../../../src/fuser/webgpu';
 import { fuseCache } from '../../../src/fuser/reference';
-import type { KVCache } from '../../../src/kv/types';
+import type { KVCache } from '../../../src/types';
 
 export interface BrowserFixtureResult {
   adapter: string;

@@ -4,10 +4,11 @@
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FuserFormatError } from '../errors';
-import { loadFuserWeights, serializeFuser } from './format';
+import { FuserFormatError } from '../../errors';
+import { loadFuserWeights } from './validate';
+import { serializeFuser } from './serialise';
 import { readManifest } from './manifest';
-import type { FuserDType, FuserWeights } from './types';
+import type { FuserDType, FuserWeights } from '../../types';
 
 async function readOrFail(path: string, what: string): Promise<Buffer> {
   try {

@@ -2,10 +2,10 @@
  * Validation of fuser.json (docs/fuser-format.md): every field checked, every failure a FuserFormatError
  * whose message and `details.field` name the offending field. Produces the resolved FuserConfig.
  */
-import { FuserFormatError } from '../errors';
-import type { FuserConfig, FuserDType, ModelKVDims } from './types';
-import { terminalLayerMap } from './types';
-import { numMlpLayersProblem } from './shapes';
+import { FuserFormatError } from '../../errors';
+import type { FuserConfig, FuserDType, ModelKVDims } from '../../types';
+import { terminalLayerMap } from '../layer-map';
+import { numMlpLayersProblem } from '../shapes';
 
 /** Version 2: scalar_mlp2 has inner width hidden_dim, as upstream builds it (version 1 used intermediate_dim). */
 export const FUSER_FORMAT_VERSION = 2;

@@ -1,18 +1,14 @@
 /**
- * The c2c-web fuser format (docs/fuser-format.md): validates fuser.json, checks the safetensors tensor set
- * against the C2CProjector parameter set (missing, unexpected, misshapen, wrongly typed or non-finite
- * tensors are each named), and builds FuserWeights. Also serialises FuserWeights back to the format.
+ * The tensor-set check of the c2c-web fuser format (docs/fuser-format.md): the safetensors tensors against the
+ * C2CProjector parameter set of the declared dims (missing, unexpected, misshapen, wrongly typed or non-finite
+ * tensors are each named), building FuserWeights. fuser.json itself is validated in manifest.ts.
  */
-import { FuserFormatError, C2CError } from '../errors';
-import type { FFNBlockParams, FuserConfig, FuserDType, FuserWeights, LinearParams, ModelKVDims, ProjectorPathParams } from './types';
-import { terminalLayerMap } from './types';
-import { PATHS, ffnModules, inDimOf, outDimOf, pathTensorShapes, type FfnModule, type PathName } from './shapes';
-import { parseSafetensors, tensorToFloat32, writeSafetensors, type SafetensorsDType, type SafetensorsTensor } from './safetensors';
-import { float32ToBFloat16Bits, float32ToFloat16Bits } from './half';
-import { FUSER_FORMAT_VERSION, readManifest, type FuserManifest } from './manifest';
-import { checkInt8Weight, dequantizeInt8, quantizeFuserWeights } from './quantize';
-
-export { parseFuserJson, type FuserManifest } from './manifest';
+import { FuserFormatError } from '../../errors';
+import type { FFNBlockParams, FuserConfig, FuserDType, FuserWeights, LinearParams, ProjectorPathParams } from '../../types';
+import { checkInt8Weight, dequantizeInt8, quantizeFuserWeights } from '../quantize';
+import { parseSafetensors, tensorToFloat32, type SafetensorsDType, type SafetensorsTensor } from '../safetensors';
+import { PATHS, ffnModules, inDimOf, outDimOf, pathTensorShapes, type FfnModule, type PathName } from '../shapes';
+import { readManifest } from './manifest';
 
 const STORAGE_DTYPE: Record<FuserDType, SafetensorsDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', int8: 'I8' };
 /** Suffix of the per-output-channel scale tensor of an int8 Linear weight (`<weight name>.scale`). */
@@ -23,7 +19,7 @@ export function tensorStorage(dtype: FuserDType, t: { name: string; shape: numbe
   if (dtype !== 'int8') return STORAGE_DTYPE[dtype];
   return t.shape.length === 2 && !t.name.endsWith(SCALE_SUFFIX) ? 'I8' : 'F32';
 }
-export { PATHS, type PathName } from './shapes';
+export { PATHS, type PathName } from '../shapes';
 
 /** Every tensor a fuser with this config must contain, with its shape (official keys prefixed by `<layer>.`). */
 export function expectedFuserTensors(cfg: FuserConfig): { name: string; shape: number[] }[] {
@@ -154,117 +150,3 @@ function preview(names: string[]): string {
   return names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} … (${names.length} in all)`;
 }
 
-/** Serialises weights to fuser.json + one safetensors file, rounding to the storage dtype ('int8' quantises). */
-export function serializeFuser(
-  weights: FuserWeights,
-  opts: { dtype?: FuserDType; metadata?: Record<string, unknown>; fileName?: string } = {},
-): { json: Record<string, unknown>; files: Record<string, Uint8Array> } {
-  const cfg = weights.config;
-  const dtype = opts.dtype ?? cfg.dtype;
-  const fileName = opts.fileName ?? 'fuser.safetensors';
-  const encode = (data: Float32Array): ArrayBufferView => {
-    if (dtype === 'float32' || dtype === 'int8') return data; // int8 fusers keep 1-D tensors f32
-    const bits = new Uint16Array(data.length);
-    const conv = dtype === 'float16' ? float32ToFloat16Bits : float32ToBFloat16Bits;
-    for (let i = 0; i < data.length; i++) bits[i] = conv(data[i]);
-    return bits;
-  };
-  const byName = new Map<string, Float32Array>();
-  const quant = new Map<string, NonNullable<LinearParams['quant']>>();
-  // An int8 target reuses existing int8 data as is (requantising q·scale could move a scale by an ulp).
-  const src = dtype === 'int8' ? quantizeFuserWeights(weights) : weights;
-  const setW = (name: string, lin: LinearParams) => {
-    byName.set(name, lin.weight);
-    if (lin.quant) quant.set(name, lin.quant);
-  };
-  src.layers.forEach((layer, l) => {
-    for (const p of PATHS) {
-      const path = layer[p];
-      const pre = `${l}.${p}`;
-      setW(`${pre}_in.weight`, path.in);
-      byName.set(`${pre}_in.bias`, path.in.bias!);
-      for (const m of ffnModules(cfg)) {
-        path[m.field].forEach((b, i) => {
-          const bp = `${pre}_${m.name}.blocks.${i}`;
-          byName.set(`${bp}.norm.weight`, b.norm);
-          setW(`${bp}.w1.weight`, b.w1);
-          setW(`${bp}.w2.weight`, b.w2);
-        });
-      }
-      setW(`${pre}_scalar_head.weight`, path.scalarHead);
-      byName.set(`${pre}_scalar_head.bias`, path.scalarHead.bias!);
-      setW(`${pre}_proj_out.weight`, path.projOut);
-      byName.set(`${pre}_proj_out.bias`, path.projOut.bias!);
-      byName.set(`${pre}_gate_logit`, new Float32Array([path.gateLogit]));
-    }
-  });
-  const tensors = expectedFuserTensors({ ...cfg, dtype }).map((w) => {
-    const storage = tensorStorage(dtype, w);
-    if (dtype === 'int8' && (storage === 'I8' || w.name.endsWith(SCALE_SUFFIX))) {
-      const q = quant.get(storage === 'I8' ? w.name : w.name.slice(0, -SCALE_SUFFIX.length));
-      if (!q) throw new FuserFormatError(`cannot serialise: weights lack tensor "${w.name}"`, { tensor: w.name });
-      return { name: w.name, dtype: storage, shape: w.shape, data: storage === 'I8' ? q.weight : q.scale };
-    }
-    const data = byName.get(w.name);
-    if (!data) throw new FuserFormatError(`cannot serialise: weights lack tensor "${w.name}"`, { tensor: w.name });
-    return { name: w.name, dtype: storage, shape: w.shape, data: encode(data) };
-  });
-  const json: Record<string, unknown> = {
-    format: 'c2c-fuser',
-    format_version: FUSER_FORMAT_VERSION,
-    projector_class: 'C2CProjector',
-    dtype,
-    receiver: dimsJson(cfg.receiver),
-    sharer: dimsJson(cfg.sharer),
-    hidden_dim: cfg.hiddenDim,
-    intermediate_dim: cfg.intermediateDim,
-    num_mlp_layers: cfg.numMlpLayers,
-    rms_norm_eps: cfg.rmsNormEps,
-    scalar_temperature: cfg.scalarTemperature,
-    layer_map: isTerminal(cfg) ? 'terminal' : cfg.layerMap.slice(),
-    files: [fileName],
-    ...(cfg.alignment ? { alignment: { ...cfg.alignment } } : {}),
-    metadata: opts.metadata ?? {},
-  };
-  return { json, files: { [fileName]: writeSafetensors(tensors) } };
-}
-
-function dimsJson(d: ModelKVDims) {
-  return { num_layers: d.numLayers, num_kv_heads: d.kvHeads, head_dim: d.headDim };
-}
-
-function isTerminal(cfg: FuserConfig): boolean {
-  const t = terminalLayerMap(cfg.receiver.numLayers, cfg.sharer.numLayers);
-  return t.every((s, i) => s === cfg.layerMap[i]);
-}
-
-/** Fetches fuser.json and its files relative to `baseUrl` (a folder URL, with or without trailing slash). */
-export async function loadFuserFromUrl(
-  baseUrl: string,
-  opts: { fetch?: typeof fetch; signal?: AbortSignal } & LoadFuserOptions = {},
-): Promise<FuserWeights> {
-  const doFetch = opts.fetch ?? fetch;
-  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
-  const get = async (name: string): Promise<Response> => {
-    let res: Response;
-    try {
-      res = await doFetch(new URL(name, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href, { signal: opts.signal });
-    } catch (e) {
-      if ((e as Error)?.name === 'AbortError' || e instanceof C2CError) throw e;
-      throw new FuserFormatError(`could not fetch ${base}${name}: ${(e as Error).message}`, { file: name }, { cause: e });
-    }
-    if (!res.ok) throw new FuserFormatError(`could not fetch ${base}${name}: HTTP ${res.status}`, { file: name, status: res.status });
-    return res;
-  };
-  let json: unknown;
-  try {
-    json = await (await get('fuser.json')).json();
-  } catch (e) {
-    if (e instanceof C2CError || (e as Error)?.name === 'AbortError') throw e;
-    throw new FuserFormatError(`fuser.json is not valid JSON: ${(e as Error).message}`, { field: 'fuser.json' });
-  }
-  const manifest: FuserManifest = readManifest(json);
-  const files: Record<string, Uint8Array> = {};
-  for (const f of manifest.files) files[f] = new Uint8Array(await (await get(f)).arrayBuffer());
-  return loadFuserWeights(json, files, { weightDType: opts.weightDType });
-}

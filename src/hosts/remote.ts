@@ -6,7 +6,7 @@
 import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import { WorkerCrashedError } from '../errors';
 import { kvTransferables } from '../kv/convert';
-import type { HostApi, HostTokenEvent, ModelRole, RawProgressEvent, WireHostApi } from './protocol';
+import type { HostApi, HostTokenEvent, ModelRole, RawProgressEvent, WireHostApi } from '../types';
 import { installTransferHandlers } from './transfer';
 
 export class RemoteHost implements HostApi {

@@ -1,12 +1,12 @@
 /**
  * The typed protocol between the engine (main thread) and a model host (a Web Worker, or in-process in Node
  * and in the 'single' topology). Every argument and result is structured-clonable; KV caches travel as
- * transferable ArrayBuffers; AbortSignals and errors cross through comlink transfer handlers (transfer.ts).
+ * transferable ArrayBuffers; AbortSignals and errors cross through comlink transfer handlers (src/hosts/transfer.ts).
  */
-import type { KVCache } from '../kv/types';
-import type { ModelInfo } from '../models/causal-lm';
-import type { FuserConfig } from '../fuser/types';
-import type { ChatMessage, DeviceReport, FinishReason, ModelSource, SamplingOptions } from './types';
+import type { DeviceReport, FinishReason, SamplingOptions } from './engine';
+import type { Fuser, FuserConfig, FuserWeights } from './fuser';
+import type { KVCache } from './kv';
+import type { ChatMessage, ModelInfo, ModelSource } from './model';
 
 export type ModelRole = 'sharer' | 'receiver';
 
@@ -135,4 +135,24 @@ export interface TokenizerSpecials {
   eosIds: number[];
   padToken: string | null;
   specialTokens: string[];
+}
+
+/** The device a host resolved once at init (what every model of the host runs on). */
+export interface ResolvedDevice {
+  backend: 'webgpu' | 'wasm' | 'cpu';
+  fallbackReason?: string;
+  adapter?: DeviceReport['adapter'];
+  shaderF16: boolean;
+  /** ORT session options for every model of this host (e.g. a shared GPUDevice as the EP option). */
+  sessionOptions?: Record<string, unknown>;
+  gpuDevice?: GPUDevice;
+}
+
+export interface HostPlatform {
+  /** Picks the backend once per host; on 'auto' or 'webgpu' failures it returns wasm plus the reason. */
+  resolveDevice(init: HostInit): Promise<ResolvedDevice>;
+  /** Points transformers.js at the model's folder/URL (serialised by the host, env is global). */
+  configureEnv(source: ModelSource, init: HostInit, signal?: AbortSignal): void;
+  loadFuserWeights(location: string, signal?: AbortSignal): Promise<FuserWeights>;
+  createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<Fuser>;
 }

@@ -18,6 +18,3 @@ export interface LayerKV {
 /** One entry per model layer. */
 export type KVCache = LayerKV[];
 
-export function kvTensor(data: Float32Array, heads: number, seq: number, headDim: number): KVTensor {
-  return { data, heads, seq, headDim };
-}

@@ -6,12 +6,10 @@
 import { env } from '@huggingface/transformers';
 import ortWasmMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
 import ortWasmBinary from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import { loadFuserFromUrl } from '../fuser/format';
-import type { OrtModuleLike } from '../fuser/onnx/index';
+import { loadFuserFromUrl } from '../fuser/format/fetch';
+import type { OrtModuleLike } from '../fuser/onnx';
 import { createReferenceFuser } from '../fuser/reference';
-import type { Fuser, FuserWeights } from '../fuser/types';
-import type { HostPlatform, ResolvedDevice } from './host';
-import type { HostInit } from './protocol';
+import type { Fuser, FuserWeights, HostPlatform, ResolvedDevice, HostInit } from '../types';
 
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
 const LIMITS = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
@@ -51,7 +49,7 @@ async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference')
     const onnx = ort.env as { wasm?: { wasmPaths?: unknown } };
     // The fuser may create the first ORT session of this worker: point ORT at the bundled wasm files first.
     if (onnx.wasm && !onnx.wasm.wasmPaths) onnx.wasm.wasmPaths = { mjs: new URL(ortWasmMjs, globalThis.location.href).href, wasm: new URL(ortWasmBinary, globalThis.location.href).href };
-    const { createOnnxFuser } = await import('../fuser/onnx/index');
+    const { createOnnxFuser } = await import('../fuser/onnx');
     // No warm-up run: it would overlap the models' warm-up forwards in this worker, and onnxruntime-web's wasm
     // backend corrupts concurrent runs (transformers.js serialises its own; the fuser's run between prefills).
     return await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike, executionProviders: ['wasm'], warmup: false });
@@ -98,7 +96,7 @@ export function browserPlatform(): HostPlatform {
     async createFuser(weights, device) {
       if (device.backend === 'webgpu' && device.gpuDevice) {
         try {
-          const { createWebGPUFuser } = await import('../fuser/webgpu/index');
+          const { createWebGPUFuser } = await import('../fuser/webgpu');
           return await createWebGPUFuser(weights, { device: device.gpuDevice });
         } catch (e) {
           console.warn(`WebGPU fuser unavailable, using the CPU fuser: ${(e as Error).message}`);

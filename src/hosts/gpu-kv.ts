@@ -4,9 +4,8 @@
  * wrapped back into ORT tensors (`Tensor.fromGpuBuffer`) as the receiver's past KV. No GPU→CPU round trip.
  */
 import { Tensor } from '@huggingface/transformers';
-import type { Fuser } from '../fuser/types';
-import type { GpuKV } from '../fuser/webgpu/index';
-import type { ModelInfo } from '../models/causal-lm';
+import type { Fuser, ModelInfo } from '../types';
+import type { GpuKV } from '../fuser/webgpu';
 
 export interface GpuFuser extends Fuser {
   fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts?: { start?: number; end?: number; signal?: AbortSignal }): Promise<GpuKV>;

@@ -3,7 +3,7 @@
  * interface that the CPU reference and the WebGPU kernels both implement. Weights are Float32Array after
  * loading (bf16/f16 sources are widened on load); Linear weights are `[out, in]` row-major like PyTorch.
  */
-import type { KVCache } from '../kv/types';
+import type { KVCache } from './kv';
 
 /** Storage dtype of a fuser file; 'int8' = per-output-channel int8 Linear weights + f32 scales (src/fuser/quantize.ts). */
 export type FuserDType = 'float32' | 'float16' | 'bfloat16' | 'int8';
@@ -83,8 +83,3 @@ export interface Fuser {
   dispose(): void;
 }
 
-/** Terminal alignment: G(t) = clamp(t + (S - T), 0, S - 1). */
-export function terminalLayerMap(receiverLayers: number, sharerLayers: number): number[] {
-  const offset = sharerLayers - receiverLayers;
-  return Array.from({ length: receiverLayers }, (_, t) => Math.min(Math.max(t + offset, 0), sharerLayers - 1));
-}

@@ -3,15 +3,11 @@
  * device reports. The engine (browser workers or Node) and the demo/benchmark all speak these types.
  */
 
-import type { RelayTemplate } from './relay';
+import type { ChatMessage, ModelSource } from './model';
 
 export type GenerationMode = 'c2c' | 'text-relay' | 'receiver' | 'sharer';
+/** The modes in the order compare() runs them (the one value in this folder: the union's members at run time). */
 export const GENERATION_MODES: readonly GenerationMode[] = ['receiver', 'sharer', 'text-relay', 'c2c'];
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
 
 /** Greedy when `temperature` is 0 or absent. */
 export interface SamplingOptions {
@@ -96,15 +92,6 @@ export interface ProgressEvent {
   file?: string;
 }
 
-/** A model: a Hub id ('onnx-community/Qwen3-0.6B-ONNX') or a local folder/URL served with the app. */
-export interface ModelSource {
-  id: string;
-  /** Local base URL/folder the id is resolved under when offline (transformers.js `localModelPath`). */
-  localPath?: string;
-  /** transformers.js dtype (default chosen from the device: fp32 unless shader-f16). */
-  dtype?: string;
-}
-
 export interface EngineOptions {
   sharer: ModelSource;
   receiver: ModelSource;
@@ -120,6 +107,14 @@ export interface EngineOptions {
   relay?: Partial<RelayTemplate>;
   /** How the fuser runs when it runs on the CPU: 'onnx' (default, ONNX graph on onnxruntime) or 'reference' (plain JS, for debugging). */
   cpuFuser?: 'onnx' | 'reference';
+}
+
+/** Text relay wording (src/engine/relay.ts fills it). */
+export interface RelayTemplate {
+  /** The sharer's user message. `{question}`: the question extracted from the last user message; `{prompt}`: that message whole. */
+  sharerUser: string;
+  /** The receiver's last user message. `{prompt}`: the original message; `{hint}`: the sharer's text. */
+  receiverUser: string;
 }
 
 export type StreamEvent = TokenEvent | { type: 'done'; result: GenerationResult };

@@ -1,0 +1,41 @@
+/**
+ * HostPlatform for Node: onnxruntime-node's CPU EP through transformers.js (device 'cpu'), models resolved under
+ * a local folder, the fuser from a directory, the CPU fuser as an ONNX graph on the same onnxruntime-node.
+ */
+import { resolve } from 'node:path';
+import { env } from '@huggingface/transformers';
+import type { HostPlatform } from '../types';
+import { loadFuserFromDirectory } from '../fuser/format/node-io';
+import { createOnnxFuser, type OrtModuleLike } from '../fuser/onnx/index';
+import { createReferenceFuser } from '../fuser/reference';
+
+export function nodePlatform(): HostPlatform {
+  let cpuFuser: 'onnx' | 'reference' = 'onnx';
+  return {
+    async resolveDevice(init) {
+      cpuFuser = init.cpuFuser ?? 'onnx';
+      const asked = init.device;
+      // Node has one backend here: onnxruntime-node's CPU EP (its Dawn build rejects Mesa, platform notes §6).
+      const fallbackReason = asked === 'webgpu' || asked === 'wasm' ? `device '${asked}' is not available in Node; using onnxruntime-node CPU` : undefined;
+      return { backend: 'cpu', shaderF16: false, fallbackReason };
+    },
+    configureEnv(source, init) {
+      env.allowRemoteModels = init.allowRemoteModels;
+      env.allowLocalModels = true;
+      env.localModelPath = resolve(source.localPath ?? 'models') + '/';
+    },
+    loadFuserWeights: (dir) => loadFuserFromDirectory(dir),
+    async createFuser(weights) {
+      if (cpuFuser === 'reference') return createReferenceFuser(weights);
+      let ort: OrtModuleLike;
+      try {
+        // The same onnxruntime-node instance transformers.js runs the models on.
+        ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+      } catch (e) {
+        console.warn(`onnxruntime-node unavailable, using the CPU reference fuser: ${(e as Error).message}`);
+        return createReferenceFuser(weights);
+      }
+      return createOnnxFuser(weights, { ort });
+    },
+  };
+}

@@ -1,0 +1,30 @@
+/** What every layer knows about a chat model: its messages, where it comes from, what it is. */
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** A model: a Hub id ('onnx-community/Qwen3-0.6B-ONNX') or a local folder/URL served with the app. */
+export interface ModelSource {
+  id: string;
+  /** Local base URL/folder the id is resolved under when offline (transformers.js `localModelPath`). */
+  localPath?: string;
+  /** transformers.js dtype (default chosen from the device: fp32 unless shader-f16). */
+  dtype?: string;
+}
+
+/** What the runtime reads from a loaded model's config and tokenizer. */
+export interface ModelInfo {
+  id: string;
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  /** Context length (max_position_embeddings). */
+  maxPositions: number;
+  /** Tokens that end a reply: the tokenizer's eos plus generation_config eos ids. */
+  eosIds: number[];
+  padId: number | null;
+  unkId: number | null;
+}
