@@ -18,9 +18,9 @@ export { quantizeFuserWeights, quantizeInt8, dequantizeInt8 } from './fuser/quan
 export { fuserGpuWeightBytes } from './fuser/weight-bytes';
 export type { FuserWeightBytes, GpuWeightDType } from './fuser/weight-bytes';
 export * from './types';
-export { HUB_PRESETS, findPreset, decoderParams, projectorParams, presetFuserParams } from './presets';
+export { HUB_PRESETS, findPreset, decoderParams, projectorParams, presetFuserParams, presetFuserUrl, presetEngineOptions } from './presets';
 export type { PairPreset, PresetModel, ModelArch, FuserSource } from './presets';
-export { estimateMemory, checkMemoryBudget, maxContextThatFits, kvBytes } from './memory';
+export { estimateMemory, checkMemoryBudget, maxContextThatFits, estimateKVBytes } from './memory';
 export type { MemoryEstimate, MemoryOptions, DeviceMemoryLimits, ModelDType, FuserWeightDType, KVDType } from './memory';
 export { createReferenceFuser, fuseCache, fuseLayerPath } from './fuser/reference';
 export { createOnnxFuser } from './fuser/onnx';

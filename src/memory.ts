@@ -47,7 +47,7 @@ export interface DeviceMemoryLimits {
   budgetBytes?: number;
 }
 
-export function kvBytes(a: ModelArch, tokens: number, dtype: KVDType): number {
+export function estimateKVBytes(a: ModelArch, tokens: number, dtype: KVDType): number {
   return a.numLayers * 2 * a.kvHeads * a.headDim * tokens * KV_BYTES[dtype];
 }
 
@@ -75,9 +75,9 @@ export function estimateMemory(p: PairPreset, o: MemoryOptions): MemoryEstimate 
     receiverWeightsBytes: decoderParams(r) * modelBytes,
     sharerWeightsBytes: decoderParams(s) * modelBytes,
     fuserWeightsBytes,
-    receiverKVBytes: kvBytes(r, o.contextLength, kvType),
-    sharerKVBytes: kvBytes(s, o.contextLength, kvType),
-    fusedKVBytes: kvBytes(r, o.contextLength, kvType),
+    receiverKVBytes: estimateKVBytes(r, o.contextLength, kvType),
+    sharerKVBytes: estimateKVBytes(s, o.contextLength, kvType),
+    fusedKVBytes: estimateKVBytes(r, o.contextLength, kvType),
     fuserScratchBytes: scratch,
   };
   const buffers = [

@@ -4,6 +4,7 @@
  * the memory budget (src/memory.ts) and the fuser shape check before anything is downloaded.
  */
 import { pathTensorShapes } from './fuser/shapes';
+import type { EngineOptions } from './types';
 
 export interface ModelArch {
   numLayers: number;
@@ -38,11 +39,12 @@ export interface PairPreset {
   fuserHidden: number;
   fuserIntermediate: number;
   fuserMlpLayers: number;
-  /** Chat template settings: Qwen3 receivers run with thinking disabled, as in the paper's evaluation. */
-  chatTemplate: { enableThinking: boolean };
-  /** Token alignment: same-tokenizer pairs never align (c2c-reference §3). */
-  alignment: { enabled: boolean; strategy: 'first' | 'longest' };
-  requiresNetwork: boolean;
+  /**
+   * Chat template variables both models get (`ModelSource.chatTemplateOptions`): Qwen3 runs without its think
+   * block, as in the paper's evaluation. Token alignment is not a preset field: it comes from the checkpoint's
+   * own config.json (`is_do_alignment`, `alignment_strategy`), the way upstream's loaders read it.
+   */
+  chatTemplateOptions: Record<string, unknown>;
 }
 
 const qwen3_0_6b: ModelArch = { numLayers: 28, hiddenSize: 1024, numHeads: 16, kvHeads: 8, headDim: 128, intermediateSize: 3072, vocabSize: 151936, maxContext: 40960, tiedEmbeddings: true };
@@ -54,8 +56,7 @@ const llama32_1b: ModelArch = { numLayers: 16, hiddenSize: 2048, numHeads: 32, k
 
 const OFFICIAL_REPO = 'nics-efc/C2C_Fuser';
 const official = (folder: string): FuserSource => ({ kind: 'official', repo: OFFICIAL_REPO, folder });
-const released = { fuserHidden: 1024, fuserIntermediate: 1024, fuserMlpLayers: 3, chatTemplate: { enableThinking: false }, requiresNetwork: true } as const;
-const sameTokenizer = { enabled: false, strategy: 'longest' } as const;
+const released = { fuserHidden: 1024, fuserIntermediate: 1024, fuserMlpLayers: 3, chatTemplateOptions: { enable_thinking: false } };
 
 /** The paper's released pairs (receiver ← sharer). Hub ids are onnx-community exports. */
 export const HUB_PRESETS: readonly PairPreset[] = [
@@ -65,7 +66,6 @@ export const HUB_PRESETS: readonly PairPreset[] = [
     receiver: { id: 'onnx-community/Qwen3-0.6B-ONNX', arch: qwen3_0_6b },
     sharer: { id: 'onnx-community/Qwen2.5-0.5B-Instruct', arch: qwen25_0_5b },
     fuser: official('qwen3_0.6b+qwen2.5_0.5b_Fuser'),
-    alignment: sameTokenizer,
     ...released,
   },
   {
@@ -74,8 +74,6 @@ export const HUB_PRESETS: readonly PairPreset[] = [
     receiver: { id: 'onnx-community/Qwen3-0.6B-ONNX', arch: qwen3_0_6b },
     sharer: { id: 'onnx-community/Llama-3.2-1B-Instruct', arch: llama32_1b },
     fuser: official('qwen3_0.6b+llam3.2_1b_Fuser'),
-    // Read from the checkpoint's config.json at load time when present; `longest` is the paper's setting.
-    alignment: { enabled: true, strategy: 'longest' },
     ...released,
   },
   {
@@ -84,7 +82,6 @@ export const HUB_PRESETS: readonly PairPreset[] = [
     receiver: { id: 'onnx-community/Qwen3-0.6B-ONNX', arch: qwen3_0_6b },
     sharer: { id: 'onnx-community/Qwen3-4B-ONNX', arch: qwen3_4b },
     fuser: official('qwen3_0.6b+qwen3_4b_Fuser'),
-    alignment: sameTokenizer,
     ...released,
   },
   {
@@ -93,7 +90,6 @@ export const HUB_PRESETS: readonly PairPreset[] = [
     receiver: { id: 'onnx-community/Qwen3-1.7B-ONNX', arch: qwen3_1_7b },
     sharer: { id: 'onnx-community/Qwen2.5-1.5B-Instruct', arch: qwen25_1_5b },
     fuser: official('qwen3_1.7b+qwen2.5_1.5b_Fuser'),
-    alignment: sameTokenizer,
     ...released,
   },
 ];
@@ -125,6 +121,21 @@ export function presetFuserParams(p: PairPreset): number {
   const inDim = p.sharer.arch.kvHeads * p.sharer.arch.headDim;
   const outDim = p.receiver.arch.kvHeads * p.receiver.arch.headDim;
   return p.receiver.arch.numLayers * projectorParams(inDim, outDim, p.receiver.arch.kvHeads, p.fuserHidden, p.fuserIntermediate, p.fuserMlpLayers);
+}
+
+/** The URL of a preset's released fuser folder on the Hub (an official-layout folder, loaded directly). */
+export function presetFuserUrl(p: PairPreset, hubBase = 'https://huggingface.co'): string {
+  return p.fuser.kind === 'official' ? `${hubBase}/${p.fuser.repo}/resolve/main/${p.fuser.folder}/` : p.fuser.path;
+}
+
+/**
+ * Engine options for a preset, as a Hub user runs it: both models by Hub id (remote models allowed), the
+ * released fuser straight from its Hub folder, the preset's chat template variables. `overrides` replaces any
+ * of it (e.g. `localPath` sources and a local fuser URL for stand-ins, a dtype, a device).
+ */
+export function presetEngineOptions(p: PairPreset, overrides: Partial<EngineOptions> = {}): EngineOptions {
+  const source = (m: PresetModel) => ({ id: m.id, chatTemplateOptions: { ...p.chatTemplateOptions } });
+  return { receiver: source(p.receiver), sharer: source(p.sharer), fuser: presetFuserUrl(p), allowRemoteModels: true, ...overrides };
 }
 
 export function findPreset(name: string): PairPreset | undefined {

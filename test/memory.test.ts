@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBudgetError } from '../src/errors';
-import { checkMemoryBudget, estimateMemory, kvBytes, maxContextThatFits } from '../src/memory';
-import { HUB_PRESETS, decoderParams, findPreset, presetFuserParams } from '../src/presets';
+import { checkMemoryBudget, estimateMemory, estimateKVBytes, maxContextThatFits } from '../src/memory';
+import { HUB_PRESETS, decoderParams, findPreset, presetEngineOptions, presetFuserParams } from '../src/presets';
 
 const pair = findPreset('qwen3-0.6b+qwen2.5-0.5b')!;
 const GiB = 1024 ** 3;
@@ -18,10 +18,14 @@ describe('presets', () => {
     expect(decoderParams(pair.sharer.arch) / 1e6).toBeLessThan(500);
   });
 
-  it('are same-tokenizer pairs except the Llama sharer, and all run Qwen3 without thinking', () => {
+  it('all run Qwen3 without thinking (the chat template option reaches both models of the engine options)', () => {
     for (const p of HUB_PRESETS) {
-      expect(p.alignment.enabled).toBe(p.sharer.id.includes('Llama'));
-      expect(p.chatTemplate.enableThinking).toBe(false);
+      expect(p.chatTemplateOptions).toEqual({ enable_thinking: false });
+      const o = presetEngineOptions(p);
+      expect(o.receiver.chatTemplateOptions).toEqual({ enable_thinking: false });
+      expect(o.sharer.chatTemplateOptions).toEqual({ enable_thinking: false });
+      expect(o.fuser).toBe(`https://huggingface.co/${(p.fuser as { repo: string }).repo}/resolve/main/${(p.fuser as { folder: string }).folder}/`);
+      expect(o.allowRemoteModels).toBe(true);
     }
   });
 });
@@ -29,7 +33,7 @@ describe('presets', () => {
 describe('memory budget', () => {
   it('counts KV as layers × 2 × heads × head_dim × tokens × bytes', () => {
     // Qwen3-0.6B: 28 × 2 × 8 × 128 × 4 bytes = 229,376 bytes per token in f32 (platform notes: ≈229 KB/token).
-    expect(kvBytes(pair.receiver.arch, 1, 'float32')).toBe(229_376);
+    expect(estimateKVBytes(pair.receiver.arch, 1, 'float32')).toBe(229_376);
     const e = estimateMemory(pair, { contextLength: 1000, fuserDType: 'float16' });
     expect(e.fusedKVBytes).toBe(229_376_000);
     // f16 GPU layout = 2 bytes per parameter, less the 56 gate logits that stay on the host.

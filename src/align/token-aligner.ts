@@ -81,7 +81,21 @@ export function pickSharerToken(
   return candidates[best];
 }
 
+interface PairSpecials {
+  receiverPad: number;
+  sharerPad: number;
+  /** Sharer special-token strings that encode to exactly one id. */
+  sharerSpecial: Map<string, number>;
+}
+
+/**
+ * Round trips to the tokenizers (which may live in workers) are batched: the special tokens once per aligner,
+ * then a fixed number of calls per request (render, section encodes, and for all message tokens together:
+ * decode each, re-encode, decode multi-token candidates), whatever the number of messages or specials.
+ */
 export class ChatTokenAligner implements TokenAligner {
+  private specials: Promise<PairSpecials> | null = null;
+
   constructor(
     private readonly receiver: TokenizerAccess,
     private readonly sharer: TokenizerAccess,
@@ -90,40 +104,48 @@ export class ChatTokenAligner implements TokenAligner {
     if (strategy !== 'first' && strategy !== 'longest') throw new InvalidInputError(`alignment strategy must be 'first' or 'longest', got "${strategy}"`, { field: 'alignment.strategy' });
   }
 
+  private pairSpecials(): Promise<PairSpecials> {
+    this.specials ??= (async () => {
+      const [rSp, sSp] = await Promise.all([this.receiver.specials(), this.sharer.specials()]);
+      if (rSp.padId === null || sSp.padId === null) throw new InvalidInputError('cross-tokenizer alignment needs a pad token in both tokenizers', { field: 'pad_token' });
+      const tokens = sSp.specialTokens ?? [];
+      const encoded = tokens.length ? await this.sharer.encodeTexts(tokens) : [];
+      const sharerSpecial = new Map<string, number>();
+      tokens.forEach((t, i) => encoded[i].length === 1 && sharerSpecial.set(t, encoded[i][0]));
+      return { receiverPad: rSp.padId, sharerPad: sSp.padId, sharerSpecial };
+    })();
+    // A failed lookup is not cached: the next request asks again.
+    this.specials.catch(() => (this.specials = null));
+    return this.specials;
+  }
+
   async alignChat(messages: ChatMessage[]): Promise<AlignedChat> {
-    const [rText, sText, rSp, sSp] = await Promise.all([this.receiver.render(messages), this.sharer.render(messages), this.receiver.specials(), this.sharer.specials()]);
+    const [rText, sText, sp] = await Promise.all([this.receiver.render(messages), this.sharer.render(messages), this.pairSpecials()]);
     const rSec = splitSections(rText, messages);
     const sSec = splitSections(sText, messages);
     if (rSec.length !== sSec.length) throw new InvalidInputError('receiver and sharer chat templates split into different section counts', { field: 'messages' });
-    if (rSp.padId === null || sSp.padId === null) throw new InvalidInputError('cross-tokenizer alignment needs a pad token in both tokenizers', { field: 'pad_token' });
     const [rEnc, sEnc] = await Promise.all([this.receiver.encodeTexts(rSec.map((s) => s.text)), this.sharer.encodeTexts(sSec.map((s) => s.text))]);
-    const sharerSpecial = new Map<string, number>();
-    for (const t of sSp.specialTokens ?? []) {
-      const [ids] = await this.sharer.encodeTexts([t]);
-      if (ids.length === 1) sharerSpecial.set(t, ids[0]);
-    }
+    const mapped = await this.mapMessageTokens(rSec.flatMap((sec, k) => (sec.kind === 'message' ? rEnc[k] : [])), sp);
     const out: AlignedChat = { receiverIds: [], sharerIds: [], receiverMask: [], sharerMask: [], positions: [], messageRanges: [] };
+    let m = 0;
     for (let k = 0; k < rSec.length; k++) {
       const r = rEnc[k];
       const start = out.receiverIds.length;
       if (rSec[k].kind === 'message') {
-        const texts = await this.receiver.decodeEach(r);
-        const cands = await this.sharer.encodeTexts(texts);
-        const candTexts = this.strategy === 'longest' ? await Promise.all(cands.map((c) => (c.length > 1 ? this.sharer.decodeEach(c) : Promise.resolve([])))) : cands.map(() => []);
-        r.forEach((id, i) => {
+        for (const id of r) {
           out.receiverIds.push(id);
-          out.sharerIds.push(pickSharerToken(texts[i], cands[i], candTexts[i], this.strategy, sharerSpecial, sSp.padId!));
+          out.sharerIds.push(mapped[m++]);
           out.receiverMask.push(1);
           out.sharerMask.push(1);
-        });
+        }
         if (r.length) out.messageRanges.push([start, start + r.length]);
       } else {
         const s = sEnc[k];
         const n = Math.max(r.length, s.length);
         for (let i = 0; i < n; i++) {
-          out.receiverIds.push(i < r.length ? r[i] : rSp.padId);
+          out.receiverIds.push(i < r.length ? r[i] : sp.receiverPad);
           out.receiverMask.push(i < r.length ? 1 : 0);
-          out.sharerIds.push(i < s.length ? s[i] : sSp.padId);
+          out.sharerIds.push(i < s.length ? s[i] : sp.sharerPad);
           out.sharerMask.push(i < s.length ? 1 : 0);
         }
       }
@@ -133,6 +155,25 @@ export class ChatTokenAligner implements TokenAligner {
       throw new InvalidInputError('the last prompt token is padding: the two chat templates tokenize their final sections differently', { field: 'messages' });
     }
     return out;
+  }
+
+  /** One sharer id per receiver message token, in three batched tokenizer calls. */
+  private async mapMessageTokens(ids: number[], sp: PairSpecials): Promise<number[]> {
+    if (!ids.length) return [];
+    const texts = await this.receiver.decodeEach(ids);
+    const cands = await this.sharer.encodeTexts(texts);
+    const multi = this.strategy === 'longest' ? cands.filter((c) => c.length > 1) : [];
+    const flatTexts = multi.length ? await this.sharer.decodeEach(multi.flat()) : [];
+    let at = 0;
+    return ids.map((_, i) => {
+      const c = cands[i];
+      let candTexts: string[] = [];
+      if (this.strategy === 'longest' && c.length > 1) {
+        candTexts = flatTexts.slice(at, at + c.length);
+        at += c.length;
+      }
+      return pickSharerToken(texts[i], c, candTexts, this.strategy, sp.sharerSpecial, sp.sharerPad);
+    });
   }
 }
 

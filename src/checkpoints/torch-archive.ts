@@ -6,6 +6,7 @@
 import { CheckpointFormatError } from '../errors';
 import { PickleDict, TensorRef, describe, unpickle, type StorageDType, type UnpicklerLimits } from './unpickler';
 import { readZip, type ZipLimits } from './zip';
+import { float16BitsToFloat32 } from '../fuser/half';
 
 export interface LoadedTensor {
   name: string;
@@ -108,16 +109,7 @@ export function widen(raw: Uint8Array, dtype: StorageDType): Float32Array {
     const bits = new Uint32Array(out.buffer);
     for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
   } else {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]);
+    for (let i = 0; i < n; i++) out[i] = float16BitsToFloat32(src[i]);
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

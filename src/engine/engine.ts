@@ -5,10 +5,14 @@
  * then the receiver runs the last prompt token on the fused cache and decodes. Requests run one at a time.
  */
 import { AbortError, ContextOverflowError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
-import type { FuserConfig, ModelInfo, GenerateOutcome, HostApi, ModelRole } from '../types';
 import type { TokenAligner } from '../align/token-aligner';
 import { DEFAULT_RELAY_TEMPLATE, relayReceiverMessages, relaySharerMessages } from './relay';
-import { type RelayTemplate, GENERATION_MODES, type C2CEngine, type ChatMessage, type DeviceReport, type GenerateOptions, type GenerationMode, type GenerationResult, type StreamEvent, type TimingBreakdown, type TokenEvent } from '../types';
+import {
+  GENERATION_MODES,
+  type C2CEngine, type ChatMessage, type DeviceReport, type FuserConfig, type GenerateOptions, type GenerateOutcome, type GenerationMode,
+  type GenerationResult, type HostApi, type ModelInfo, type ModelRole, type PrefillResult, type RelayTemplate, type StreamEvent,
+  type TimingBreakdown, type TokenEvent,
+} from '../types';
 import { validateSampling } from '../hosts/sampling';
 
 export const DEFAULT_MAX_NEW_TOKENS = 64;
@@ -244,28 +248,37 @@ export class Engine implements C2CEngine {
     }
     this.checkPrompt('receiver', receiverIds);
     const n = receiverIds.length;
-    const [r, s] = await Promise.all([
+    // Both prefills run at once; if either fails (or is aborted), the other's kept KV is released before rethrowing.
+    const settled = await Promise.allSettled([
       timed(() => hosts.receiver.prefill('receiver', { ids: receiverIds.slice(0, -1), mask: masks?.receiver.slice(0, -1), keep: true, signal })),
       timed(() =>
         hosts.sharer.prefill('sharer', { ids: sharerIds.slice(0, -1), mask: masks?.sharer.slice(0, -1), keep: sameHost, returnKV: !sameHost, signal }),
       ),
     ]);
+    // Handles never repeat, so releasing one that a later step consumed is a no-op.
+    const held: [HostApi, number][] = [];
+    if (settled[0].status === 'fulfilled' && settled[0].value.value.handle !== undefined) held.push([hosts.receiver, settled[0].value.value.handle]);
+    if (settled[1].status === 'fulfilled' && settled[1].value.value.handle !== undefined) held.push([hosts.sharer, settled[1].value.value.handle]);
+    const releaseHeld = () => Promise.all(held.map(([h, handle]) => h.release(handle).catch(() => undefined)));
+    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) {
+      await releaseHeld();
+      throw failed.reason;
+    }
+    const [r, s] = settled.map((x) => (x as PromiseFulfilledResult<{ value: PrefillResult; ms: number }>).value);
     timing.receiverPrefillMs = r.value.ms;
     timing.sharerPrefillMs = s.value.ms;
-    let handle = r.value.handle!;
     try {
       const sharer = sameHost ? { handle: s.value.handle! } : { kv: s.value.kv! };
       const tFuse = now();
       // Cross-tokenizer: only message sections are fused (template sections keep the receiver's KV).
       const ranges = fuseRanges?.map(([a, b]): [number, number] => [a, Math.min(b, n - 1)]).filter(([a, b]) => b > a);
-      await hosts.receiver.fuse({ receiverHandle: handle, sharer, ranges, signal });
+      await hosts.receiver.fuse({ receiverHandle: r.value.handle!, sharer, ranges, signal });
       timing.fuseMs = now() - tFuse;
-      const h = handle;
-      handle = -1; // generate consumes the handle
-      const outcome = await answer('receiver', h, [receiverIds[n - 1]], n - 1, receiverIds);
+      const outcome = await answer('receiver', r.value.handle!, [receiverIds[n - 1]], n - 1, receiverIds);
       return { outcome, promptIds: receiverIds };
     } finally {
-      if (handle >= 0) await hosts.receiver.release(handle).catch(() => undefined);
+      await releaseHeld();
     }
   }
 }

@@ -93,7 +93,7 @@ export function kvSeqLength(cache: KVCache): number {
   return cache.length ? cache[0].key.seq : 0;
 }
 
-/** Total bytes of a cache's Float32 data. */
-export function kvBytes(cache: KVCache): number {
+/** Bytes a cache's tensors hold now (its data arrays), for transfer accounting and memory checks. */
+export function kvCacheByteLength(cache: KVCache): number {
   return cache.reduce((a, l) => a + l.key.data.byteLength + l.value.data.byteLength, 0);
 }

@@ -47,6 +47,9 @@ interface ModelLike {
   dispose(): Promise<unknown>;
 }
 
+/** Chat template variables unless the source says otherwise: no Qwen3 think block (the paper's setting). */
+export const DEFAULT_TEMPLATE_OPTIONS: Readonly<Record<string, unknown>> = { enable_thinking: false };
+
 const ids64 = (ids: readonly number[]) => new Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]);
 
 function asIdList(v: unknown): number[] {
@@ -60,6 +63,7 @@ export class CausalLM {
     readonly info: ModelInfo,
     private readonly tokenizer: TokenizerLike,
     private readonly model: ModelLike,
+    private readonly templateOptions: Record<string, unknown>,
   ) {}
 
   static async load(source: ModelSource, o: LoadOptions): Promise<CausalLM> {
@@ -111,17 +115,17 @@ export class CausalLM {
         throw new ModelLoadError(`model "${source.id}" config.json lacks a valid ${k}`, { field: k, actual: info[k] });
       }
     }
-    return new CausalLM(info, tokenizer, model);
+    return new CausalLM(info, tokenizer, model, { ...DEFAULT_TEMPLATE_OPTIONS, ...source.chatTemplateOptions });
   }
 
   /** Receiver-style prompt ids: the chat template with the assistant generation prompt appended. */
   encodeChat(messages: ChatMessage[], addGenerationPrompt = true): number[] {
     const ids = this.tokenizer.apply_chat_template(messages, {
+      ...this.templateOptions,
       add_generation_prompt: addGenerationPrompt,
       tokenize: true,
       return_tensor: false,
       return_dict: false,
-      enable_thinking: false,
     });
     if (!Array.isArray(ids)) throw new InvalidInputError('chat template did not return token ids', { field: 'messages' });
     return (ids as unknown[]).map(Number);
@@ -129,7 +133,7 @@ export class CausalLM {
 
   /** The templated prompt as text (the aligner needs the string and its message spans). */
   renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
-    return String(this.tokenizer.apply_chat_template(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false, enable_thinking: false }));
+    return String(this.tokenizer.apply_chat_template(messages, { ...this.templateOptions, add_generation_prompt: addGenerationPrompt, tokenize: false }));
   }
 
   encodeText(text: string): number[] {

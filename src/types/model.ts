@@ -12,6 +12,11 @@ export interface ModelSource {
   localPath?: string;
   /** transformers.js dtype (default chosen from the device: fp32 unless shader-f16). */
   dtype?: string;
+  /**
+   * Extra variables for the chat template (Jinja kwargs of `apply_chat_template`). Default
+   * `{ enable_thinking: false }`: Qwen3 without its think block, as in the paper's evaluation.
+   */
+  chatTemplateOptions?: Record<string, unknown>;
 }
 
 /** What the runtime reads from a loaded model's config and tokenizer. */

@@ -94,6 +94,28 @@ describe('aligner rules (fake tokenizers)', () => {
     expect(first.sharerIds[3]).toBe(10); // 'first' keeps the first candidate; 'longest' would pick 12 ("ab")
   });
 
+  it('makes a fixed number of tokenizer round trips per request, whatever the number of specials and messages', async () => {
+    const calls: string[] = [];
+    const counted = (t: TokenizerAccess, who: string, specialTokens: string[]): TokenizerAccess => ({
+      render: (m) => (calls.push(`${who}.render`), t.render(m)),
+      encodeTexts: (x) => (calls.push(`${who}.encode`), t.encodeTexts(x)),
+      decodeEach: (x) => (calls.push(`${who}.decode`), t.decodeEach(x)),
+      specials: async () => (calls.push(`${who}.specials`), { ...(await t.specials()), specialTokens }),
+    });
+    const manySpecials = Array.from({ length: 256 }, (_, i) => `<|reserved_${i}|>`); // Llama 3 has 256 of them
+    const aligner = new ChatTokenAligner(counted(receiver, 'r', []), counted(sharer, 's', manySpecials), 'longest');
+    const oneTurn = [{ role: 'user' as const, content: 'abcd' }];
+    const threeTurns = [...oneTurn, { role: 'assistant' as const, content: 'dd' }, { role: 'user' as const, content: 'bad' }];
+    await aligner.alignChat(oneTurn);
+    const first = calls.length;
+    calls.length = 0;
+    await aligner.alignChat(threeTurns);
+    const later = calls.length;
+    expect(calls.some((c) => c.endsWith('.specials'))).toBe(false); // specials are looked up once per aligner
+    expect(first).toBeLessThanOrEqual(10); // 2 specials + 1 batched special encode + 7 per request
+    expect(later).toBeLessThanOrEqual(7);
+  });
+
   it('splitSections requires a content span to end the text or precede "<"', () => {
     expect(splitSections('<u>hi<m>there<e>', [{ role: 'user', content: 'hi' }, { role: 'user', content: 'there' }]).map((s) => s.kind)).toEqual(
       ['template', 'message', 'template', 'message', 'template'],
