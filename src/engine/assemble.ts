@@ -7,6 +7,7 @@ import { ShapeMismatchError, throwIfAborted } from '../errors';
 import type { FuserConfig, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
 import { createTokenAligner } from '../align/token-aligner';
 import { Engine } from './engine';
+import { pairModelId } from './openai';
 import { ProgressAggregator } from './progress';
 
 export interface AssembleInput {
@@ -94,6 +95,7 @@ export async function assembleEngine(input: AssembleInput): Promise<C2CEngine> {
   return new Engine({
     hosts: input.hosts,
     device: deviceReport(loaded, input.topology),
+    modelId: pairModelId(opts),
     info,
     fuser: loaded.fuser.config,
     relay: opts.relay,

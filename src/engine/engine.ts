@@ -13,7 +13,8 @@ import {
   type GenerationResult, type HostApi, type ModelInfo, type ModelRole, type PrefillResult, type RelayTemplate, type StreamEvent,
   type TimingBreakdown, type TokenEvent,
 } from '../types';
-import { validateSampling } from '../hosts/sampling';
+import { createChatCompletions } from './openai';
+import { validateMessages, validateOptions } from './validate';
 
 export const DEFAULT_MAX_NEW_TOKENS = 64;
 export const DEFAULT_RELAY_MAX_TOKENS = 64;
@@ -22,6 +23,8 @@ export interface EngineParts {
   /** Returns the live hosts (a crashed worker is replaced on the next call). May be the same object twice. */
   hosts(): Promise<{ sharer: HostApi; receiver: HostApi }>;
   device: DeviceReport;
+  /** The OpenAI-shaped model id of this pair. */
+  modelId: string;
   info: { sharer: ModelInfo; receiver: ModelInfo };
   fuser: FuserConfig;
   relay?: Partial<RelayTemplate>;
@@ -32,28 +35,6 @@ export interface EngineParts {
 
 const now = () => performance.now();
 
-export function validateMessages(messages: unknown): asserts messages is ChatMessage[] {
-  if (!Array.isArray(messages) || messages.length === 0) {
-    throw new InvalidInputError('messages must be a non-empty array of {role, content}', { field: 'messages', actual: Array.isArray(messages) ? 0 : typeof messages });
-  }
-  messages.forEach((m, i) => {
-    const ok = m && typeof m === 'object' && ['system', 'user', 'assistant'].includes((m as ChatMessage).role) && typeof (m as ChatMessage).content === 'string';
-    if (!ok) throw new InvalidInputError(`messages[${i}] must be {role: 'system'|'user'|'assistant', content: string}`, { field: `messages[${i}]` });
-  });
-  if (!messages.some((m: ChatMessage) => m.role === 'user' && m.content.length > 0)) {
-    throw new InvalidInputError('messages need at least one non-empty user message', { field: 'messages' });
-  }
-}
-
-function validateOptions(o: GenerateOptions): void {
-  if (o.mode !== undefined && !GENERATION_MODES.includes(o.mode)) throw new InvalidInputError(`unknown mode "${o.mode}"`, { field: 'mode', actual: o.mode });
-  for (const k of ['maxNewTokens', 'relayMaxTokens'] as const) {
-    const v = o[k];
-    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new InvalidInputError(`${k} must be an integer >= 1 (got ${v})`, { field: k, actual: v });
-  }
-  validateSampling(o.sampling);
-}
-
 function emptyTiming(device: DeviceReport): TimingBreakdown {
   return { sharerPrefillMs: 0, receiverPrefillMs: 0, fuseMs: 0, relayMs: 0, ttftMs: 0, decodeMs: 0, decodeTokensPerS: 0, totalMs: 0, device };
 }
@@ -63,12 +44,19 @@ export class Engine implements C2CEngine {
   private disposed = false;
   private readonly relay: RelayTemplate;
 
+  readonly chat: C2CEngine['chat'];
+
   constructor(private readonly parts: EngineParts) {
     this.relay = { ...DEFAULT_RELAY_TEMPLATE, ...parts.relay };
+    this.chat = { completions: createChatCompletions(this) };
   }
 
   get device(): DeviceReport {
     return this.parts.device;
+  }
+
+  get modelId(): string {
+    return this.parts.modelId;
   }
 
   generate(messages: ChatMessage[], opts: GenerateOptions = {}): Promise<GenerationResult> {
@@ -167,7 +155,7 @@ export class Engine implements C2CEngine {
       const tGen = now();
       const o = await hosts[role].generate(
         role,
-        { handle, ids, startPos, maxNewTokens: maxNew, sampling: opts.sampling, seenIds: promptIds, signal: opts.signal },
+        { handle, ids, startPos, maxNewTokens: maxNew, sampling: opts.sampling, seenIds: promptIds, stop: opts.stop, signal: opts.signal },
         emit(role),
       );
       timing.ttftMs = tGen - t0 + o.firstTokenMs;

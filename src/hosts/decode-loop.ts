@@ -1,13 +1,19 @@
 /**
  * The decode loop of one model: runs the remaining prompt tokens on a starting cache, then samples token by
  * token (our own loop rather than transformers.js `generate()`: it gives the fused-cache hand-off, per-token
- * streaming, seeded sampling and a per-request AbortSignal). Stops at eos, at the token budget or the context
- * end, or when aborted (a partial result once at least one token exists).
+ * streaming, seeded sampling and a per-request AbortSignal). Stops at eos, at a stop sequence (the text is cut
+ * before it), at the token budget or the context end, or when aborted (a partial result once a token exists).
  */
 import { throwIfAborted } from '../errors';
 import type { GenerateOutcome, GenerateRequest, HostTokenEvent } from '../types';
 import { disposeTensors, type CausalLM, type PastKV } from '../models/causal-lm';
 import { TokenSampler } from './sampling';
+import { firstStop, heldBackLength } from './stop-sequences';
+
+const cutAtStop = (t: string, stops: readonly string[]) => {
+  const at = firstStop(t, stops);
+  return at >= 0 ? t.slice(0, at) : t;
+};
 
 const now = () => performance.now();
 
@@ -25,7 +31,9 @@ export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateR
   const seen = [...req.seenIds];
   const out: number[] = [];
   const eos = new Set(m.info.eosIds);
-  let ids = req.ids, pos = req.startPos, text = '', firstAt = 0;
+  const stops = req.stop ?? [];
+  // `text`: the complete decoded text so far (cut at a stop sequence); `emitted`: how much of it was streamed.
+  let ids = req.ids, pos = req.startPos, text = '', emitted = 0, firstAt = 0;
   let finishReason: GenerateOutcome['finishReason'] = 'length';
   try {
     const limit = Math.min(req.maxNewTokens, m.info.maxPositions - (req.startPos + req.ids.length) + 1);
@@ -42,28 +50,40 @@ export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateR
       if (past && past !== step.present) disposeTensors(past);
       past = m.pastFromPresent(step.present);
       pos += ids.length;
-      const tok = sampler.next(step.logits, seen);
+      const tok = sampler.next(step.logits, seen, out);
       if (out.length === 0) firstAt = now();
       out.push(tok);
       seen.push(tok);
-      // Emit the text this token completes; hold back while a multi-byte character is unfinished.
+      // Stream the text this token completes; hold back an unfinished multi-byte character and any tail that
+      // could still become a stop sequence. The last token's event flushes whatever is left.
       const full = m.decode(out);
-      const delta = full.endsWith('\uFFFD') ? '' : full.slice(text.length);
+      let done = false;
       if (!full.endsWith('\uFFFD')) text = full;
-      onToken?.({ tokenId: tok, text: delta, index: out.length - 1 });
-      if (eos.has(tok)) {
+      const stopAt = firstStop(text, stops);
+      if (stopAt >= 0) {
+        text = text.slice(0, stopAt);
+        finishReason = 'stop';
+        done = true;
+      } else if (eos.has(tok)) {
         finishReason = 'eos';
-        break;
-      }
+        done = true;
+      } else if (out.length >= limit) done = true;
+      if (done && stopAt < 0) text = full;
+      const safe = done ? text.length : text.length - heldBackLength(text, stops);
+      onToken?.({ tokenId: tok, text: text.slice(emitted, Math.max(safe, emitted)), index: out.length - 1 });
+      emitted = Math.max(safe, emitted);
+      if (done) break;
       ids = [tok];
     }
   } finally {
     disposeTensors(past);
   }
   const end = now();
+  // Aborted: what was decoded, cut at a stop sequence (the stream may have held its tail back).
+  const finalText = finishReason === 'aborted' ? cutAtStop(m.decode(out), stops) : text;
   return {
     tokenIds: out,
-    text: m.decode(out),
+    text: finalText,
     finishReason,
     firstTokenMs: out.length ? firstAt - t0 : end - t0,
     decodeMs: out.length ? end - firstAt : 0,

@@ -21,6 +21,10 @@ export function validateSampling(s: SamplingOptions | undefined): void {
   if (s.repetitionPenalty !== undefined && !(s.repetitionPenalty > 0 && Number.isFinite(s.repetitionPenalty))) {
     bad('repetitionPenalty', s.repetitionPenalty, 'must be a finite number > 0');
   }
+  for (const k of ['presencePenalty', 'frequencyPenalty'] as const) {
+    const v = s[k];
+    if (v !== undefined && !(Number.isFinite(v) && v >= -2 && v <= 2)) bad(k, v, 'must be a number in [-2, 2]');
+  }
   if (s.seed !== undefined && !Number.isInteger(s.seed)) bad('seed', s.seed, 'must be an integer');
 }
 
@@ -32,6 +36,14 @@ export function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<numb
     const v = logits[id];
     logits[id] = v > 0 ? v / penalty : v * penalty;
   }
+}
+
+/** OpenAI-style penalties over the generated tokens: `presence` once per distinct id, `frequency` per occurrence. */
+export function applyPresenceFrequency(logits: Float32Array, generated: readonly number[], presence: number, frequency: number): void {
+  if (!presence && !frequency) return;
+  const counts = new Map<number, number>();
+  for (const id of generated) counts.set(id, (counts.get(id) ?? 0) + 1);
+  for (const [id, n] of counts) if (id >= 0 && id < logits.length) logits[id] -= presence + frequency * n;
 }
 
 export function argmax(logits: Float32Array): number {
@@ -108,9 +120,11 @@ export class TokenSampler {
    * prefix is built: it grows until it holds the nucleus (top-p) and the drawn token, which for real logits
    * is a few dozen of a 150k vocabulary. The result equals that of sorting every finite logit.
    */
-  next(logits: Float32Array, seen: readonly number[]): number {
-    const { repetitionPenalty = 1, temperature = 0, topK = 0, topP = 1 } = this.opts;
+  /** `seen`: prompt + generated ids (repetition penalty); `generated`: this reply's ids (presence/frequency). */
+  next(logits: Float32Array, seen: readonly number[], generated: readonly number[] = []): number {
+    const { repetitionPenalty = 1, temperature = 0, topK = 0, topP = 1, presencePenalty = 0, frequencyPenalty = 0 } = this.opts;
     applyRepetitionPenalty(logits, seen, repetitionPenalty);
+    applyPresenceFrequency(logits, generated, presencePenalty, frequencyPenalty);
     if (!temperature) return argmax(logits);
     let finite = 0;
     let max = -Infinity;

@@ -4,10 +4,11 @@
  */
 
 import type { ChatMessage, ModelSource } from './model';
+import type { ChatCompletionsApi } from './openai';
+import type { GenerationMode } from './modes';
 
-export type GenerationMode = 'c2c' | 'text-relay' | 'receiver' | 'sharer';
-/** The modes in the order compare() runs them (the one value in this folder: the union's members at run time). */
-export const GENERATION_MODES: readonly GenerationMode[] = ['receiver', 'sharer', 'text-relay', 'c2c'];
+export type { GenerationMode } from './modes';
+export { GENERATION_MODES } from './modes';
 
 /** Greedy when `temperature` is 0 or absent. */
 export interface SamplingOptions {
@@ -15,6 +16,9 @@ export interface SamplingOptions {
   topK?: number;
   topP?: number;
   repetitionPenalty?: number;
+  /** OpenAI-style penalties on tokens generated so far: presence once per token id, frequency per occurrence. */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   /** Seed for reproducible sampling. */
   seed?: number;
 }
@@ -36,6 +40,8 @@ export interface GenerateOptions {
   sampling?: SamplingOptions;
   /** Text relay: the sharer's hint is capped at this many tokens. */
   relayMaxTokens?: number;
+  /** Stop sequences: generation ends where the answer's text first contains one (every mode; not the relay hint). */
+  stop?: string[];
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
 }
@@ -66,7 +72,8 @@ export interface TimingBreakdown {
   device: DeviceReport;
 }
 
-export type FinishReason = 'eos' | 'length' | 'aborted';
+/** 'eos': the model ended its reply; 'stop': a stop sequence was reached (the text is cut before it). */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'aborted';
 
 export interface GenerationResult {
   mode: GenerationMode;
@@ -93,6 +100,8 @@ export interface ProgressEvent {
 }
 
 export interface EngineOptions {
+  /** The pair's name, used as the OpenAI-shaped model id (default: derived from the two model ids). */
+  name?: string;
   sharer: ModelSource;
   receiver: ModelSource;
   /** Folder URL (browser) or directory (Node) holding fuser.json + safetensors. */
@@ -121,6 +130,10 @@ export type StreamEvent = TokenEvent | { type: 'done'; result: GenerationResult 
 
 export interface C2CEngine {
   readonly device: DeviceReport;
+  /** The id OpenAI-shaped responses carry (`EngineOptions.name`, else derived from the two model ids). */
+  readonly modelId: string;
+  /** OpenAI-shaped API: `engine.chat.completions.create({ messages, stream, … })` (src/engine/openai.ts). */
+  readonly chat: { readonly completions: ChatCompletionsApi };
   generate(messages: ChatMessage[], opts?: GenerateOptions): Promise<GenerationResult>;
   stream(messages: ChatMessage[], opts?: Omit<GenerateOptions, 'onToken'>): AsyncIterable<StreamEvent>;
   /** Runs every mode (or the ones given) on the same messages, one after another. */

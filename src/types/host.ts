@@ -67,6 +67,8 @@ export interface GenerateRequest {
   sampling?: SamplingOptions;
   /** Tokens counted as already seen by the repetition penalty (the whole prompt). */
   seenIds: number[];
+  /** Stop sequences on the decoded text. */
+  stop?: string[];
   signal?: AbortSignal;
 }
 

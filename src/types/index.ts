@@ -7,4 +7,5 @@ export type * from './kv';
 export type * from './fuser';
 export type * from './model';
 export type * from './host';
+export type * from './openai';
 export * from './engine';

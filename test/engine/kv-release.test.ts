@@ -46,6 +46,7 @@ describe.skipIf(!PAIR)(`kept KV release on failure${PAIR ? '' : ` (skipped: ${NO
     engine = new Engine({
       hosts: async () => ({ sharer: faulty, receiver: faulty }),
       device: deviceReport(loaded, 'node'),
+      modelId: 'c2c-tiny',
       info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info },
       fuser: loaded.fuser.config,
       dispose: () => host.dispose(),

@@ -10,7 +10,7 @@ import { extractQuestion, relayReceiverMessages, relaySharerMessages } from '../
 import { kvCacheToPast, kvTransferables, presentToKVCache } from '../../src/kv/convert';
 import { sliceSeq } from '../../src/kv/ops';
 import { installTransferHandlers } from '../../src/hosts/transfer';
-import { validateMessages } from '../../src/engine/engine';
+import { validateMessages } from '../../src/engine/validate';
 import { checkFuserFitsPair } from '../../src/engine/assemble';
 import { randomFuserConfig } from '../../src/fuser/random-weights';
 import { ContextOverflowError, FuserFormatError } from '../../src/errors';

@@ -6,6 +6,7 @@
  */
 import type { C2CEngine, ChatMessage, DeviceReport, EngineOptions, GenerateOptions, GenerationMode, GenerationResult, StreamEvent, TokenEvent, TimingBreakdown } from '../../types';
 import { AbortError } from '../../errors';
+import { createChatCompletions } from '../../engine/openai';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -72,8 +73,10 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     return { mode, text: answer.join(''), tokenIds: ids, promptIds: [1, 2, 3], hint, finishReason: 'eos', timing };
   }
 
-  return {
+  const engine: C2CEngine = {
     device,
+    modelId: 'fake-ui-test',
+    chat: { completions: createChatCompletions({ modelId: 'fake-ui-test', generate: (m, o) => engine.generate(m, o), stream: (m, o) => engine.stream(m, o) }) },
     generate,
     async *stream(messages, o = {}) {
       const queue: StreamEvent[] = [];
@@ -98,4 +101,5 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     },
     async dispose() {},
   };
+  return engine;
 }
