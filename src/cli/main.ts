@@ -17,6 +17,22 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     out(USAGE);
     return cmd ? 0 : 2;
   }
+  if (cmd === 'serve') {
+    const { serve, SERVE_USAGE } = await import('./serve');
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(SERVE_USAGE);
+      return 0;
+    }
+    try {
+      const handle = await serve(rest, out);
+      // Runs until interrupted.
+      await new Promise<void>((done) => process.once('SIGINT', () => void handle.close().then(done)));
+      return 0;
+    } catch (e) {
+      err(`${(e as Error).name}: ${(e as Error).message}\n\n${SERVE_USAGE}`);
+      return e instanceof TypeError ? 2 : 1;
+    }
+  }
   if (cmd !== 'convert') {
     err(`unknown command '${cmd}'\n\n${USAGE}`);
     return 2;
