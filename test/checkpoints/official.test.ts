@@ -241,7 +241,8 @@ describe('strict key and shape check', () => {
     });
     const err = (await loadWith(s)) as CheckpointFormatError;
     expect(err).toBeInstanceOf(CheckpointFormatError);
-    expect((err.details.misshapen as { key: string }[]).map((m) => m.key)).toEqual(['key_scalar_mlp2.blocks.0.w1.weight', 'key_scalar_mlp2.blocks.0.w2.weight']);
+    const misshapen = (err.details.misshapen as { key: string }[]).map((m) => m.key);
+    expect(misshapen).toEqual(['key_scalar_mlp2.blocks.0.w1.weight', 'key_scalar_mlp2.blocks.0.w2.weight']);
     expect(err.message).toMatch(/'key_scalar_mlp2\.blocks\.0\.w1\.weight' \[24, 16\] \(expected \[16, 16\]\)/);
   });
 
