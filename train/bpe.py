@@ -6,7 +6,6 @@ Specials come first (ids 0..k-1), then the 256 byte tokens, then merges.
 """
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from typing import Dict, Iterable, List, Sequence, Tuple

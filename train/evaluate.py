@@ -1,65 +1,21 @@
-"""Greedy evaluation on held-out E3 items: receiver alone, sharer alone, text relay (sharer hint appended to the
-receiver prompt, as the paper's T2T) and C2C. Writes report.json + REPORT.md next to the models."""
+"""Pipeline stage `eval`: greedy evaluation on held-out E3 items: receiver alone, sharer alone, text relay
+(sharer hint appended to the receiver prompt, as the paper's T2T) and C2C. Writes eval_rows.jsonl and
+eval_summary.json (the report stage turns them into report.json + REPORT.md)."""
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
-from typing import List
 
+import export
+import infer
 import world
-from bpe import render_chat
-
-
-def decode_answer(tok, ids: List[int]) -> str:
-    eos = {tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")}
-    cut = [i for i in ids if i not in eos][: len(ids)]
-    if any(i in eos for i in ids):
-        cut = ids[: min(ids.index(i) for i in ids if i in eos)]
-    return tok.decode(cut).strip()
-
-
-def eos_ids(tok):
-    return [tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")]
-
-
-def probe_accuracy(tok, ents, n: int, seed: int, generate) -> dict:
-    """Accuracy per item type on n seeded items (alternating short/MC); generate(ids) -> output ids."""
-    rng = random.Random(seed)
-    hit = {"mc": 0, "short": 0}
-    cnt = {"mc": 0, "short": 0}
-    for i in range(n):
-        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), "mc" if i % 2 else "short", rng)
-        ans = decode_answer(tok, generate(tok.encode(world.chat(it["prompt"]))))
-        cnt[it["type"]] += 1
-        hit[it["type"]] += int(ans == it["answer"])
-    return {k: round(hit[k] / max(cnt[k], 1), 3) for k in hit}
-
-
-def quick_accuracy(model, tok, ents, n: int, seed: int = 0) -> dict:
-    import infer
-    return probe_accuracy(tok, ents, n, seed, lambda ids: infer.greedy(model, ids, 6, eos_ids(tok)))
-
-
-def eval_items(P: dict, ents, split: str = "E3") -> List[dict]:
-    """Fixed held-out set: every (entity, attribute) of the split, once as MC and once as short answer."""
-    rng = random.Random(P["seed"] + 99)
-    items = []
-    for e in ents:
-        if e.split != split:
-            continue
-        for a in world.ATTRS:
-            for kind in ("mc", "short"):
-                items.append(world.make_item(e, a, kind, rng))
-    for i, it in enumerate(items):
-        it["id"] = f"{split}-{i:04d}"
-    return items
+from train_fuser import load_projectors
+from world import decode_answer, eos_ids, eval_items
 
 
 def run_modes(item: dict, tok, receiver, sharer, projectors, layer_map, P: dict) -> dict:
     """Greedy outputs of all four modes for one item (ids and timings)."""
-    import infer
     eos = eos_ids(tok)
     mx = P["max_new_tokens"]
     prompt = tok.encode(world.chat(item["prompt"]))
@@ -88,11 +44,7 @@ MODES = ("receiver", "sharer", "text_relay", "c2c")
 
 
 def stage_eval(P: dict, out: Path, log, smoke: bool) -> dict:
-    import export
-    from train_fuser import load_projectors
-    from train_all import build_world
-
-    ents, _ = build_world(P)
+    ents, _ = world.build_world(P)
     receiver, tok = export.load_model_folder(out / "receiver")
     sharer, _ = export.load_model_folder(out / "sharer")
     projectors, layer_map = load_projectors(out / "fuser")
@@ -128,7 +80,6 @@ def stage_eval(P: dict, out: Path, log, smoke: bool) -> dict:
     summary["hint_exact"] = round(hint_ok / n, 4)
     # sanity: the receiver on its own entities (E1) shows it learned the QA format
     e1_items = eval_items(P, ents, "E1")[: 160 if not smoke else 16]
-    import infer
     c = {"mc": [0, 0], "short": [0, 0]}
     for it in e1_items:
         a = decode_answer(tok, infer.greedy(receiver, tok.encode(world.chat(it["prompt"])), P["max_new_tokens"], eos_ids(tok)))

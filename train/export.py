@@ -4,7 +4,6 @@ tokenizer_config.json, model.safetensors (HF names, for PyTorch reloads) and onn
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import List
 

@@ -1,4 +1,4 @@
-"""Golden fixtures for the TS runtime and the final report/manifest.
+"""Pipeline stage `report`: golden fixtures for the TS runtime and the final report/manifest.
 
 golden/golden.json: for a few held-out prompts (both item types) the prompt ids and the greedy output ids of
 every mode (receiver, sharer, text relay incl. the hint prompt/ids and the relay prompt, C2C).
@@ -14,21 +14,21 @@ from pathlib import Path
 
 import torch
 
+import export
 import infer
 import st
 import world
-from evaluate import decode_answer, eos_ids, eval_items, run_modes
+from evaluate import run_modes
+from report import render_report
+from train_fuser import load_projectors
+from world import decode_answer, eos_ids, eval_items
 
 N_CASES = 6
 KV_TOKENS = 16
 
 
 def stage_golden(P: dict, out: Path, log) -> None:
-    import export
-    from train_all import build_world
-    from train_fuser import load_projectors
-
-    ents, _ = build_world(P)
+    ents, _ = world.build_world(P)
     receiver, tok = export.load_model_folder(out / "receiver")
     sharer, _ = export.load_model_folder(out / "sharer")
     projectors, layer_map = load_projectors(out / "fuser")
@@ -98,7 +98,6 @@ def folder_bytes(p: Path) -> int:
 
 
 def write_report(P: dict, out: Path, log) -> None:
-    from report import render_report
     lm = json.loads((out / "lm_info.json").read_text())
     fz = json.loads((out / "fuser_info.json").read_text())
     ev = json.loads((out / "eval_summary.json").read_text())

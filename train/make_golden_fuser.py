@@ -49,8 +49,9 @@ CONFIGS = [
            description="sharer dims differ from receiver dims (in 16, out 32), hidden != intermediate"),
     Config("gqa_explicit_map", 202, (2, 4, 8), (2, 2, 16), 32, 32, [3, 16], layer_map=[1, 0],
            description="GQA-like head counts (receiver 4x8, sharer 2x16), explicit non-terminal layer map"),
-    Config("sharer_fewer_mlp4", 303, (4, 2, 8), (2, 1, 16), 32, 32, [2, 9], num_mlp_layers=4,
-           description="sharer has fewer layers (terminal map clamps at 0), num_mlp_layers=4 (2 proj_mlp2 blocks)"),
+    Config("sharer_fewer_mlp4", 303, (4, 2, 8), (2, 1, 16), 32, 48, [2, 9], num_mlp_layers=4,
+           description="sharer has fewer layers (terminal map clamps at 0), num_mlp_layers=4 (2 proj_mlp2 blocks), "
+                       "hidden != intermediate"),
     Config("sharer_more_gates", 404, (3, 2, 8), (5, 2, 8), 32, 32, [4, 33],
            gates={(0, "key"): -0.5, (1, "value"): -0.5, (2, "value"): 0.0},
            description="sharer has more layers; closed gates: layer 0 K (-0.5), layer 1 V (-0.5), layer 2 V (0.0)"),

@@ -29,26 +29,26 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test" / "fixtures" / "official"
-
-# Names a PyTorch C2CProjector registers, in the official module's attribute order.
-FFN_MODULES = ("mlp1", "scalar_mlp2", "proj_mlp2")
-
+sys.path.insert(0, str(ROOT / "train"))
+from c2c.projector import C2CProjector  # noqa: E402
 
 def projector_shapes(a):
-    """Official state-dict key → shape for init_args `a` (gate_temperature buffer included)."""
+    """Official state-dict key → shape for init_args `a` (gate_temperature buffer included), written from
+    upstream's C2CProjector facts (c2c-reference §1.2) and cross-checked against train/c2c/projector.py below."""
     in_dim = a["source_dim"] * a["source_num_heads"]
     out_dim = a["target_dim"] * a["target_num_heads"]
     h, i, ht = a["hidden_dim"], a["intermediate_dim"], a["target_num_heads"]
+    # (module, blocks, FFN inner width): scalar_mlp2's inner width is hidden_dim, not intermediate_dim.
+    ffn = (("mlp1", 1, i), ("scalar_mlp2", 1, h), ("proj_mlp2", a["num_layers"] - 2, i))
     shapes = {}
     for p in ("key", "value"):
         shapes[f"{p}_in.weight"] = (h, in_dim + out_dim)
         shapes[f"{p}_in.bias"] = (h,)
-        for m in FFN_MODULES:
-            blocks = a["num_layers"] - 2 if m == "proj_mlp2" else 1
+        for m, blocks, inner in ffn:
             for b in range(blocks):
                 shapes[f"{p}_{m}.blocks.{b}.norm.weight"] = (h,)
-                shapes[f"{p}_{m}.blocks.{b}.w1.weight"] = (i, h)
-                shapes[f"{p}_{m}.blocks.{b}.w2.weight"] = (h, i)
+                shapes[f"{p}_{m}.blocks.{b}.w1.weight"] = (inner, h)
+                shapes[f"{p}_{m}.blocks.{b}.w2.weight"] = (h, inner)
         shapes[f"{p}_scalar_head.weight"] = (ht, h)
         shapes[f"{p}_scalar_head.bias"] = (ht,)
         shapes[f"{p}_proj_out.weight"] = (out_dim, h)
@@ -86,19 +86,9 @@ def random_state_dict(a, gen, gates, shared_gate_storage):
 
 
 def check_against_reference_projector(a, sd):
-    """If the PyTorch C2CProjector of train/c2c exists, its key set and shapes must equal ours; returns it
-    (float64, eval, holding our weights) so the numpy forward below can be cross-checked, else None."""
-    if str(ROOT / "train") not in sys.path:
-        sys.path.insert(0, str(ROOT / "train"))
-    try:
-        from c2c.projector import C2CProjector  # type: ignore
-    except Exception:  # not written yet, or an import error there: skip the cross-check
-        return None
-    kwargs = {k: v for k, v in a.items() if k != "dtype"}
-    try:
-        ref = C2CProjector(**kwargs)
-    except TypeError:
-        return None
+    """The PyTorch C2CProjector of train/c2c (upstream's module structure) must have exactly our key set and
+    shapes; returns it (float64, eval, holding our weights) so the numpy forward below is cross-checked."""
+    ref = C2CProjector(**{k: v for k, v in a.items() if k != "dtype"})
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     ours = {k: tuple(v.shape) for k, v in sd.items()}
     if ref_shapes != ours:
@@ -109,9 +99,8 @@ def check_against_reference_projector(a, sd):
 
 def as_module_state_dict(a, sd, via_module):
     """What `projector.state_dict()` returns: an OrderedDict carrying `_metadata` (pickled through BUILD).
-    With the PyTorch projector available (and no storage sharing to preserve) it is literally that."""
+    Without storage sharing to preserve it is literally that (upstream's key order included)."""
     if via_module:
-        from c2c.projector import C2CProjector  # type: ignore
         m = C2CProjector(**{k: v for k, v in a.items() if k != "dtype"}, dtype=torch.bfloat16)
         m.load_state_dict(sd, strict=True)
         return m.state_dict()
@@ -203,7 +192,7 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
     for t in range(recv["layers"]):
         sd = random_state_dict(a, gen, gates[t], shared_gate_storage)
         refs.append(check_against_reference_projector(a, sd))
-        torch.save(as_module_state_dict(a, sd, refs[-1] is not None and not shared_gate_storage), final / f"projector_{t}.pt")
+        torch.save(as_module_state_dict(a, sd, not shared_gate_storage), final / f"projector_{t}.pt")
         (final / f"projector_{t}.json").write_text(json.dumps({"class": "C2CProjector", "init_args": a}, indent=2))
         sd64 = {k: v.to(torch.float64).numpy() for k, v in sd.items()}
         sds.append(sd64)
@@ -215,7 +204,7 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
     write_safetensors(root / "weights.safetensors", weights)
 
     exp = {}
-    max_ref_diff = None
+    max_ref_diff = 0.0
     for c, seq in enumerate((3, 5)):
         exp[f"c{c}.seq"] = np.array([seq], dtype=np.int32)
         sharer = {}
@@ -230,15 +219,14 @@ def make_checkpoint(name, seed, recv, shr, hidden, inter, num_layers, layer_map,
                 exp[f"c{c}.receiver.{t}.{p}"] = r
                 fused = fuse_path(sds[t], p, a, sharer[(layer_map[t], p)].astype(np.float64), r.astype(np.float64))
                 exp[f"c{c}.fused.{t}.{p}"] = fused.astype(np.float32)
-            if refs[t] is not None:  # independent check of the numpy forward against the PyTorch module
-                sk, sv = (torch.from_numpy(sharer[(layer_map[t], p)]).double()[None] for p in ("key", "value"))
-                rk, rv = (torch.from_numpy(exp[f"c{c}.receiver.{t}.{p}"]).double()[None] for p in ("key", "value"))
-                with torch.no_grad():
-                    fk, fv = refs[t]((sk, sv), (rk, rv))
-                for p, f in (("key", fk), ("value", fv)):
-                    d = float(np.abs(f[0].numpy() - exp[f"c{c}.fused.{t}.{p}"]).max())
-                    max_ref_diff = d if max_ref_diff is None else max(max_ref_diff, d)
-    if max_ref_diff is not None and max_ref_diff > 1e-5:
+            # independent check of the numpy forward against the PyTorch module
+            sk, sv = (torch.from_numpy(sharer[(layer_map[t], p)]).double()[None] for p in ("key", "value"))
+            rk, rv = (torch.from_numpy(exp[f"c{c}.receiver.{t}.{p}"]).double()[None] for p in ("key", "value"))
+            with torch.no_grad():
+                fk, fv = refs[t]((sk, sv), (rk, rv))
+            for p, f in (("key", fk), ("value", fv)):
+                max_ref_diff = max(max_ref_diff, float(np.abs(f[0].numpy() - exp[f"c{c}.fused.{t}.{p}"]).max()))
+    if max_ref_diff > 1e-5:
         raise SystemExit(f"{name}: numpy forward differs from train/c2c/projector.py by {max_ref_diff}")
     write_safetensors(root / "expected.safetensors", exp, {"num_cases": 2, "layer_map": json.dumps(layer_map)})
     print(f"{name}: {recv['layers']} projectors, map {layer_map}, max |numpy - PyTorch projector| = {max_ref_diff}")

@@ -6,24 +6,35 @@
 Stages (each reads the previous stages' files from --out, so `--stages fuser,eval,golden` resumes):
   lm     world + tokenizer, train receiver and sharer, export both folders (ONNX + tokenizer), Node parity check
   fuser  train the C2C fuser (both LLMs frozen) on E2 items, save in the c2c-web fuser format
-  eval   held-out E3 accuracy for receiver / sharer / text relay / C2C, REPORT.md + report.json
+  eval   held-out E3 accuracy for receiver / sharer / text relay / C2C (eval_summary.json)
   hetero second sharer with its own tokenizer + a fuser trained through token alignment (sharer_b/, fuser_b/)
-  golden fixtures for the TS runtime (prompt ids, greedy ids of every mode, fused-KV slices), report, manifest
+  golden fixtures for the TS runtime (prompt ids, greedy ids of every mode, fused-KV slices), REPORT.md +
+         report.json, manifest
+
+Modules form a pipeline; each imports only its own or earlier layers (train/tests/test_pipeline.py checks it):
+  shared  common, st, bpe, qwen3, infer, align, export, c2c/   (no stage imports)
+  world   world.py                     the task: entities, items, tokenizer, answer rules
+  lm      train_lm.py, node_check.py   receiver and sharer
+  fuser   train_fuser.py, train_hetero.py
+  eval    evaluate.py
+  report  golden.py, report.py
+This file is the driver on top; make_golden_fuser.py and make_official_checkpoints.py use only c2c/.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402,F401  (threads, OMP policy)
-import world  # noqa: E402
-from bpe import BPETokenizer  # noqa: E402
-from qwen3 import Qwen3Config  # noqa: E402
+import common  # noqa: E402  (threads, OMP policy; first)
+import evaluate  # noqa: E402
+import golden  # noqa: E402
+import train_fuser  # noqa: E402
+import train_hetero  # noqa: E402
+import train_lm  # noqa: E402
 
 FULL = {
     "seed": 1234,
@@ -66,59 +77,6 @@ class Log:
         self.f.flush()
 
 
-def build_world(P: dict):
-    """Base world (E1, E2, E3; it alone defines the tokenizer) plus E4, extra sharer-only fuser-training entities."""
-    W = dict(P["world"])
-    n4 = W.pop("n4", 0)
-    ents = world.make_world(P["seed"], **W)
-    tok = BPETokenizer.train(world.tokenizer_corpus(ents, P["seed"] + 1), P["vocab_size"])
-    if n4:
-        ents = ents + world.extra_entities(P["seed"] + 4, n4, {e.name for e in ents})
-    return ents, tok
-
-
-def stage_lm(P: dict, out: Path, log, smoke: bool, resume: bool = False) -> dict:
-    import export
-    import node_check
-    import train_lm
-    from evaluate import quick_accuracy
-
-    ents, tok = build_world(P)
-    e1 = [e for e in ents if e.split == "E1"]
-    taken = {e.name for e in ents if e.split != "E4"}
-    info = {}
-    for role in ("receiver", "sharer"):
-        if resume and (out / role / "model.safetensors").exists() and (out / f"{role}_info.json").exists():
-            info[role] = json.loads((out / f"{role}_info.json").read_text())
-            log(f"[{role}] --resume: keeping {out / role}")
-            continue
-        R = P[role]
-        cfg = Qwen3Config(vocab_size=tok.vocab_size, **R["cfg"])
-        fn = (lambda r: world.sharer_sample(ents, r)) if role == "sharer" else (lambda r: world.receiver_sample(e1, taken, r))
-        probe = [e for e in ents if e.split == ("E3" if role == "sharer" else "E1")]
-        seed = P["seed"] + (10 if role == "sharer" else 20)
-        model, inf = train_lm.train_lm(cfg, tok, fn, R["steps"], R["batch"], R["lr"], seed, log=log, name=role,
-                                       eval_fn=lambda m: quick_accuracy(m, tok, probe, 40), eval_every=1000)
-        export.save_model_folder(model, tok, out / role, extra={"role": role, "train": inf})
-        info[role] = inf
-        (out / f"{role}_info.json").write_text(json.dumps(inf, indent=2))
-        log(f"[{role}] saved {out / role} params={inf['params']} wall={inf['wall_s']}s")
-    # transformers.js parity: tokenization, chat template, greedy (incl. batched left padding)
-    rng = random.Random(P["seed"] + 5)
-    cases = []
-    for role in ("receiver", "sharer"):
-        model, _ = export.load_model_folder(out / role)
-        users = [world.make_item(e, a, k, rng)["prompt"] for e, a, k in
-                 [(ents[0], "city", "mc"), (ents[-1], "pet", "short"), (ents[len(ents) // 2], "job", "short")]]
-        users.append(world.hint_request(world.QUESTIONS["colour"].format(n=ents[-2].name)))
-        cases.append(node_check.build_case(out / role, role, model, tok, users))
-    res = node_check.run_node_check(out, cases, log)
-    log(f"[lm] transformers.js parity {res}")
-    info["node_parity"] = res
-    (out / "lm_info.json").write_text(json.dumps(info, indent=2))
-    return info
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="output folder (default models/c2c-tiny; --smoke needs an explicit one)")
@@ -147,18 +105,14 @@ def main():
     for st in stages:
         ts = time.time()
         if st == "lm":
-            stage_lm(P, out, log, args.smoke, args.resume)
+            train_lm.stage_lm(P, out, log, args.resume)
         elif st == "fuser":
-            import train_fuser
             train_fuser.stage_fuser(P, out, log)
         elif st == "eval":
-            import evaluate
             evaluate.stage_eval(P, out, log, args.smoke)
         elif st == "hetero":
-            import train_hetero
             train_hetero.stage_hetero(P, out, log, args.smoke)
         elif st == "golden":
-            import golden
             golden.stage_golden(P, out, log)
         else:
             raise SystemExit(f"unknown stage {st}")
@@ -169,7 +123,6 @@ def main():
     (out / "stage_times.json").write_text(json.dumps(prev, indent=2))
     log(f"[train_all] total {time.time() - t0:.0f}s")
     if "golden" in stages:  # last: the manifest must cover stage_times.json and the log lines just written
-        import golden
         golden.write_manifest(out.parent if out.parent.name == "models" else out)
 
 

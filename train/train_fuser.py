@@ -1,10 +1,11 @@
-"""Train the C2C fuser (one C2CProjector per receiver layer) with both LLMs frozen, exactly the
+"""Pipeline stage `fuser`: train the C2C fuser (one C2CProjector per receiver layer) with both LLMs frozen, exactly the
 c2c-reference §4.2/§6 flow: receiver and sharer prefill over prompt[:-1] (same ids, same positions), every
 receiver layer fused with its terminal-mapped sharer layer on those tokens, then the receiver runs the last
 prompt token + answer on the fused cache; next-token loss on the answer only. Gumbel-sigmoid gates with a
 geometric temperature 1 -> 0.001 (update_temperature after every optimizer step); hard gates at export."""
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import List
 import torch
 import torch.nn.functional as F
 
+import export
+import infer
 import world
 from c2c.fuser_io import load_fuser, save_fuser
 from c2c.projector import C2CProjector, terminal_layer_map
@@ -80,12 +83,10 @@ def sample_batch(tok, ents, rng, bs, types=("mc", "short")):
 
 @torch.no_grad()
 def c2c_accuracy(tok, receiver, sharer, projectors, layer_map, ents, n, seed) -> dict:
-    import infer
-    from evaluate import eos_ids, probe_accuracy
     for p in projectors:
         p.eval()
-    return probe_accuracy(tok, ents, n, seed,
-                          lambda ids: infer.c2c_greedy(receiver, sharer, projectors, layer_map, ids, 6, eos_ids(tok)))
+    return world.probe_accuracy(tok, ents, n, seed, lambda ids: infer.c2c_greedy(
+        receiver, sharer, projectors, layer_map, ids, 6, world.eos_ids(tok)))
 
 
 def fuser_optimizer_step(loss, params, opt, sched, projectors, step: int) -> None:
@@ -100,10 +101,7 @@ def fuser_optimizer_step(loss, params, opt, sched, projectors, step: int) -> Non
 
 
 def stage_fuser(P: dict, out: Path, log) -> dict:
-    import export
-    from train_all import build_world
-
-    ents, _ = build_world(P)
+    ents, _ = world.build_world(P)
     F_ = P["fuser"]
     splits = F_.get("train_splits", ["E2"])
     e2 = [e for e in ents if e.split in splits]
@@ -153,6 +151,5 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
     save_fuser(str(out / "fuser"), projectors, sc.num_hidden_layers, layer_map="terminal", dtype="float32",
                metadata={"trained_by": "train/train_fuser.py", **{k: v for k, v in info.items() if k != "loss_history"}})
     log(f"[fuser] saved {out / 'fuser'} gates {gates} wall {info['wall_s']}s")
-    import json
     (out / "fuser_info.json").write_text(json.dumps(info, indent=2))
     return info

@@ -1,4 +1,4 @@
-"""Heterogeneous variant: a sharer with its own tokenizer (different merges/vocab) and a fuser trained through
+"""Pipeline stage `fuser` (hetero variant): a sharer with its own tokenizer (different merges/vocab) and a fuser trained through
 token alignment (train/align.py, c2c-reference §3): receiver tokens are the base, one sharer token per receiver
 token, template sections padded, shared position ids 0..L-1, only message tokens fused.
 
@@ -16,13 +16,17 @@ from typing import List
 import torch
 import torch.nn.functional as F
 
+import export
+import infer
+import train_lm
 import world
 from align import align_chat
 from bpe import BPETokenizer
 from c2c.fuser_io import save_fuser
 from c2c.projector import terminal_layer_map
 from qwen3 import Qwen3Config
-from train_fuser import fuser_optimizer_step
+from train_fuser import fuser_optimizer_step, make_projectors
+from world import decode_answer, eos_ids, eval_items
 
 
 def sharer_b_tokenizer(P: dict, ents) -> BPETokenizer:
@@ -86,7 +90,6 @@ def hetero_batch_loss(receiver, sharer, projectors, layer_map, batch):
 
 @torch.no_grad()
 def hetero_c2c_greedy(receiver, sharer, projectors, layer_map, a: dict, max_new: int, eos) -> List[int]:
-    import infer
     n = len(a["receiver_ids"]) - 1
     pos = torch.arange(n).unsqueeze(0)
     rm = torch.tensor([a["receiver_mask"][:-1]])
@@ -108,22 +111,15 @@ def hetero_c2c_greedy(receiver, sharer, projectors, layer_map, a: dict, max_new:
 
 
 def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
-    import export
-    import train_lm
-    from evaluate import decode_answer, eos_ids, eval_items, quick_accuracy
-    from train_all import build_world
-    from train_fuser import make_projectors
-    import infer
-
     H = P["hetero"]
-    ents, _ = build_world(P)
+    ents, _ = world.build_world(P)
     receiver, rtok = export.load_model_folder(out / "receiver")
     tokb = sharer_b_tokenizer(P, ents)
     cfg = Qwen3Config(vocab_size=tokb.vocab_size, **H["cfg"])
     probe = [e for e in ents if e.split == "E3"]
     sharer, sinfo = train_lm.train_lm(cfg, tokb, lambda r: world.sharer_sample(ents, r), H["steps"], H["batch"], H["lr"],
                                       P["seed"] + 40, log=log, name="sharer_b",
-                                      eval_fn=lambda m: quick_accuracy(m, tokb, probe, 40), eval_every=1000)
+                                      eval_fn=lambda m: train_lm.quick_accuracy(m, tokb, probe, 40), eval_every=1000)
     export.save_model_folder(sharer, tokb, out / "sharer_b", extra={"role": "sharer_b", "train": sinfo})
     for p in list(receiver.parameters()) + list(sharer.parameters()):
         p.requires_grad_(False)

@@ -1,15 +1,22 @@
-"""Train one tiny Qwen3 LM on a stream of (prompt, target) samples: loss on the target tokens only
-(or on the whole text when the target is empty), AdamW, warmup + cosine decay, fixed seed."""
+"""Pipeline stage `lm`: train one tiny Qwen3 LM on a stream of (prompt, target) samples (loss on the target
+tokens only, or on the whole text when the target is empty; AdamW, warmup + cosine decay, fixed seed), and
+`stage_lm`: receiver and sharer trained, exported as transformers.js folders and checked in Node."""
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
+from pathlib import Path
 from typing import Callable, List, Tuple
 
 import torch
 import torch.nn.functional as F
 
+import export
+import infer
+import node_check
+import world
 from bpe import BPETokenizer
 from qwen3 import Qwen3Config, Qwen3ForCausalLM
 
@@ -73,3 +80,45 @@ def train_lm(cfg: Qwen3Config, tok: BPETokenizer, sample_fn, steps: int, bs: int
     return model, {"steps": steps, "batch_size": bs, "lr": lr, "seed": seed, "final_loss": round(ema, 4),
                    "wall_s": round(time.time() - t0, 1), "loss_history": hist,
                    "params": sum(p.numel() for p in model.parameters())}
+
+
+def quick_accuracy(model, tok, ents, n: int, seed: int = 0) -> dict:
+    """Greedy accuracy probe of one LM on n seeded items (logged during training)."""
+    return world.probe_accuracy(tok, ents, n, seed, lambda ids: infer.greedy(model, ids, 6, world.eos_ids(tok)))
+
+
+def stage_lm(P: dict, out: Path, log, resume: bool = False) -> dict:
+    ents, tok = world.build_world(P)
+    e1 = [e for e in ents if e.split == "E1"]
+    taken = {e.name for e in ents if e.split != "E4"}
+    info = {}
+    for role in ("receiver", "sharer"):
+        if resume and (out / role / "model.safetensors").exists() and (out / f"{role}_info.json").exists():
+            info[role] = json.loads((out / f"{role}_info.json").read_text())
+            log(f"[{role}] --resume: keeping {out / role}")
+            continue
+        R = P[role]
+        cfg = Qwen3Config(vocab_size=tok.vocab_size, **R["cfg"])
+        fn = (lambda r: world.sharer_sample(ents, r)) if role == "sharer" else (lambda r: world.receiver_sample(e1, taken, r))
+        probe = [e for e in ents if e.split == ("E3" if role == "sharer" else "E1")]
+        seed = P["seed"] + (10 if role == "sharer" else 20)
+        model, inf = train_lm(cfg, tok, fn, R["steps"], R["batch"], R["lr"], seed, log=log, name=role,
+                              eval_fn=lambda m: quick_accuracy(m, tok, probe, 40), eval_every=1000)
+        export.save_model_folder(model, tok, out / role, extra={"role": role, "train": inf})
+        info[role] = inf
+        (out / f"{role}_info.json").write_text(json.dumps(inf, indent=2))
+        log(f"[{role}] saved {out / role} params={inf['params']} wall={inf['wall_s']}s")
+    # transformers.js parity: tokenization, chat template, greedy (incl. batched left padding)
+    rng = random.Random(P["seed"] + 5)
+    cases = []
+    for role in ("receiver", "sharer"):
+        model, _ = export.load_model_folder(out / role)
+        users = [world.make_item(e, a, k, rng)["prompt"] for e, a, k in
+                 [(ents[0], "city", "mc"), (ents[-1], "pet", "short"), (ents[len(ents) // 2], "job", "short")]]
+        users.append(world.hint_request(world.QUESTIONS["colour"].format(n=ents[-2].name)))
+        cases.append(node_check.build_case(out / role, role, model, tok, users))
+    res = node_check.run_node_check(out, cases, log)
+    log(f"[lm] transformers.js parity {res}")
+    info["node_parity"] = res
+    (out / "lm_info.json").write_text(json.dumps(info, indent=2))
+    return info

@@ -3,6 +3,9 @@ hint requests for text relay, and the receiver/sharer training streams.
 
 E1: receiver's entities (it learns QA format and answer vocabulary on them). E2: sharer-only, used for fuser
 training. E3: sharer-only, held out for evaluation. The sharer knows every fact.
+
+Pipeline stage `world` (train/train_all.py): the world, its tokenizer and item sets, and the answer rules (eos,
+decoding, a seeded accuracy probe over any `generate`) that the later stages (lm, fuser, eval, report) share.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from bpe import render_chat
+from bpe import BPETokenizer, render_chat
 
 ATTRS: Dict[str, List[str]] = {
     "city": ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Rome", "Dublin", "Quito"],
@@ -154,3 +157,55 @@ def tokenizer_corpus(ents: List[Entity], seed: int) -> List[str]:
         s = receiver_sample([e for e in ents if e.split == "E1"], taken, rng)
         out.append(s[0] + s[1])
     return out
+
+
+def build_world(P: dict):
+    """Base world (E1, E2, E3; it alone defines the tokenizer) plus E4, extra sharer-only fuser-training entities."""
+    W = dict(P["world"])
+    n4 = W.pop("n4", 0)
+    ents = make_world(P["seed"], **W)
+    tok = BPETokenizer.train(tokenizer_corpus(ents, P["seed"] + 1), P["vocab_size"])
+    if n4:
+        ents = ents + extra_entities(P["seed"] + 4, n4, {e.name for e in ents})
+    return ents, tok
+
+
+def eval_items(P: dict, ents: List[Entity], split: str = "E3") -> List[dict]:
+    """Fixed held-out set: every (entity, attribute) of the split, once as MC and once as short answer."""
+    rng = random.Random(P["seed"] + 99)
+    items = []
+    for e in ents:
+        if e.split != split:
+            continue
+        for a in ATTRS:
+            for kind in ("mc", "short"):
+                items.append(make_item(e, a, kind, rng))
+    for i, it in enumerate(items):
+        it["id"] = f"{split}-{i:04d}"
+    return items
+
+
+# --- answers: what every stage counts as the model's answer ---
+
+def eos_ids(tok) -> List[int]:
+    return [tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")]
+
+
+def decode_answer(tok, ids: List[int]) -> str:
+    """The generated text before the first eos, stripped."""
+    eos = set(eos_ids(tok))
+    cut = next((i for i, t in enumerate(ids) if t in eos), len(ids))
+    return tok.decode(ids[:cut]).strip()
+
+
+def probe_accuracy(tok, ents: List[Entity], n: int, seed: int, generate) -> dict:
+    """Accuracy per item type on n seeded items (alternating short/MC); generate(ids) -> output ids."""
+    rng = random.Random(seed)
+    hit = {"mc": 0, "short": 0}
+    cnt = {"mc": 0, "short": 0}
+    for i in range(n):
+        it = make_item(rng.choice(ents), rng.choice(list(ATTRS)), "mc" if i % 2 else "short", rng)
+        ans = decode_answer(tok, generate(tok.encode(chat(it["prompt"]))))
+        cnt[it["type"]] += 1
+        hit[it["type"]] += int(ans == it["answer"])
+    return {k: round(hit[k] / max(cnt[k], 1), 3) for k in hit}

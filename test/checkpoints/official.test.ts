@@ -136,6 +136,11 @@ describe('layer map and JSON handling', () => {
     ['gap in layers', (f) => (f['final/projector_config.json'] = enc({ 0: { 1: { 0: [[0, 0]], 2: [[1, 2]] } } })), /exactly 0\.\.1/],
     ['bad strategy with alignment on', (f) => (f['config.json'] = enc({ model: { is_do_alignment: true, alignment_strategy: 'prefix' } })), /alignment_strategy/],
     ['config not JSON', (f) => (f['config.json'] = new Uint8Array([0x7b, 0x7b])), /config\.json: not valid JSON/],
+    ['num_layers 2 (upstream needs >= 3)', (f) => {
+      const j = JSON.parse(new TextDecoder().decode(f['final/projector_0.json']));
+      j.init_args.num_layers = 2;
+      f['final/projector_0.json'] = enc(j);
+    }, /projector_0\.json: init_args\.num_layers must be an integer >= 3, got 2/],
     ['dims that disagree with the weights', (f) => {
       // Same out_dim (2×8 = 1×16) but scalar_head has one row per receiver head: only a shape check catches it.
       const j = JSON.parse(new TextDecoder().decode(f['final/projector_0.json']));
@@ -226,6 +231,20 @@ describe('strict key and shape check', () => {
     const s = specs().map((x) => (x.name === 'key_in.weight' ? { ...x, shape: [x.shape[1], x.shape[0]] } : x));
     const err = await loadWith(s);
     expect((err as Error).message).toMatch(/wrong shape 'key_in\.weight' \[24, 16\] \(expected \[16, 24\]\)/);
+  });
+
+  it('refuses scalar_mlp2 at the intermediate width (a layout upstream never builds)', async () => {
+    // tiny_qwen: hidden 16, intermediate 24; upstream's scalar_mlp2 is [16, 16] / [16, 16].
+    const s = specs().map((x) => {
+      if (x.name === 'key_scalar_mlp2.blocks.0.w1.weight') return { ...x, shape: [24, 16], data: new Float32Array(24 * 16) };
+      if (x.name === 'key_scalar_mlp2.blocks.0.w2.weight') return { ...x, shape: [16, 24], data: new Float32Array(16 * 24) };
+      return x;
+    });
+    const err = (await loadWith(s)) as CheckpointFormatError;
+    expect(err).toBeInstanceOf(CheckpointFormatError);
+    const misshapen = (err.details.misshapen as { key: string }[]).map((m) => m.key);
+    expect(misshapen).toEqual(['key_scalar_mlp2.blocks.0.w1.weight', 'key_scalar_mlp2.blocks.0.w2.weight']);
+    expect(err.message).toMatch(/'key_scalar_mlp2\.blocks\.0\.w1\.weight' \[24, 16\] \(expected \[16, 16\]\)/);
   });
 
   it('reports all problems at once', async () => {

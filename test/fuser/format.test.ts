@@ -77,6 +77,34 @@ describe('fuser format: round trip', () => {
   });
 });
 
+describe('fuser format: versions', () => {
+  it('writes format_version 2', () => {
+    expect(validFuser().json.format_version).toBe(2);
+  });
+
+  it('reads version 1 where hidden_dim = intermediate_dim (the same layout)', () => {
+    const { weights, json, bytes } = validFuser();
+    expect(weights.config.hiddenDim).toBe(weights.config.intermediateDim);
+    const back = loadFuserWeights({ ...json, format_version: 1 }, { [FILE]: bytes });
+    flat(weights).forEach((t, i) => expect(Array.from(flat(back)[i])).toEqual(Array.from(t)));
+  });
+
+  it('reads version 2 with hidden_dim ≠ intermediate_dim: scalar_mlp2 at the hidden width', () => {
+    const weights = randomFuserWeights(3, { hiddenDim: 16, intermediateDim: 24 });
+    const { json, files } = serializeFuser(weights);
+    const back = loadFuserWeights(json, files);
+    const p = back.layers[1].value;
+    expect([p.scalarMlp2[0].w1.outDim, p.scalarMlp2[0].w2.inDim, p.mlp1[0].w1.outDim, p.projMlp2[0].w2.inDim]).toEqual([16, 16, 24, 24]);
+    flat(weights).forEach((t, i) => expect(Array.from(flat(back)[i])).toEqual(Array.from(t)));
+  });
+
+  it('refuses version 1 with hidden_dim ≠ intermediate_dim, naming format_version', () => {
+    const { json, files } = serializeFuser(randomFuserWeights(3, { hiddenDim: 16, intermediateDim: 24 }));
+    expectFormatError(() => loadFuserWeights({ ...json, format_version: 1 }, files),
+      /format_version 1 with hidden_dim \(16\) ≠ intermediate_dim \(24\).*format_version 2/, { field: 'format_version', actual: 1 });
+  });
+});
+
 describe('fuser format: bad fuser.json', () => {
   const { json, bytes } = validFuser();
   const files = { [FILE]: bytes };
@@ -88,12 +116,12 @@ describe('fuser format: bad fuser.json', () => {
     ['missing receiver', { receiver: undefined }, /receiver is missing/, 'receiver'],
     ['bad dtype', { dtype: 'int4' }, /dtype must be one of/, 'dtype'],
     ['bad format', { format: 'other' }, /format must be "c2c-fuser"/, 'format'],
-    ['future version', { format_version: 2 }, /format_version must be 1/, 'format_version'],
+    ['future version', { format_version: 3 }, /format_version must be 1 or 2 .*got 3/, 'format_version'],
     ['other projector class', { projector_class: 'AllInOneProjector' }, /projector_class/, 'projector_class'],
     ['layer map outside the sharer', { layer_map: [0, 1, 2] }, /layer_map\[2\] must be a sharer layer index in \[0, 1\]/, 'layer_map[2]'],
     ['layer map too short', { layer_map: [0, 1] }, /one entry per receiver layer/, 'layer_map'],
     ['layer map garbage', { layer_map: 'nearest' }, /layer_map must be "terminal"/, 'layer_map'],
-    ['num_mlp_layers 1', { num_mlp_layers: 1 }, /num_mlp_layers must be ≥ 2/, 'num_mlp_layers'],
+    ['num_mlp_layers 2', { num_mlp_layers: 2 }, /num_mlp_layers must be an integer ≥ 3/, 'num_mlp_layers'],
     ['negative eps', { rms_norm_eps: -1 }, /rms_norm_eps must be a positive number/, 'rms_norm_eps'],
     ['no files', { files: [] }, /files must be a non-empty array/, 'files'],
     ['path escape', { files: ['../secret.safetensors'] }, /files\[0\] must be a relative file name/, 'files[0]'],

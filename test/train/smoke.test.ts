@@ -34,6 +34,7 @@ describe.skipIf(!hasTorch)('train/train_all.py --smoke', () => {
       expect(sc.num_hidden_layers).toBeLessThan(rc.num_hidden_layers);
       const fuser = JSON.parse(readFileSync(path.join(out, 'fuser', 'fuser.json'), 'utf8'));
       expect(fuser.format).toBe('c2c-fuser');
+      expect(fuser.format_version).toBe(2); // train/c2c/fuser_io.py writes upstream's layout (scalar_mlp2 inner = hidden)
       expect(fuser.receiver).toEqual({ num_layers: rc.num_hidden_layers, num_kv_heads: rc.num_key_value_heads, head_dim: rc.head_dim });
       expect(fuser.sharer).toEqual({ num_layers: sc.num_hidden_layers, num_kv_heads: sc.num_key_value_heads, head_dim: sc.head_dim });
       const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));

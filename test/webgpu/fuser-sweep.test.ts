@@ -25,7 +25,7 @@ describe.skipIf(skipReason)('WebGPU fuser sweep on dawn.node', () => {
       // Every other trial has sharer head dims that allow vec4 loads on its own, but never both sides.
       const sharer = { numLayers: pick(1, 3), kvHeads: pick(1, 3), headDim: trial % 2 ? 4 * pick(1, 3) : odd(1, 9) };
       const closed = new Set([`${pick(0, receiver.numLayers - 1)}.${rand() < 0.5 ? 'key' : 'value'}`]);
-      const opts = { receiver, sharer, hiddenDim: odd(3, 37), intermediateDim: odd(3, 41), numMlpLayers: pick(2, 4) };
+      const opts = { receiver, sharer, hiddenDim: odd(3, 37), intermediateDim: odd(3, 41), numMlpLayers: pick(3, 5) };
       const weights = randomFuserWeights(1000 + trial, { ...opts, gateLogit: (l, p) => (closed.has(`${l}.${p}`) ? -1 : 0.5) });
       const cfg = weights.config;
       const r = randomCache(rand, cfg.receiver.numLayers, cfg.receiver.kvHeads, seq, cfg.receiver.headDim);

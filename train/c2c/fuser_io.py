@@ -1,5 +1,9 @@
 """Save/load a list of per-receiver-layer C2CProjectors in the c2c-web fuser format (docs/fuser-format.md):
-a folder with fuser.json and fuser.safetensors, tensors named "{layer}.{official state-dict key}"."""
+a folder with fuser.json and fuser.safetensors, tensors named "{layer}.{official state-dict key}".
+
+Writes format_version 2 (scalar_mlp2 inner width = hidden_dim, as upstream builds it). Reads 2, and 1 only
+where hidden_dim == intermediate_dim: version 1 gave scalar_mlp2 the intermediate width, which is the same
+layout exactly when the two widths are equal."""
 from __future__ import annotations
 
 import json
@@ -13,6 +17,7 @@ from .projector import C2CProjector, terminal_layer_map
 from .safetensors_io import read_safetensors, write_safetensors
 
 _ST_DTYPE = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
+FORMAT_VERSION = 2
 
 
 def save_fuser(directory: str, projectors: Sequence[C2CProjector], sharer_num_layers: int,
@@ -43,7 +48,7 @@ def save_fuser(directory: str, projectors: Sequence[C2CProjector], sharer_num_la
     write_safetensors(os.path.join(directory, "fuser.safetensors"), tensors)
     manifest = {
         "format": "c2c-fuser",
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "projector_class": "C2CProjector",
         "dtype": dtype,
         "receiver": {"num_layers": len(projectors), "num_kv_heads": p0.target_num_heads, "head_dim": p0.target_dim},
@@ -64,13 +69,25 @@ def save_fuser(directory: str, projectors: Sequence[C2CProjector], sharer_num_la
     return manifest
 
 
+def check_manifest_version(m: Dict[str, Any]) -> None:
+    """Refuses what this reader cannot read correctly (the same rule as src/fuser/manifest.ts)."""
+    if m.get("format") != "c2c-fuser":
+        raise ValueError(f"fuser.json: format must be 'c2c-fuser', got {m.get('format')!r}")
+    version = m.get("format_version")
+    if version not in (1, FORMAT_VERSION):
+        raise ValueError(f"fuser.json: format_version must be 1 or {FORMAT_VERSION}, got {version!r}")
+    if version == 1 and m.get("hidden_dim") != m.get("intermediate_dim"):
+        raise ValueError(f"fuser.json: format_version 1 with hidden_dim ({m.get('hidden_dim')}) != intermediate_dim "
+                         f"({m.get('intermediate_dim')}) stores scalar_mlp2 at the intermediate width, which upstream "
+                         f"never builds; re-convert it (format_version {FORMAT_VERSION})")
+
+
 def load_fuser(directory: str) -> Dict[str, Any]:
     """Loads a c2c-web fuser folder: {'manifest', 'projectors' (eval mode, float32), 'layer_map' (resolved)}.
     Every expected tensor must be present with its exact shape and no unknown tensor may appear."""
     with open(os.path.join(directory, "fuser.json")) as f:
         m = json.load(f)
-    if m.get("format") != "c2c-fuser" or m.get("format_version") != 1:
-        raise ValueError("not a c2c-fuser v1 manifest")
+    check_manifest_version(m)
     arrays: Dict[str, np.ndarray] = {}
     for name in m["files"]:
         a, _, _ = read_safetensors(os.path.join(directory, name))

@@ -16,7 +16,7 @@ import torch
 TRAIN = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TRAIN)
 from c2c.fuser_io import load_fuser, save_fuser  # noqa: E402
-from c2c.projector import C2CProjector, official_state_dict_keys, terminal_layer_map  # noqa: E402
+from c2c.projector import C2CProjector, terminal_layer_map  # noqa: E402
 from c2c.safetensors_io import (f32_to_bf16_bits, read_safetensors, round_to_bf16,  # noqa: E402
                                 write_safetensors)
 
@@ -62,25 +62,80 @@ def make_projector(seed=0, num_layers=3, sh=2, sd=8, rh=4, rd=4, hidden=16, inte
     return p.eval()
 
 
+# Upstream's C2CProjector state dict, key by key in its construction order, for source 2 heads x 8, target
+# 4 heads x 4 (in_dim = out_dim = 16), hidden 16, intermediate 24, num_layers 4. Written out by hand from
+# thu-nics/C2C rosetta/model/projector.py (c2c-reference §1.2), not derived from train/c2c. torch's state_dict
+# lists a module's own parameters and buffers before its children, so the gates and the buffer come first.
+H, I, HR, IN, OUT = 16, 24, 4, 16, 16
+UPSTREAM_NL4 = [
+    ("key_gate_logit", ()), ("value_gate_logit", ()),
+    ("gate_temperature", ()),
+    ("key_in.weight", (H, IN + OUT)), ("key_in.bias", (H,)),
+    ("value_in.weight", (H, IN + OUT)), ("value_in.bias", (H,)),
+    ("key_mlp1.blocks.0.norm.weight", (H,)), ("key_mlp1.blocks.0.w1.weight", (I, H)),
+    ("key_mlp1.blocks.0.w2.weight", (H, I)),
+    ("value_mlp1.blocks.0.norm.weight", (H,)), ("value_mlp1.blocks.0.w1.weight", (I, H)),
+    ("value_mlp1.blocks.0.w2.weight", (H, I)),
+    ("key_scalar_mlp2.blocks.0.norm.weight", (H,)), ("key_scalar_mlp2.blocks.0.w1.weight", (H, H)),
+    ("key_scalar_mlp2.blocks.0.w2.weight", (H, H)),
+    ("value_scalar_mlp2.blocks.0.norm.weight", (H,)), ("value_scalar_mlp2.blocks.0.w1.weight", (H, H)),
+    ("value_scalar_mlp2.blocks.0.w2.weight", (H, H)),
+    ("key_scalar_head.weight", (HR, H)), ("key_scalar_head.bias", (HR,)),
+    ("value_scalar_head.weight", (HR, H)), ("value_scalar_head.bias", (HR,)),
+    ("key_proj_mlp2.blocks.0.norm.weight", (H,)), ("key_proj_mlp2.blocks.0.w1.weight", (I, H)),
+    ("key_proj_mlp2.blocks.0.w2.weight", (H, I)),
+    ("key_proj_mlp2.blocks.1.norm.weight", (H,)), ("key_proj_mlp2.blocks.1.w1.weight", (I, H)),
+    ("key_proj_mlp2.blocks.1.w2.weight", (H, I)),
+    ("value_proj_mlp2.blocks.0.norm.weight", (H,)), ("value_proj_mlp2.blocks.0.w1.weight", (I, H)),
+    ("value_proj_mlp2.blocks.0.w2.weight", (H, I)),
+    ("value_proj_mlp2.blocks.1.norm.weight", (H,)), ("value_proj_mlp2.blocks.1.w1.weight", (I, H)),
+    ("value_proj_mlp2.blocks.1.w2.weight", (H, I)),
+    ("key_proj_out.weight", (OUT, H)), ("key_proj_out.bias", (OUT,)),
+    ("value_proj_out.weight", (OUT, H)), ("value_proj_out.bias", (OUT,)),
+]
+
+
+def upstream_keys(num_layers):
+    """UPSTREAM_NL4 for num_layers 3 (one proj_mlp2 block) or 4 (two)."""
+    assert num_layers in (3, 4)
+    return [(k, s) for k, s in UPSTREAM_NL4 if num_layers == 4 or "proj_mlp2.blocks.1." not in k]
+
+
 class TestProjector(unittest.TestCase):
-    def test_official_keys_and_shapes(self):
+    def test_state_dict_is_upstreams(self):
         for nl in (3, 4):
             p = make_projector(num_layers=nl, sh=2, sd=8, rh=4, rd=4, hidden=16, inter=24)
-            sd = p.state_dict()
-            self.assertEqual(set(sd), set(official_state_dict_keys(nl)))
-            in_dim, out_dim = 16, 16
-            for path in ("key", "value"):
-                self.assertEqual(tuple(sd[f"{path}_in.weight"].shape), (16, in_dim + out_dim))
-                self.assertEqual(tuple(sd[f"{path}_in.bias"].shape), (16,))
-                for b in range(nl - 2):
-                    self.assertEqual(tuple(sd[f"{path}_proj_mlp2.blocks.{b}.w1.weight"].shape), (24, 16))
-                    self.assertEqual(tuple(sd[f"{path}_proj_mlp2.blocks.{b}.w2.weight"].shape), (16, 24))
-                    self.assertEqual(tuple(sd[f"{path}_proj_mlp2.blocks.{b}.norm.weight"].shape), (16,))
-                self.assertEqual(tuple(sd[f"{path}_scalar_head.weight"].shape), (4, 16))
-                self.assertEqual(tuple(sd[f"{path}_proj_out.weight"].shape), (out_dim, 16))
-                self.assertEqual(tuple(sd[f"{path}_gate_logit"].shape), ())
-            self.assertEqual(tuple(sd["gate_temperature"].shape), ())
+            got = [(k, tuple(v.shape)) for k, v in p.state_dict().items()]
+            self.assertEqual(got, upstream_keys(nl))  # keys, shapes and order
             self.assertNotIn("gate_temperature", dict(p.named_parameters()))
+
+    def test_scalar_mlp2_inner_width_is_hidden(self):
+        p = make_projector(num_layers=3, hidden=16, inter=40)
+        sd = p.state_dict()
+        for path in ("key", "value"):
+            self.assertEqual(tuple(sd[f"{path}_scalar_mlp2.blocks.0.w1.weight"].shape), (16, 16))
+            self.assertEqual(tuple(sd[f"{path}_scalar_mlp2.blocks.0.w2.weight"].shape), (16, 16))
+            self.assertEqual(tuple(sd[f"{path}_mlp1.blocks.0.w1.weight"].shape), (40, 16))
+            self.assertEqual(tuple(sd[f"{path}_proj_mlp2.blocks.0.w2.weight"].shape), (16, 40))
+
+    def test_num_layers_below_three_refused(self):
+        for nl in (0, 1, 2):
+            with self.assertRaisesRegex(ValueError, "num_layers must be >= 3"):
+                C2CProjector(source_dim=4, target_dim=4, num_layers=nl, hidden_dim=8, intermediate_dim=8)
+        C2CProjector(source_dim=4, target_dim=4, num_layers=3, hidden_dim=8, intermediate_dim=8)
+
+    def test_ffn_block_modules(self):
+        p = make_projector()
+        blk = p.key_mlp1.blocks[0]
+        self.assertIsNone(blk.w1.bias)
+        self.assertIsNone(blk.w2.bias)
+        self.assertEqual(blk.norm.eps, 1e-6)
+        x = torch.tensor([-2.0, -0.5, 0.0, 0.7, 3.0], dtype=torch.float64)
+        erf_gelu = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+        self.assertLess(float((blk.act(x) - erf_gelu).abs().max()), 1e-12)  # the tanh form is ~1e-4 off
+        self.assertEqual(float(p.gate_temperature), 1.0)
+        z = C2CProjector(source_dim=4, target_dim=4, hidden_dim=8, intermediate_dim=8, zero_init=True)
+        self.assertEqual(float(z.key_proj_out.weight.abs().sum() + z.value_proj_out.bias.abs().sum()), 0.0)
 
     def test_eval_forward_matches_numpy(self):
         for nl, seq in ((3, 1), (4, 6)):
@@ -181,7 +236,7 @@ class TestIO(unittest.TestCase):
                     self.assertEqual(json.load(f)["dtype"], dtype)
                 _, dts, _ = read_safetensors(os.path.join(d, "fuser.safetensors"))
                 self.assertEqual(set(dts.values()), {{"float32": "F32", "bfloat16": "BF16", "float16": "F16"}[dtype]})
-                self.assertTrue(all(k.split(".", 1)[1] in official_state_dict_keys(4) for k in dts))
+                self.assertEqual({k.split(".", 1)[1] for k in dts}, {k for k, _ in upstream_keys(4)} - {"gate_temperature"})
                 loaded = load_fuser(d)
                 self.assertEqual(loaded["layer_map"], [2, 3, 4])
                 for orig, back in zip(projectors, loaded["projectors"]):
@@ -192,6 +247,30 @@ class TestIO(unittest.TestCase):
                         want = {"float32": v, "bfloat16": round_to_bf16(v),
                                 "float16": v.astype(np.float16).astype(np.float32)}[dtype]
                         np.testing.assert_array_equal(back.state_dict()[k].numpy(), want, err_msg=k)
+
+    def test_fuser_json_versions(self):
+        def rewrite(d, **fields):
+            path = os.path.join(d, "fuser.json")
+            with open(path) as f:
+                m = json.load(f)
+            m.update(fields)
+            with open(path, "w") as f:
+                json.dump(m, f)
+
+        with tempfile.TemporaryDirectory() as d:
+            m = save_fuser(d, [make_projector(hidden=16, inter=16)], sharer_num_layers=1)
+            self.assertEqual(m["format_version"], 2)
+            rewrite(d, format_version=1)  # version 1 with hidden == intermediate: the same bytes
+            self.assertEqual(len(load_fuser(d)["projectors"]), 1)
+            rewrite(d, format_version=3)
+            with self.assertRaisesRegex(ValueError, "format_version must be 1 or 2, got 3"):
+                load_fuser(d)
+        with tempfile.TemporaryDirectory() as d:
+            save_fuser(d, [make_projector(hidden=16, inter=24)], sharer_num_layers=1)
+            self.assertEqual(len(load_fuser(d)["projectors"]), 1)
+            rewrite(d, format_version=1)
+            with self.assertRaisesRegex(ValueError, "format_version 1 with hidden_dim \\(16\\) != intermediate_dim \\(24\\)"):
+                load_fuser(d)
 
     def test_load_rejects_unknown_and_missing_tensors(self):
         with tempfile.TemporaryDirectory() as d:
