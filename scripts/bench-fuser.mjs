@@ -33,6 +33,7 @@ const { PipelineCache, encodeDispatches } = await load('/src/fuser/webgpu/progra
 const { fuseCache } = await load('/src/fuser/reference.ts');
 const { randomFuserWeights, seededRandom } = await load('/src/fuser/random-weights.ts');
 const { quantizeFuserWeights } = await load('/src/fuser/quantize.ts');
+const { pathFlopsPerToken, pathLinearShapes } = await load('/src/fuser/shapes.ts');
 
 const gpu = await getTestGpu();
 const { device, adapter } = gpu;
@@ -66,26 +67,11 @@ async function timeInterleaved(fns) {
   return t.map(median);
 }
 
-/** FLOPs of one open path per token (multiply-add = 2). */
-function pathFlops(cfg) {
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim + cfg.receiver.kvHeads * cfg.receiver.headDim;
-  const outDim = cfg.receiver.kvHeads * cfg.receiver.headDim;
-  const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
-  const blocks = 2 + (cfg.numMlpLayers - 2);
-  return 2 * (inDim * H + blocks * 2 * H * I + H * cfg.receiver.kvHeads + H * outDim);
-}
+/** FLOPs of one open path per token (multiply-add = 2), from the one source of projector shapes. */
+const pathFlops = (cfg) => pathFlopsPerToken(cfg);
 
-/** The GEMM shapes [M, N, K] of one path, in order. */
-function pathShapes(cfg, M) {
-  const inDim = cfg.sharer.kvHeads * cfg.sharer.headDim + cfg.receiver.kvHeads * cfg.receiver.headDim;
-  const H = cfg.hiddenDim;
-  const I = cfg.intermediateDim;
-  const s = [[M, H, inDim]];
-  for (let b = 0; b < cfg.numMlpLayers; b++) s.push([M, I, H], [M, H, I]);
-  s.push([M, cfg.receiver.kvHeads, H], [M, cfg.receiver.kvHeads * cfg.receiver.headDim, H]);
-  return s;
-}
+/** The GEMM shapes [M, N, K] of one path (every Linear, scalar_mlp2 at its hidden inner width). */
+const pathShapes = (cfg, M) => pathLinearShapes(cfg).map(([n, k]) => [M, n, k]);
 
 function randomCache(rand, dims, seq) {
   const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1), heads: dims.kvHeads, seq, headDim: dims.headDim });

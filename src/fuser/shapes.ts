@@ -65,6 +65,16 @@ export function pathTensorShapes(d: FuserDims): { suffix: string; shape: number[
   return out;
 }
 
+/** The `[out, in]` shape of every Linear of one path (each is one GEMM over the fused tokens). */
+export function pathLinearShapes(d: FuserDims): [number, number][] {
+  return pathTensorShapes(d).filter((t) => t.shape.length === 2).map((t) => [t.shape[0], t.shape[1]]);
+}
+
+/** Multiply-add FLOPs (2 per MAC) of one open path per fused token: the Linears; norms and activations excluded. */
+export function pathFlopsPerToken(d: FuserDims): number {
+  return pathLinearShapes(d).reduce((n, [o, i]) => n + 2 * o * i, 0);
+}
+
 /** Why `n` is not a num_layers upstream can build (an integer ≥ 3), or undefined when it is. */
 export function numMlpLayersProblem(n: unknown): string | undefined {
   if (Number.isInteger(n) && (n as number) >= MIN_NUM_MLP_LAYERS) return undefined;
