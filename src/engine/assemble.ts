@@ -61,7 +61,16 @@ export async function loadPair(
   return { sharer, receiver, fuser };
 }
 
-export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: { backend: 'webgpu' | 'cpu' } }, topology: DeviceReport['topology']): DeviceReport {
+/** Prefix reuse unless switched off, and off by default where it would give up the zero-copy GPU path. */
+export function prefixReuseFor(opts: Pick<EngineOptions, 'prefixReuse'>, topology: DeviceReport['topology'], backend: DeviceReport['backend']): boolean {
+  return opts.prefixReuse ?? !(topology === 'single' && backend === 'webgpu');
+}
+
+export function deviceReport(
+  loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: { backend: 'webgpu' | 'cpu' } },
+  topology: DeviceReport['topology'],
+  prefixReuse = true,
+): DeviceReport {
   const r = loaded.receiver;
   const reasons = [...new Set([loaded.sharer.fallbackReason, r.fallbackReason].filter((x): x is string => !!x))];
   return {
@@ -71,6 +80,7 @@ export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedMode
     shaderF16: r.shaderF16,
     fallbackReason: reasons.length ? reasons.join('; ') : undefined,
     topology,
+    prefixReuse,
   };
 }
 
@@ -92,9 +102,11 @@ export async function assembleEngine(input: AssembleInput): Promise<C2CEngine> {
   const aligner = loaded.fuser.config.alignment?.enabled
     ? createTokenAligner(input.hosts, loaded.fuser.config.alignment.strategy)
     : undefined;
+  const prefixReuse = prefixReuseFor(opts, input.topology, loaded.receiver.backend);
   return new Engine({
     hosts: input.hosts,
-    device: deviceReport(loaded, input.topology),
+    device: deviceReport(loaded, input.topology, prefixReuse),
+    prefixReuse,
     modelId: pairModelId(opts),
     info,
     fuser: loaded.fuser.config,

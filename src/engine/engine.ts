@@ -4,13 +4,15 @@
  * the prompt minus its last token concurrently, every receiver layer is fused with its mapped sharer layer,
  * then the receiver runs the last prompt token on the fused cache and decodes. Requests run one at a time.
  */
-import { AbortError, ContextOverflowError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
+import { AbortError, ContextOverflowError, DisposedError, throwIfAborted } from '../errors';
 import type { TokenAligner } from '../align/token-aligner';
 import { DEFAULT_RELAY_TEMPLATE, relayReceiverMessages, relaySharerMessages } from './relay';
+import { answerPrompt, c2cAnswer, c2cPrompt, relayHint, type FlowContext } from './flows';
+import { ConversationCache } from './prefix-cache';
 import {
   GENERATION_MODES,
   type C2CEngine, type ChatMessage, type DeviceReport, type FuserConfig, type GenerateOptions, type GenerateOutcome, type GenerationMode,
-  type GenerationResult, type HostApi, type ModelInfo, type ModelRole, type PrefillResult, type RelayTemplate, type StreamEvent,
+  type GenerationResult, type HostApi, type ModelInfo, type ModelRole, type RelayTemplate, type StreamEvent,
   type TimingBreakdown, type TokenEvent,
 } from '../types';
 import { createChatCompletions } from './openai';
@@ -30,6 +32,8 @@ export interface EngineParts {
   relay?: Partial<RelayTemplate>;
   /** Present when the pair's tokenizers differ (fuser alignment enabled). */
   aligner?: TokenAligner;
+  /** Exact multi-turn prefix reuse (default on): the last conversation's KV stays in the hosts. */
+  prefixReuse?: boolean;
   dispose(): Promise<void>;
 }
 
@@ -45,9 +49,12 @@ export class Engine implements C2CEngine {
   private readonly relay: RelayTemplate;
 
   readonly chat: C2CEngine['chat'];
+  /** The last conversation's KV (exact prefix reuse); null when reuse is off. */
+  private readonly cache: ConversationCache | null;
 
   constructor(private readonly parts: EngineParts) {
     this.relay = { ...DEFAULT_RELAY_TEMPLATE, ...parts.relay };
+    this.cache = parts.prefixReuse === false ? null : new ConversationCache();
     this.chat = { completions: createChatCompletions(this) };
   }
 
@@ -133,6 +140,7 @@ export class Engine implements C2CEngine {
     if (this.disposed) return;
     this.disposed = true;
     await this.queue.catch(() => undefined);
+    await this.cache?.evict();
     await this.parts.dispose();
   }
 
@@ -151,16 +159,18 @@ export class Engine implements C2CEngine {
         // A throwing listener must not kill the generation; streams/UI errors are the caller's.
       }
     };
-    const answer = async (role: ModelRole, handle: number | null, ids: number[], startPos: number, promptIds: number[]) => {
+    const answer = async (role: ModelRole, handle: number | null, ids: number[], startPos: number, promptIds: number[], borrow = false) => {
       const tGen = now();
       const o = await hosts[role].generate(
         role,
-        { handle, ids, startPos, maxNewTokens: maxNew, sampling: opts.sampling, seenIds: promptIds, stop: opts.stop, signal: opts.signal },
+        { handle, ids, startPos, maxNewTokens: maxNew, sampling: opts.sampling, seenIds: promptIds, stop: opts.stop, signal: opts.signal, borrow },
         emit(role),
       );
       timing.ttftMs = tGen - t0 + o.firstTokenMs;
       return o;
     };
+    const reused = { receiver: 0, sharer: 0, fused: 0 };
+    const ctx: FlowContext = { hosts, cache: this.cache, reused, timing, signal: opts.signal, answer: (r, h, i, p, ids, b) => answer(r, h, i, p, ids, b) };
     let outcome: GenerateOutcome;
     let promptIds: number[];
     let hint: GenerationResult['hint'];
@@ -168,35 +178,39 @@ export class Engine implements C2CEngine {
     if (mode === 'receiver' || mode === 'sharer') {
       promptIds = await hosts[mode].encodeChat(mode, messages);
       this.checkPrompt(mode, promptIds);
-      outcome = await answer(mode, null, promptIds, 0, promptIds);
+      outcome = await answerPrompt(ctx, mode, promptIds, (ms) => (timing[mode === 'sharer' ? 'sharerPrefillMs' : 'receiverPrefillMs'] = ms));
     } else if (mode === 'text-relay') {
       const sharerIds = await hosts.sharer.encodeChat('sharer', relaySharerMessages(messages, this.relay));
       this.checkPrompt('sharer', sharerIds);
       const tRelay = now();
-      const h = await hosts.sharer.generate(
-        'sharer',
-        { handle: null, ids: sharerIds, startPos: 0, maxNewTokens: opts.relayMaxTokens ?? DEFAULT_RELAY_MAX_TOKENS, sampling: opts.sampling, seenIds: sharerIds, signal: opts.signal },
-        emit('sharer'),
+      const h = await relayHint(ctx, sharerIds, (handle, borrow) =>
+        hosts.sharer.generate(
+          'sharer',
+          {
+            handle, ids: [sharerIds[sharerIds.length - 1]], startPos: sharerIds.length - 1, maxNewTokens: opts.relayMaxTokens ?? DEFAULT_RELAY_MAX_TOKENS,
+            sampling: opts.sampling, seenIds: sharerIds, signal: opts.signal, borrow,
+          },
+          emit('sharer'),
+        ),
       );
       timing.relayMs = now() - tRelay;
-      if (h.finishReason === 'aborted') throw new AbortError('text relay was aborted while the sharer wrote its hint');
       // Like the training data's decode_answer: the text before eos, stripped.
       hint = { text: h.text.trim(), tokenIds: h.tokenIds };
       promptIds = await hosts.receiver.encodeChat('receiver', relayReceiverMessages(messages, hint.text, this.relay));
       this.checkPrompt('receiver', promptIds);
-      outcome = await answer('receiver', null, promptIds, 0, promptIds);
+      outcome = await answerPrompt(ctx, 'receiver', promptIds, (ms) => (timing.receiverPrefillMs = ms));
     } else {
-      ({ outcome, promptIds } = await this.c2c(hosts, messages, opts, timing, answer));
+      const p = await c2cPrompt(hosts, messages, this.parts.aligner);
+      this.checkPrompt('receiver', p.receiverIds);
+      promptIds = p.receiverIds;
+      outcome = await c2cAnswer(ctx, p);
     }
 
     const total = now() - t0;
     timing.totalMs = total;
     timing.decodeMs = outcome.decodeMs;
     timing.decodeTokensPerS = outcome.tokenIds.length > 1 && outcome.decodeMs > 0 ? ((outcome.tokenIds.length - 1) * 1000) / outcome.decodeMs : 0;
-    const answerRole: ModelRole = mode === 'sharer' ? 'sharer' : 'receiver';
-    if (answerRole === 'sharer') timing.sharerPrefillMs = outcome.firstTokenMs;
-    else if (mode !== 'c2c') timing.receiverPrefillMs = outcome.firstTokenMs;
-    return { mode, text: outcome.text, tokenIds: outcome.tokenIds, promptIds, hint, finishReason: outcome.finishReason, timing };
+    return { mode, text: outcome.text, tokenIds: outcome.tokenIds, promptIds, hint, finishReason: outcome.finishReason, timing, reused };
   }
 
   private checkPrompt(role: ModelRole, ids: number[]): void {
@@ -210,69 +224,4 @@ export class Engine implements C2CEngine {
       });
     }
   }
-
-  private async c2c(
-    hosts: { sharer: HostApi; receiver: HostApi },
-    messages: ChatMessage[],
-    opts: GenerateOptions,
-    timing: TimingBreakdown,
-    answer: (role: ModelRole, handle: number | null, ids: number[], startPos: number, promptIds: number[]) => Promise<GenerateOutcome>,
-  ): Promise<{ outcome: GenerateOutcome; promptIds: number[] }> {
-    const sameHost = hosts.sharer === hosts.receiver;
-    const signal = opts.signal;
-    let receiverIds: number[], sharerIds: number[];
-    let masks: { receiver: number[]; sharer: number[] } | undefined;
-    let fuseRanges: [number, number][] | undefined;
-    if (this.parts.aligner) {
-      // Different tokenizers: aligned, equal-length sequences with padding masks; positions are 0..L-1.
-      const a = await this.parts.aligner.alignChat(messages);
-      receiverIds = a.receiverIds;
-      sharerIds = a.sharerIds;
-      masks = { receiver: a.receiverMask, sharer: a.sharerMask };
-      fuseRanges = a.messageRanges;
-    } else {
-      receiverIds = await hosts.receiver.encodeChat('receiver', messages);
-      sharerIds = receiverIds; // same tokenizer: the sharer reads the receiver's ids and template
-    }
-    this.checkPrompt('receiver', receiverIds);
-    const n = receiverIds.length;
-    // Both prefills run at once; if either fails (or is aborted), the other's kept KV is released before rethrowing.
-    const settled = await Promise.allSettled([
-      timed(() => hosts.receiver.prefill('receiver', { ids: receiverIds.slice(0, -1), mask: masks?.receiver.slice(0, -1), keep: true, signal })),
-      timed(() =>
-        hosts.sharer.prefill('sharer', { ids: sharerIds.slice(0, -1), mask: masks?.sharer.slice(0, -1), keep: sameHost, returnKV: !sameHost, signal }),
-      ),
-    ]);
-    // Handles never repeat, so releasing one that a later step consumed is a no-op.
-    const held: [HostApi, number][] = [];
-    if (settled[0].status === 'fulfilled' && settled[0].value.value.handle !== undefined) held.push([hosts.receiver, settled[0].value.value.handle]);
-    if (settled[1].status === 'fulfilled' && settled[1].value.value.handle !== undefined) held.push([hosts.sharer, settled[1].value.value.handle]);
-    const releaseHeld = () => Promise.all(held.map(([h, handle]) => h.release(handle).catch(() => undefined)));
-    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-    if (failed) {
-      await releaseHeld();
-      throw failed.reason;
-    }
-    const [r, s] = settled.map((x) => (x as PromiseFulfilledResult<{ value: PrefillResult; ms: number }>).value);
-    timing.receiverPrefillMs = r.value.ms;
-    timing.sharerPrefillMs = s.value.ms;
-    try {
-      const sharer = sameHost ? { handle: s.value.handle! } : { kv: s.value.kv! };
-      const tFuse = now();
-      // Cross-tokenizer: only message sections are fused (template sections keep the receiver's KV).
-      const ranges = fuseRanges?.map(([a, b]): [number, number] => [a, Math.min(b, n - 1)]).filter(([a, b]) => b > a);
-      await hosts.receiver.fuse({ receiverHandle: r.value.handle!, sharer, ranges, signal });
-      timing.fuseMs = now() - tFuse;
-      const outcome = await answer('receiver', r.value.handle!, [receiverIds[n - 1]], n - 1, receiverIds);
-      return { outcome, promptIds: receiverIds };
-    } finally {
-      await releaseHeld();
-    }
-  }
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const t = now();
-  const value = await f();
-  return { value, ms: now() - t };
 }

@@ -22,11 +22,14 @@ export interface DecodeStart {
   past: PastKV | null;
   /** Attention mask over the past tokens (padded cross-tokenizer prefixes: pads are never attended). */
   mask?: number[];
+  /** The starting past belongs to a kept cache: never dispose it. */
+  borrowed?: boolean;
 }
 
 export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome> {
   const t0 = now();
   let { past, mask } = start;
+  const keep = start.borrowed ? start.past : null;
   const sampler = new TokenSampler(req.sampling);
   const seen = [...req.seenIds];
   const out: number[] = [];
@@ -47,7 +50,7 @@ export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateR
       }
       if (mask) mask = [...mask, ...ids.map(() => 1)];
       const step = await m.forward(ids, ids.map((_, i) => pos + i), past, mask);
-      if (past && past !== step.present) disposeTensors(past);
+      if (past && past !== step.present && past !== keep) disposeTensors(past);
       past = m.pastFromPresent(step.present);
       pos += ids.length;
       const tok = sampler.next(step.logits, seen, out);
@@ -76,7 +79,7 @@ export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateR
       ids = [tok];
     }
   } finally {
-    disposeTensors(past);
+    if (past !== keep) disposeTensors(past);
   }
   const end = now();
   // Aborted: what was decoded, cut at a stop sequence (the stream may have held its tail back).

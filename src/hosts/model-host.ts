@@ -5,15 +5,17 @@
  */
 import { AbortError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
 import type {
-  ChatMessage, Fuser, FuserConfig, FuseRequest, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
+  ChatMessage, Fuser, FuserConfig, FuseRequest, FuseResult, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
   LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
 } from '../types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
 import { presentToKVCache } from '../kv/convert';
+import { sliceCache } from '../kv/ops';
 import { decodeLoop } from './decode-loop';
-import { fuseKept } from './fusion';
+import { fuseKept, keptToCpu } from './fusion';
+import { fuseFromBase, prefillFromBase } from './prefix';
 import { isGpuFuser, presentOnGpu } from './gpu-kv';
-import { KVRegistry } from './kv-registry';
+import { KVRegistry, type KeptKV } from './kv-registry';
 
 const now = () => performance.now();
 
@@ -125,8 +127,12 @@ export class ModelHost implements HostApi {
   async prefill(role: ModelRole, req: PrefillRequest): Promise<PrefillResult> {
     const m = this.model(role);
     throwIfAborted(req.signal);
-    if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
     const t0 = now();
+    if (req.base) {
+      const { kv, mask } = await prefillFromBase(m, this.kept, role, req.base, req.ids, req.positions, req.mask);
+      return this.keepResult(role, kv, { ...req, mask }, now() - t0);
+    }
+    if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
     // Single topology on WebGPU: keep the GPU tensors for an in-place fusion, no download.
     if (req.keep && !req.returnKV && isGpuFuser(this.fuser) && this.device?.backend === 'webgpu') {
       const { present } = await m.forward(req.ids, req.positions ?? req.ids.map((_, i) => i), null, req.mask);
@@ -142,14 +148,18 @@ export class ModelHost implements HostApi {
   private keepResult(role: ModelRole, kv: KVCache, req: PrefillRequest, ms: number): PrefillResult {
     const out: PrefillResult = { ms };
     if (req.keep) out.handle = this.kept.keep({ role, kv, seq: kv[0]?.key.seq ?? 0, mask: req.mask });
-    if (req.returnKV) out.kv = req.keep ? cloneCache(kv) : kv;
+    if (req.returnKV) {
+      const from = req.returnFrom ?? 0;
+      out.kv = from > 0 ? sliceCache(kv, from, kv[0]?.key.seq ?? 0) : req.keep ? cloneCache(kv) : kv;
+    }
     return out;
   }
 
-  async fuse(req: FuseRequest): Promise<{ ms: number }> {
+  async fuse(req: FuseRequest): Promise<FuseResult> {
     this.ready();
     if (!this.fuser) throw new InvalidInputError('no fuser is loaded in this host', { field: 'fuser' });
     const receiver = this.kept.get(req.receiverHandle, 'receiver');
+    if (req.keepInputs || req.fusedBase) return this.fuseReusing(req, receiver);
     // Decoding is receiver-only: a sharer handle of this host is consumed here.
     const sharer = 'handle' in req.sharer ? this.kept.take(req.sharer.handle, 'sharer') : { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
     const t0 = now();
@@ -158,18 +168,34 @@ export class ModelHost implements HostApi {
     return { ms: now() - t0 };
   }
 
+  /** Fusion that keeps its inputs (the conversation cache holds them) and may start from a fused prefix. */
+  private async fuseReusing(req: FuseRequest, receiver: KeptKV): Promise<FuseResult> {
+    const t0 = now();
+    const info = { receiver: this.model('receiver').info, sharer: this.model('sharer').info };
+    const given = 'kv' in req.sharer ? req.sharer.kv : undefined;
+    const sharerEntry = given ? undefined : this.kept.get((req.sharer as { handle: number }).handle, 'sharer');
+    const sharer = given
+      ? { kv: given, seq: receiver.seq, covers: req.fusedBase ? Math.min(req.fusedBase.tokens, receiver.seq) : 0 }
+      : { kv: await keptToCpu(sharerEntry!, info.sharer), seq: sharerEntry!.seq, covers: 0 };
+    const fused = await fuseFromBase({ fuser: this.fuser!, kept: this.kept, receiver, sharer, info, fusedBase: req.fusedBase, ranges: req.ranges, signal: req.signal });
+    const handle = this.kept.keep({ role: 'receiver', kv: fused, seq: receiver.seq, mask: receiver.mask });
+    if (!req.keepInputs) this.kept.release(req.receiverHandle);
+    return { ms: now() - t0, handle };
+  }
+
   async generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome> {
     const m = this.model(role);
     if (req.ids.length === 0) throw new InvalidInputError('generate needs at least one input token', { field: 'ids' });
     let past: PastKV | null = null;
     let mask: number[] | undefined;
     if (req.handle !== null) {
-      const k = this.kept.take(req.handle, role);
+      // A borrowed cache stays kept (and its tensors alive) for the next turn of the conversation.
+      const k = req.borrow ? this.kept.get(req.handle, role) : this.kept.take(req.handle, role);
       if (k.present) past = m.pastFromPresent(k.present);
       else if (k.kv && k.seq > 0) past = m.pastFromKV(k.kv);
       mask = k.mask;
     }
-    return decodeLoop(m, { past, mask }, req, onToken);
+    return decodeLoop(m, { past, mask, borrowed: req.borrow }, req, onToken);
   }
 
   async release(handle: number): Promise<void> {

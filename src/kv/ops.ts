@@ -2,7 +2,7 @@
  * Token-range operations on one KV tensor (`[kv_heads, seq, head_dim]`, batch 1): copy, slice and splice.
  * Every fuser backend and the hosts use these, so a range means the same everywhere.
  */
-import type { KVTensor } from '../types/kv';
+import type { KVCache, KVTensor } from '../types/kv';
 
 /** A KVTensor over existing data (no copy). */
 export function kvTensor(data: Float32Array, heads: number, seq: number, headDim: number): KVTensor {
@@ -37,4 +37,25 @@ export function spliceSeq(t: KVTensor, part: Float32Array, start: number, end: n
   const data = t.data.slice();
   for (let h = 0; h < t.heads; h++) data.set(part.subarray(h * n * t.headDim, (h + 1) * n * t.headDim), (h * t.seq + start) * t.headDim);
   return { ...t, data };
+}
+
+/** Tokens [start, end) of every layer of a cache (copies). */
+export function sliceCache(cache: KVCache, start: number, end: number): KVCache {
+  return cache.map((l) => ({ key: sliceSeq(l.key, start, end), value: sliceSeq(l.value, start, end) }));
+}
+
+/** `a` followed by `b` along the sequence, layer by layer (same heads and head dims). */
+export function concatCache(a: KVCache, b: KVCache): KVCache {
+  if (a.length !== b.length) throw new RangeError(`concatCache: ${a.length} vs ${b.length} layers`);
+  const cat = (x: KVTensor, y: KVTensor): KVTensor => {
+    if (x.heads !== y.heads || x.headDim !== y.headDim) throw new RangeError('concatCache: heads or head dims differ');
+    const seq = x.seq + y.seq;
+    const data = new Float32Array(x.heads * seq * x.headDim);
+    for (let h = 0; h < x.heads; h++) {
+      data.set(x.data.subarray(h * x.seq * x.headDim, (h + 1) * x.seq * x.headDim), h * seq * x.headDim);
+      data.set(y.data.subarray(h * y.seq * y.headDim, (h + 1) * y.seq * y.headDim), (h * seq + x.seq) * x.headDim);
+    }
+    return { ...x, data, seq };
+  };
+  return a.map((l, i) => ({ key: cat(l.key, b[i].key), value: cat(l.value, b[i].value) }));
 }

@@ -56,6 +56,8 @@ export interface DeviceReport {
   /** Set when WebGPU was asked for (or 'auto') but could not be used: never a silent fallback. */
   fallbackReason?: string;
   topology: 'workers' | 'single' | 'node';
+  /** Whether exact multi-turn prefix reuse is on (EngineOptions.prefixReuse). */
+  prefixReuse: boolean;
 }
 
 export interface TimingBreakdown {
@@ -85,6 +87,8 @@ export interface GenerationResult {
   hint?: { text: string; tokenIds: number[] };
   finishReason: FinishReason;
   timing: TimingBreakdown;
+  /** Prompt tokens taken from the conversation cache instead of prefilled (receiver, sharer) or fused again. */
+  reused: { receiver: number; sharer: number; fused: number };
 }
 
 export type LoadPhase = 'download' | 'compile' | 'warmup';
@@ -114,6 +118,12 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Text relay wording (defaults match the shipped tiny pair's training data; see src/engine/relay.ts). */
   relay?: Partial<RelayTemplate>;
+  /**
+   * Exact multi-turn prefix reuse (default on, except the single-worker WebGPU topology, whose zero-copy GPU
+   * path it would give up): the last conversation's KV stays in the hosts and a longer prompt only prefills and
+   * fuses its new tokens. One conversation is kept; dispose() frees it.
+   */
+  prefixReuse?: boolean;
   /** How the fuser runs when it runs on the CPU: 'onnx' (default, ONNX graph on onnxruntime) or 'reference' (plain JS, for debugging). */
   cpuFuser?: 'onnx' | 'reference';
 }

@@ -39,6 +39,13 @@ export interface PrefillRequest {
   keep?: boolean;
   /** Return the KV to the caller (transferred). */
   returnKV?: boolean;
+  /** With returnKV: only tokens [returnFrom, end) are returned (the caller already has the rest). */
+  returnFrom?: number;
+  /**
+   * Prefix reuse: a kept KV of this role whose first `tokens` tokens are the past of `ids` (which then start at
+   * position `tokens`). The base handle is consumed; the result covers base[0, tokens) + ids.
+   */
+  base?: { handle: number; tokens: number };
   signal?: AbortSignal;
 }
 
@@ -54,11 +61,24 @@ export interface FuseRequest {
   sharer: { handle: number } | { kv: KVCache };
   /** Token ranges [start, end) to fuse (default: all tokens); tokens outside keep the receiver's values. */
   ranges?: [number, number][];
+  /**
+   * Prefix reuse: a kept fused cache whose first `tokens` tokens are already this prompt's fused tokens. Only
+   * tokens from there on are fused (a sharer `kv` then covers just those); the base handle is consumed.
+   */
+  fusedBase?: { handle: number; tokens: number };
+  /** Keep the raw receiver and sharer KV under their handles; the fused cache goes under a new one (returned). */
+  keepInputs?: boolean;
   signal?: AbortSignal;
 }
 
+export interface FuseResult {
+  ms: number;
+  /** The fused cache's handle when `keepInputs` was set (else the receiver handle holds it). */
+  handle?: number;
+}
+
 export interface GenerateRequest {
-  /** KV to start from (kept by prefill/fuse) or null for an empty cache. The handle is consumed. */
+  /** KV to start from (kept by prefill/fuse) or null for an empty cache. The handle is consumed unless `borrow`. */
   handle: number | null;
   /** Tokens to run first (the rest of the prompt), at positions startPos.. */
   ids: number[];
@@ -69,6 +89,8 @@ export interface GenerateRequest {
   seenIds: number[];
   /** Stop sequences on the decoded text. */
   stop?: string[];
+  /** Start from `handle` without consuming it (a cached prompt that the next turn may extend). */
+  borrow?: boolean;
   signal?: AbortSignal;
 }
 
@@ -107,7 +129,7 @@ export interface HostApi {
   /** Tokenizer queries the cross-tokenizer aligner needs. */
   tokenizerOps(role: ModelRole, op: TokenizerOp): Promise<unknown>;
   prefill(role: ModelRole, req: PrefillRequest): Promise<PrefillResult>;
-  fuse(req: FuseRequest): Promise<{ ms: number }>;
+  fuse(req: FuseRequest): Promise<FuseResult>;
   generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome>;
   release(handle: number): Promise<void>;
   dispose(): Promise<void>;
@@ -119,7 +141,7 @@ export interface HostApi {
  */
 export interface WireHostApi {
   prefill(role: ModelRole, req: Omit<PrefillRequest, 'signal'>, signal?: AbortSignal): Promise<PrefillResult>;
-  fuse(req: Omit<FuseRequest, 'signal'>, signal?: AbortSignal): Promise<{ ms: number }>;
+  fuse(req: Omit<FuseRequest, 'signal'>, signal?: AbortSignal): Promise<FuseResult>;
   generate(role: ModelRole, req: Omit<GenerateRequest, 'signal'>, onToken?: (e: HostTokenEvent) => void, signal?: AbortSignal): Promise<GenerateOutcome>;
 }
 

@@ -11,7 +11,7 @@ import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
-const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers' };
+const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers', prefixReuse: true };
 
 function row(item: number, mode: GenerationMode, totalMs: number, correct: boolean): BenchItemResult {
   return {

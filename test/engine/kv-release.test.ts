@@ -1,7 +1,8 @@
 /**
  * Kept KV handles never outlive a failed C2C request: when one of the two concurrent prefills fails or is
- * aborted, or the fusion fails, every handle the request holds is released (the host's registry is empty
- * afterwards), and the next request gives the golden tokens. Runs the real ModelHost on the shipped pair with a
+ * aborted, or the fusion fails, every handle the request holds is released and the conversation cache is evicted
+ * (the host's registry is empty afterwards), and the next request gives the golden tokens, leaving exactly the
+ * three cached KVs of its prompt. Runs the real ModelHost on the shipped pair with a
  * proxy that makes one call fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +63,8 @@ describe.skipIf(!PAIR)(`kept KV release on failure${PAIR ? '' : ` (skipped: ${NO
       fault = 'none';
       const ok = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: pair.golden.max_new_tokens });
       expect(ok.tokenIds).toEqual(c.c2c.output_ids);
-      expect(host.keptHandles).toBe(0);
+      // Exactly the conversation cache remains: the prompt's raw receiver, raw sharer and fused KV.
+      expect(host.keptHandles).toBe(3);
     });
   }
 });

@@ -28,6 +28,7 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     fuserBackend: opts.device === 'webgpu' ? 'webgpu' : 'cpu',
     shaderF16: false,
     topology: 'workers',
+    prefixReuse: false,
     fallbackReason: opts.device === 'auto' ? 'fake engine: pretends WebGPU is unavailable' : undefined,
   };
   for (const phase of ['download', 'compile', 'warmup'] as const) {
@@ -70,7 +71,7 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     const timing: TimingBreakdown = {
       ...stage, ttftMs, decodeMs, decodeTokensPerS: ids.length / (decodeMs / 1000), totalMs: performance.now() - t0, device,
     };
-    return { mode, text: answer.join(''), tokenIds: ids, promptIds: [1, 2, 3], hint, finishReason: 'eos', timing };
+    return { mode, text: answer.join(''), tokenIds: ids, promptIds: [1, 2, 3], hint, finishReason: 'eos', timing, reused: { receiver: 0, sharer: 0, fused: 0 } };
   }
 
   const engine: C2CEngine = {
