@@ -136,6 +136,14 @@ export class Engine implements C2CEngine {
     return out as Record<GenerationMode, GenerationResult>;
   }
 
+  resetChat(): Promise<void> {
+    // Queued behind the running request, so a generation in flight keeps its handles.
+    const job = async () => this.cache?.evict();
+    const p = this.queue.then(job, job);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;

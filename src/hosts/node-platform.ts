@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
+import * as ort from 'onnxruntime-node';
 import type { HostPlatform } from '../types';
 import { loadFuserFromDirectory } from '../fuser/format/node-io';
 import { createOnnxFuser, type OrtModuleLike } from '../fuser/onnx/index';
@@ -27,15 +28,8 @@ export function nodePlatform(): HostPlatform {
     loadFuserWeights: (dir) => loadFuserFromDirectory(dir),
     async createFuser(weights) {
       if (cpuFuser === 'reference') return createReferenceFuser(weights);
-      let ort: OrtModuleLike;
-      try {
-        // The same onnxruntime-node instance transformers.js runs the models on.
-        ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
-      } catch (e) {
-        console.warn(`onnxruntime-node unavailable, using the CPU reference fuser: ${(e as Error).message}`);
-        return createReferenceFuser(weights);
-      }
-      return createOnnxFuser(weights, { ort });
+      // The same onnxruntime-node instance transformers.js runs the models on (a dependency: no fallback).
+      return createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike });
     },
   };
 }

@@ -148,5 +148,7 @@ export interface C2CEngine {
   stream(messages: ChatMessage[], opts?: Omit<GenerateOptions, 'onToken'>): AsyncIterable<StreamEvent>;
   /** Runs every mode (or the ones given) on the same messages, one after another. */
   compare(messages: ChatMessage[], opts?: Omit<GenerateOptions, 'mode'> & { modes?: GenerationMode[] }): Promise<Record<GenerationMode, GenerationResult>>;
+  /** Forgets the cached conversation (prefix reuse starts over with the next request), as WebLLM's resetChat(). */
+  resetChat(): Promise<void>;
   dispose(): Promise<void>;
 }

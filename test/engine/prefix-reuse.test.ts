@@ -106,6 +106,10 @@ describe.skipIf(!PAIR)('prefix reuse memory', () => {
         await engine.generate([{ role: 'user', content: q }], { mode: 'receiver', maxNewTokens: 4 });
         expect(host.keptHandles).toBe(3); // the receiver's cached prompt replaced, the sharer's and the fused kept
       }
+      await engine.resetChat();
+      expect(host.keptHandles).toBe(0);
+      const again = await engine.generate([{ role: 'user', content: QUESTIONS[0] }], { mode: 'c2c', maxNewTokens: 4 });
+      expect(again.reused).toEqual({ receiver: 0, sharer: 0, fused: 0 });
     } finally {
       await engine.dispose();
     }
