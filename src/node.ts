@@ -5,7 +5,7 @@
  * fuser.json + safetensors.
  */
 import { resolve } from 'node:path';
-import { assembleEngine } from './engine/assemble';
+import { assembleEngine, loadPair } from './engine/assemble';
 import { ModelHost } from './hosts/model-host';
 import { nodePlatform } from './hosts/node-platform';
 import type { C2CEngine, EngineOptions } from './types';
@@ -16,13 +16,25 @@ export { nodePlatform } from './hosts/node-platform';
 
 /** Creates the engine in this process: both models and the fuser share one ModelHost. */
 export async function createNodeC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
-  const host = new ModelHost(nodePlatform());
-  await host.init({ device: opts.device ?? 'cpu', allowRemoteModels: opts.allowRemoteModels ?? false, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser });
+  const newHost = async () => {
+    const h = new ModelHost(nodePlatform());
+    await h.init({ device: opts.device ?? 'cpu', allowRemoteModels: opts.allowRemoteModels ?? false, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser });
+    return h;
+  };
+  let host = await newHost();
+  const fuserLocation = resolve(opts.fuser);
   return assembleEngine({
     opts,
     hosts: async () => ({ sharer: host, receiver: host }),
     topology: 'node',
-    fuserLocation: resolve(opts.fuser),
+    fuserLocation,
+    reload: async () => {
+      const next = await newHost();
+      await loadPair({ sharer: next, receiver: next }, { ...opts, signal: undefined, onProgress: undefined }, fuserLocation);
+      const old = host;
+      host = next;
+      await old.dispose();
+    },
     dispose: () => host.dispose(),
   });
 }

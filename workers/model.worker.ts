@@ -7,9 +7,10 @@
 import { expose, releaseProxy, transfer } from 'comlink';
 import { browserPlatform } from '../src/hosts/browser-platform';
 import { ModelHost } from '../src/hosts/model-host';
-import type { FuseRequest, GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent, ModelSource } from '../src/types';
+import type { FuseRequest, GenerateRequest, HostInit, HostTokenEvent, ModelRole, ModelSource, PrefillRequest, RawProgressEvent } from '../src/types';
 import { kvTransferables } from '../src/kv/convert';
 import { installTransferHandlers } from '../src/hosts/transfer';
+import { DeviceWatch } from '../src/hosts/device-watch';
 
 installTransferHandlers();
 
@@ -17,26 +18,36 @@ type MaybeRemote = { [releaseProxy]?: () => void };
 const release = (f: unknown) => (f as MaybeRemote | undefined)?.[releaseProxy]?.();
 
 class WorkerHost extends ModelHost {
+  /** Device loss of this worker's GPUDevice → DeviceLostError for the call in flight and every later one. */
+  private watch = new DeviceWatch(undefined);
+
+  override async init(init: HostInit) {
+    await super.init(init);
+    this.watch = new DeviceWatch(this.gpuDevice);
+  }
   override async prefill(role: ModelRole, req: PrefillRequest, signal?: AbortSignal) {
-    const r = await super.prefill(role, { ...req, signal: signal ?? req.signal });
+    const r = await this.watch.guard(() => super.prefill(role, { ...req, signal: signal ?? req.signal }));
     return r.kv ? transfer(r, kvTransferables(r.kv)) : r;
   }
   override async fuse(req: FuseRequest, signal?: AbortSignal) {
-    return super.fuse({ ...req, signal: signal ?? req.signal });
+    return this.watch.guard(() => super.fuse({ ...req, signal: signal ?? req.signal }));
   }
   override async generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void, signal?: AbortSignal) {
     try {
-      return await super.generate(role, { ...req, signal: signal ?? req.signal }, onToken);
+      return await this.watch.guard(() => super.generate(role, { ...req, signal: signal ?? req.signal }, onToken));
     } finally {
       release(onToken);
     }
   }
   override async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal) {
     try {
-      return await super.loadModel(role, source, onProgress, signal);
+      return await this.watch.guard(() => super.loadModel(role, source, onProgress, signal));
     } finally {
       release(onProgress);
     }
+  }
+  override async loadFuser(location: string, signal?: AbortSignal) {
+    return this.watch.guard(() => super.loadFuser(location, signal));
   }
 }
 

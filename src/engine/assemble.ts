@@ -18,6 +18,8 @@ export interface AssembleInput {
   topology: DeviceReport['topology'];
   /** Where the fuser location points (URL or directory), already resolved. */
   fuserLocation: string;
+  /** Replaces the hosts with fresh ones and loads the pair into them again (engine.reload()). */
+  reload(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export async function assembleEngine(input: AssembleInput): Promise<C2CEngine> {
     fuser: loaded.fuser.config,
     relay: opts.relay,
     aligner,
+    reload: input.reload,
     dispose: input.dispose,
   });
 }

@@ -2,7 +2,8 @@
  * Browser entry: `createC2CEngine` runs the models in module Web Workers. Topology 'workers' (default): one
  * worker per model, the fuser in the receiver's worker, the sharer KV crossing as transferable buffers.
  * Topology 'single': both models and the fuser in one worker on one GPUDevice. A crashed worker fails its
- * request with WorkerCrashedError; the next request spawns fresh workers and reloads the pair.
+ * request with WorkerCrashedError, a lost GPU device with DeviceLostError; the next request (or
+ * `engine.reload()`) spawns fresh workers and reloads the pair, on a new GPUDevice.
  */
 import { assembleEngine, loadPair } from './assemble';
 import type { HostApi, HostInit, ModelRole, C2CEngine, EngineOptions } from '../types';
@@ -65,8 +66,11 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     return hosts;
   };
 
+  let forceRespawn = false;
   const provider = async (): Promise<Hosts> => {
-    if (hosts && !remotes.some((r) => r.isCrashed)) return hosts;
+    // A crashed worker, or one whose GPU device was lost, is replaced: the pair is reloaded into new workers.
+    if (hosts && !forceRespawn && !remotes.some((r) => r.needsRespawn)) return hosts;
+    forceRespawn = false;
     await Promise.all(remotes.map((r) => r.dispose()));
     const fresh = await spawn();
     // After a crash the pair is reloaded into the new workers (the first load is done by assembleEngine).
@@ -79,6 +83,10 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     hosts: provider,
     topology,
     fuserLocation,
+    reload: async () => {
+      forceRespawn = true;
+      await provider();
+    },
     dispose: async () => {
       await Promise.all(remotes.map((r) => r.dispose()));
       remotes = [];
@@ -86,12 +94,13 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     },
   });
   loaded = true;
-  // Test hook: simulates a crash of one worker (the same path as an uncaught error in it).
+  // Test hooks: a crash of one worker (the same path as an uncaught error in it); a lost GPU device in one.
   Object.defineProperty(engine, '__crashWorkerForTests', {
     value: (role: ModelRole) => {
       const h = hosts?.[role];
       if (h instanceof RemoteHost) h.crash(`the ${role} worker crashed (test hook)`);
     },
   });
+  Object.defineProperty(engine, '__loseDeviceForTests', { value: (role: ModelRole) => hosts?.[role].destroyDevice() });
   return engine;
 }

@@ -34,6 +34,8 @@ export interface EngineParts {
   aligner?: TokenAligner;
   /** Exact multi-turn prefix reuse (default on): the last conversation's KV stays in the hosts. */
   prefixReuse?: boolean;
+  /** Fresh hosts with the pair loaded again (after a lost GPU device or a crash). */
+  reload?(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -134,6 +136,18 @@ export class Engine implements C2CEngine {
     const out: Partial<Record<GenerationMode, GenerationResult>> = {};
     for (const mode of opts.modes ?? GENERATION_MODES) out[mode] = await this.generate(messages, { ...opts, mode });
     return out as Record<GenerationMode, GenerationResult>;
+  }
+
+  /** Reloads the pair into fresh hosts (a new GPUDevice in the browser); queued behind the running request. */
+  reload(): Promise<void> {
+    if (this.disposed) return Promise.reject(new DisposedError());
+    const job = async () => {
+      await this.cache?.evict();
+      await this.parts.reload?.();
+    };
+    const p = this.queue.then(job, job);
+    this.queue = p.catch(() => undefined);
+    return p;
   }
 
   resetChat(): Promise<void> {

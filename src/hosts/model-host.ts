@@ -163,7 +163,7 @@ export class ModelHost implements HostApi {
     // Decoding is receiver-only: a sharer handle of this host is consumed here.
     const sharer = 'handle' in req.sharer ? this.kept.take(req.sharer.handle, 'sharer') : { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
     const t0 = now();
-    const info = { receiver: this.model('receiver').info, sharer: this.model('sharer').info };
+    const info = { receiver: this.model('receiver').info, sharer: { numLayers: this.fuser!.config.sharer.numLayers } };
     await fuseKept({ fuser: this.fuser, receiver, sharer, info, ranges: req.ranges, signal: req.signal });
     return { ms: now() - t0 };
   }
@@ -171,12 +171,12 @@ export class ModelHost implements HostApi {
   /** Fusion that keeps its inputs (the conversation cache holds them) and may start from a fused prefix. */
   private async fuseReusing(req: FuseRequest, receiver: KeptKV): Promise<FuseResult> {
     const t0 = now();
-    const info = { receiver: this.model('receiver').info, sharer: this.model('sharer').info };
+    const info = { receiver: this.model('receiver').info, sharer: { numLayers: this.fuser!.config.sharer.numLayers } };
     const given = 'kv' in req.sharer ? req.sharer.kv : undefined;
     const sharerEntry = given ? undefined : this.kept.get((req.sharer as { handle: number }).handle, 'sharer');
     const sharer = given
-      ? { kv: given, seq: receiver.seq, covers: req.fusedBase ? Math.min(req.fusedBase.tokens, receiver.seq) : 0 }
-      : { kv: await keptToCpu(sharerEntry!, info.sharer), seq: sharerEntry!.seq, covers: 0 };
+      ? { kv: given, covers: req.fusedBase ? Math.min(req.fusedBase.tokens, receiver.seq) : 0 }
+      : { kv: await keptToCpu(sharerEntry!, info.sharer), covers: 0 };
     const fused = await fuseFromBase({ fuser: this.fuser!, kept: this.kept, receiver, sharer, info, fusedBase: req.fusedBase, ranges: req.ranges, signal: req.signal });
     const handle = this.kept.keep({ role: 'receiver', kv: fused, seq: receiver.seq, mask: receiver.mask });
     if (!req.keepInputs) this.kept.release(req.receiverHandle);
@@ -200,6 +200,16 @@ export class ModelHost implements HostApi {
 
   async release(handle: number): Promise<void> {
     this.kept.release(handle);
+  }
+
+  /** The GPUDevice this host's models (and WebGPU fuser) run on, if any. */
+  get gpuDevice(): GPUDevice | undefined {
+    return this.device?.gpuDevice;
+  }
+
+  /** Destroys this host's GPU device (what a driver reset does; for recovery tests). No-op without one. */
+  async destroyDevice(): Promise<void> {
+    this.device?.gpuDevice?.destroy();
   }
 
   /** Live KV handles of this host (a leak check). */

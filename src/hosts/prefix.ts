@@ -54,9 +54,9 @@ export interface FuseFromBaseInput {
   fuser: Fuser;
   kept: KVRegistry;
   receiver: KeptKV;
-  /** The sharer's whole cache (`covers` 0) or only its tokens from `from` on. */
-  sharer: { kv?: KVCache; present?: KeptKV['present']; seq: number; covers: number };
-  info: { receiver: ModelInfo; sharer: ModelInfo };
+  /** The sharer's whole cache (`covers` 0) or only its tokens from `covers` on (sent by another worker). */
+  sharer: { kv?: KVCache; present?: KeptKV['present']; covers: number };
+  info: { receiver: ModelInfo; sharer: Pick<ModelInfo, 'numLayers'> };
   fusedBase?: { handle: number; tokens: number };
   ranges?: [number, number][];
   signal?: AbortSignal;
@@ -84,7 +84,8 @@ export async function fuseFromBase(x: FuseFromBaseInput): Promise<KVCache> {
   if (x.sharer.covers > from) {
     throw new InvalidInputError(`the sharer KV starts at token ${x.sharer.covers}, after the first token to fuse (${from})`, { field: 'sharer' });
   }
-  const sNew = sliceCache(sFull, from - x.sharer.covers, x.sharer.seq);
+  // The sharer KV covers tokens [covers, covers + its length): the ones to fuse are [from, end).
+  const sNew = sliceCache(sFull, from - x.sharer.covers, sFull[0]?.key.seq ?? 0);
   const rNew = from === 0 ? rKV : sliceCache(rKV, from, r.seq);
   if (sNew[0]?.key.seq !== rNew[0]?.key.seq) {
     throw new InvalidInputError(`receiver has ${rNew[0]?.key.seq} tokens to fuse, the sharer ${sNew[0]?.key.seq}`, { field: 'sharer' });

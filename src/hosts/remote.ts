@@ -4,7 +4,7 @@
  * (uncaught error, or terminate()) into WorkerCrashedError for every pending and later call.
  */
 import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
-import { WorkerCrashedError } from '../errors';
+import { DeviceLostError, WorkerCrashedError } from '../errors';
 import { kvTransferables } from '../kv/convert';
 import type { HostApi, HostTokenEvent, ModelRole, RawProgressEvent, WireHostApi } from '../types';
 import { installTransferHandlers } from './transfer';
@@ -29,8 +29,16 @@ export class RemoteHost implements HostApi {
     worker.addEventListener('messageerror', () => this.crash(`the ${label} worker sent a message that could not be decoded`));
   }
 
+  /** Set once a call failed with DeviceLostError: this worker's GPU device is gone for good. */
+  private deviceLost = false;
+
   get isCrashed(): boolean {
     return this.crashError !== null;
+  }
+
+  /** The worker cannot serve more requests (crashed, disposed, or its GPU device was lost): spawn a new one. */
+  get needsRespawn(): boolean {
+    return this.crashError !== null || this.deviceLost;
   }
 
   /** Terminates the worker and fails every pending call (also the test hook for a crashing worker). */
@@ -43,7 +51,10 @@ export class RemoteHost implements HostApi {
 
   private guard<T>(p: Promise<T>): Promise<T> {
     if (this.crashError) return Promise.reject(this.crashError);
-    return Promise.race([p, this.crashed]);
+    return Promise.race([p, this.crashed]).catch((e) => {
+      if (e instanceof DeviceLostError) this.deviceLost = true;
+      throw e;
+    });
   }
 
   init: HostApi['init'] = (init) => this.guard(this.remote.init(init));
@@ -65,6 +76,7 @@ export class RemoteHost implements HostApi {
   generate: HostApi['generate'] = (role: ModelRole, { signal, ...req }, onToken) =>
     this.guard(this.wire.generate(role, req, onToken ? proxy((e: HostTokenEvent) => onToken(e)) : undefined, signal));
   release: HostApi['release'] = (handle) => this.guard(this.remote.release(handle));
+  destroyDevice: HostApi['destroyDevice'] = () => this.guard(this.remote.destroyDevice());
   dispose: HostApi['dispose'] = async () => {
     if (!this.crashError) {
       await Promise.race([this.remote.dispose(), new Promise((r) => setTimeout(r, 2000))]).catch(() => undefined);

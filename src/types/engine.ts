@@ -148,6 +148,11 @@ export interface C2CEngine {
   stream(messages: ChatMessage[], opts?: Omit<GenerateOptions, 'onToken'>): AsyncIterable<StreamEvent>;
   /** Runs every mode (or the ones given) on the same messages, one after another. */
   compare(messages: ChatMessage[], opts?: Omit<GenerateOptions, 'mode'> & { modes?: GenerationMode[] }): Promise<Record<GenerationMode, GenerationResult>>;
+  /**
+   * Loads the pair again into fresh hosts (browser: new workers on a new GPUDevice). Not needed after a
+   * DeviceLostError or WorkerCrashedError, which make the next request reload automatically.
+   */
+  reload(): Promise<void>;
   /** Forgets the cached conversation (prefix reuse starts over with the next request), as WebLLM's resetChat(). */
   resetChat(): Promise<void>;
   dispose(): Promise<void>;

@@ -132,6 +132,8 @@ export interface HostApi {
   fuse(req: FuseRequest): Promise<FuseResult>;
   generate(role: ModelRole, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome>;
   release(handle: number): Promise<void>;
+  /** Destroys the host's GPU device, if it has one (simulates a device loss; recovery tests use it). */
+  destroyDevice(): Promise<void>;
   dispose(): Promise<void>;
 }
 

@@ -37,13 +37,36 @@ async function chat(reusing: C2CEngine, fresh: C2CEngine, mode: GenerationMode) 
   return reused;
 }
 
-function pairSuite(label: string, opts: () => EngineOptions, skip: string | undefined) {
+/**
+ * An engine over two separate in-process hosts, one per model: the data path of the browser's workers topology
+ * (the sharer's KV is returned by its host and handed to the receiver's host for fusion).
+ */
+async function twoHostEngine(o: EngineOptions): Promise<C2CEngine> {
+  const { ModelHost } = await import('../../src/hosts/model-host');
+  const { nodePlatform } = await import('../../src/hosts/node-platform');
+  const { Engine } = await import('../../src/engine/engine');
+  const { loadPair, deviceReport } = await import('../../src/engine/assemble');
+  const make = async () => {
+    const h = new ModelHost(nodePlatform());
+    await h.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
+    return h;
+  };
+  const hosts = { sharer: await make(), receiver: await make() };
+  const loaded = await loadPair(hosts, o, o.fuser);
+  return new Engine({
+    hosts: async () => hosts, device: deviceReport(loaded, 'workers', o.prefixReuse !== false), modelId: 'c2c-tiny', prefixReuse: o.prefixReuse,
+    info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info }, fuser: loaded.fuser.config,
+    dispose: async () => { await hosts.sharer.dispose(); await hosts.receiver.dispose(); },
+  });
+}
+
+function pairSuite(label: string, opts: () => EngineOptions, skip: string | undefined, create: (o: EngineOptions) => Promise<C2CEngine> = createNodeC2CEngine) {
   describe.skipIf(!!skip)(`prefix reuse, ${label}${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let reusing: C2CEngine;
     let fresh: C2CEngine;
     beforeAll(async () => {
-      reusing = await createNodeC2CEngine(opts());
-      fresh = await createNodeC2CEngine({ ...opts(), prefixReuse: false });
+      reusing = await create(opts());
+      fresh = await create({ ...opts(), prefixReuse: false });
     });
     afterAll(async () => {
       await reusing?.dispose();
@@ -77,6 +100,12 @@ pairSuite('same tokenizer (c2c-tiny)', () => ({
   receiver: { id: 'receiver', localPath: pair.dir },
   fuser: path.join(pair.dir, 'fuser'),
 }), PAIR ? undefined : NO_PAIR_REASON);
+
+pairSuite('same tokenizer, one host per model (the workers data path)', () => ({
+  sharer: { id: 'sharer', localPath: pair.dir },
+  receiver: { id: 'receiver', localPath: pair.dir },
+  fuser: path.join(pair.dir, 'fuser'),
+}), PAIR ? undefined : NO_PAIR_REASON, twoHostEngine);
 
 const hetero = PAIR && existsSync(path.join(pair.dir, 'fuser_b/fuser.json')) && existsSync(path.join(pair.dir, 'sharer_b/onnx/model.onnx'));
 pairSuite('cross-tokenizer (sharer_b through the aligner)', () => ({

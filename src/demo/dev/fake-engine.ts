@@ -100,6 +100,7 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
       for (const m of o.modes ?? ['receiver', 'sharer', 'text-relay', 'c2c']) out[m] = await generate(messages, { ...o, mode: m });
       return out;
     },
+    async reload() {},
     async resetChat() {},
     async dispose() {},
   };
