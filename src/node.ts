@@ -3,8 +3,11 @@
  * with the ONNX CPU fuser on onnxruntime-node (or the plain-JS reference: `cpuFuser: 'reference'`). Model ids resolve under `ModelSource.localPath` (default `./models`);
  * the fuser option is a directory holding fuser.json + safetensors.
  */
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { env } from '@huggingface/transformers';
+import { ModelLoadError } from './errors';
 import { assembleEngine } from './engine/assemble';
 import { ModelHost, type HostPlatform } from './engine/host';
 import type { C2CEngine, EngineOptions } from './engine/types';
@@ -43,6 +46,33 @@ export function nodePlatform(): HostPlatform {
       }
       return createOnnxFuser(weights, { ort });
     },
+  };
+}
+
+const EMBEDDED_PAIR = 'c2c-tiny';
+
+/**
+ * Folder of the tiny pair shipped in the package (`models/c2c-tiny`: receiver, sharer, fuser, pair.json),
+ * resolved from this module's own location (src/ or dist-lib/, both one level below the package root), never the cwd.
+ */
+export function embeddedPairDir(): string {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'models', EMBEDDED_PAIR);
+  if (!existsSync(join(dir, 'pair.json'))) {
+    const why = `no pair.json in ${dir} (a broken install or a trimmed package)`;
+    throw new ModelLoadError(`the embedded pair is missing: ${why}`, { field: 'embeddedPair' });
+  }
+  return dir;
+}
+
+/** EngineOptions for the shipped tiny pair: `createNodeC2CEngine({ ...embeddedPair(), cpuFuser: 'reference' })`. */
+export function embeddedPair(): EngineOptions {
+  const dir = embeddedPairDir();
+  const pair = JSON.parse(readFileSync(join(dir, 'pair.json'), 'utf8')) as { receiver: string; sharer: string; fuser: string };
+  const models = dirname(dir);
+  return {
+    receiver: { id: `${EMBEDDED_PAIR}/${pair.receiver}`, localPath: models },
+    sharer: { id: `${EMBEDDED_PAIR}/${pair.sharer}`, localPath: models },
+    fuser: join(dir, pair.fuser),
   };
 }
 
