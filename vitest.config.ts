@@ -5,6 +5,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'e2e/**/*.test.ts'],
     environment: 'node',
+    // Builds dist-lib/ when stale: the bin (test/checkpoints/convert-cli) and the packed package (test/package) run it.
+    globalSetup: ['test/package/lib-build.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',

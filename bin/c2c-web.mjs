@@ -1,17 +1,15 @@
 #!/usr/bin/env node
 /**
- * `c2c-web` CLI entry (see src/cli/main.ts). Runs the TypeScript sources through Vite's module runner
- * (vite is a devDependency, so this works in a clean clone after `npm ci`, with no build step).
+ * `c2c-web` CLI entry: runs the built CLI (dist-lib/cli.js, from src/cli/main.ts by `npm run build:lib`). The
+ * published package ships that build; a source checkout without one gets told how to make it — this file never
+ * loads a bundler or the TypeScript sources, so it works with production dependencies only.
  */
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { runnerImport } = await import('vite');
-const { module } = await runnerImport(join(root, 'src', 'cli', 'main.ts'), {
-  root,
-  configFile: false,
-  logLevel: 'error',
-  server: { watch: null },
-});
-process.exitCode = await module.main(process.argv.slice(2));
+const cli = new URL('../dist-lib/cli.js', import.meta.url);
+if (!existsSync(cli)) {
+  console.error('c2c-web: dist-lib/cli.js is missing. In a source checkout, run `npm run build:lib` first.');
+  process.exit(1);
+}
+const { main } = await import(cli.href);
+process.exitCode = await main(process.argv.slice(2));

@@ -13,6 +13,7 @@ import type { C2CEngine, EngineOptions } from './types';
 export * from './index';
 export { loadFuserFromDirectory } from './fuser/format/node-io';
 export { nodePlatform } from './hosts/node-platform';
+export { embeddedPair, embeddedPairDir } from './embedded-pair';
 
 /** Creates the engine in this process: both models and the fuser share one ModelHost. */
 export async function createNodeC2CEngine(opts: EngineOptions): Promise<C2CEngine> {

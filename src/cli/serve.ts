@@ -1,12 +1,13 @@
 /**
- * `c2c-web serve [--port N] [--host H] [--pair DIR] [--name ID] [--cors]`: the local OpenAI-compatible server
- * (src/server/openai-server.ts) on the Node engine. `--pair` is a folder holding receiver/, sharer/ and fuser/
+ * Starting the local OpenAI-compatible server (src/server/openai-server.ts) on the Node engine for `c2c-web serve`
+ * (src/cli/commands/serve.ts parses the arguments). `--pair` is a folder holding receiver/, sharer/ and fuser/
  * (the layout of the shipped pair); default: the embedded pair shipped with the package.
  */
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { ModelLoadError } from '../errors';
+import { embeddedPair } from '../embedded-pair';
+import type { EngineOptions } from '../types';
 import { createNodeC2CEngine } from '../node';
 import { createOpenAIServer } from '../server/openai-server';
 
@@ -18,54 +19,39 @@ export const SERVE_USAGE = `Usage: c2c-web serve [--port N] [--host H] [--pair D
   --port N    default 8080 (0: any free port)     --host H   default 127.0.0.1
   --name ID   model id (default: the pair folder's name)     --cors   allow requests from any origin`;
 
-/** The shipped pair, wherever this module runs from (sources under src/cli, or the built dist-lib). */
-export function defaultPairDir(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  for (const rel of ['../models/c2c-tiny', '../../models/c2c-tiny']) {
-    const dir = resolve(here, rel);
-    if (existsSync(resolve(dir, 'fuser'))) return dir;
-  }
-  return resolve(here, '../models/c2c-tiny');
-}
-
 export interface ServeHandle {
   url: string;
   close(): Promise<void>;
 }
 
-/** Parses `argv` (after "serve"), loads the pair, starts listening; resolves once the server is up. */
-export async function serve(argv: string[], out: (s: string) => void = console.log): Promise<ServeHandle> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      pair: { type: 'string' },
-      name: { type: 'string' },
-      cors: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be an integer in 0..65535, got ${values.port}`);
-  const dir = resolve(values.pair ?? defaultPairDir());
-  for (const sub of ['receiver', 'sharer', 'fuser']) {
-    if (!existsSync(resolve(dir, sub))) throw new TypeError(`--pair ${dir} has no ${sub}/ folder (expected receiver/, sharer/, fuser/)`);
-  }
-  const name = values.name ?? basename(dir);
-  const engine = await createNodeC2CEngine({
-    name,
-    receiver: { id: 'receiver', localPath: dir },
-    sharer: { id: 'sharer', localPath: dir },
-    fuser: resolve(dir, 'fuser'),
-  });
-  const server = createOpenAIServer(engine, { cors: values.cors });
+export interface ServeArgs {
+  port: number;
+  host: string;
+  /** A folder with receiver/, sharer/, fuser/ (default: the embedded pair). */
+  pair?: string;
+  name?: string;
+  cors: boolean;
+}
+
+/** Loads the pair and starts listening; resolves once the server is up. */
+export async function startServer(args: ServeArgs, out: (s: string) => void = console.log): Promise<ServeHandle> {
+  let opts: EngineOptions;
+  if (args.pair) {
+    const dir = resolve(args.pair);
+    for (const sub of ['receiver', 'sharer', 'fuser']) {
+      if (!existsSync(resolve(dir, sub))) throw new ModelLoadError(`--pair ${dir} has no ${sub}/ folder (expected receiver/, sharer/, fuser/)`, { field: '--pair' });
+    }
+    opts = { name: basename(dir), receiver: { id: 'receiver', localPath: dir }, sharer: { id: 'sharer', localPath: dir }, fuser: resolve(dir, 'fuser') };
+  } else opts = embeddedPair();
+  const name = args.name ?? opts.name ?? basename(opts.fuser);
+  const engine = await createNodeC2CEngine({ ...opts, name });
+  const server = createOpenAIServer(engine, { cors: args.cors });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
-    server.listen(port, values.host, () => ok());
+    server.listen(args.port, args.host, () => ok());
   });
   const addr = server.address();
-  const url = `http://${values.host}:${typeof addr === 'object' && addr ? addr.port : port}/v1`;
+  const url = `http://${args.host}:${typeof addr === 'object' && addr ? addr.port : args.port}/v1`;
   out(`c2c-web: serving ${name} (${engine.device.backend}, fuser ${engine.device.fuserBackend}) at ${url}`);
   out(`  models: ${name}, ${name}/text-relay, ${name}/receiver, ${name}/sharer`);
   return {

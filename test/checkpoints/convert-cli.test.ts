@@ -1,11 +1,12 @@
 /**
- * `c2c-web convert` end to end, through the real bin entry (bin/c2c-web.mjs, run by Node as a user would):
- * official folder → c2c-web fuser folder → loadFuserFromDirectory gives the same weights and config, and
- * the converted fuser reproduces the expected fused outputs. Also exit codes for bad input.
+ * `c2c-web convert` end to end, through the real bin entry (bin/c2c-web.mjs → dist-lib/cli.js, run by Node as a
+ * user would; the vitest global setup builds dist-lib when stale): official folder → c2c-web fuser folder →
+ * loadFuserFromDirectory gives the same weights and config, and the converted fuser reproduces the expected
+ * fused outputs. Also exit codes for bad input (2 with usage, 1 for a failing conversion).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOfficialCheckpoint } from '../../src/checkpoints/official';
@@ -15,13 +16,19 @@ import { fuseCache } from '../../src/fuser/reference';
 import { parseSafetensors } from '../../src/fuser/safetensors';
 import type { FuserWeights } from '../../src/types';
 import { OFFICIAL_DIR, fixtureFiles, loadExpected } from './helpers';
+import { requireLibBuild } from '../package/require-lib-build';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'c2c-web.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'c2c-convert-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  requireLibBuild();
+  return run(BIN, ...args);
+}
+
+function run(bin: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -90,12 +97,23 @@ describe('c2c-web convert', () => {
       const code = await main(argv, () => undefined, (s) => errs.push(s));
       return { code, stderr: errs.join('\n') };
     };
+    const help = async (...argv: string[]) => {
+      const outs: string[] = [];
+      return { code: await main(argv, (s) => outs.push(s)), stdout: outs.join('\n') };
+    };
+    expect(await help('help', 'convert')).toEqual({ code: 0, stdout: expect.stringMatching(/^Usage: c2c-web convert/) });
+    expect(await help('convert', '-h')).toEqual({ code: 0, stdout: expect.stringMatching(/^Usage: c2c-web convert/) });
+    expect(await help('--help')).toEqual({ code: 0, stdout: expect.stringMatching(/Commands:\n {2}convert {2}/) });
     expect((await run()).code).toBe(2);
     expect((await run('--help')).code).toBe(0);
     expect((await run('convert', 'only-one')).code).toBe(2);
     expect(await run('convert', 'a', 'b', '--dtype', 'int4')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--dtype must be/) });
     expect(await run('convert', 'a', 'b', '--sharer-layers', '0')).toMatchObject({ code: 2, stderr: expect.stringMatching(/positive integer/) });
     expect((await run('frobnicate')).code).toBe(2);
+    const bad = (stderr: RegExp) => ({ code: 2, stderr: expect.stringMatching(stderr) });
+    expect(await run('convert', 'a', 'b', '--bogus')).toMatchObject(bad(/Unknown option '--bogus'[\s\S]*Usage: c2c-web convert/));
+    expect(await run('convert', 'a', 'b', '--dtype')).toMatchObject(bad(/--dtype <value>' argument missing/));
+    expect(await run('convert', 'a', 'b', '--sharer-layers', '2.5')).toMatchObject(bad(/positive integer/));
     expect(await run('convert', join(tmp, 'does-not-exist'), join(tmp, 'x'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/missing file 'config\.json'/) });
 
     const evil = join(tmp, 'evil');
@@ -104,5 +122,14 @@ describe('c2c-web convert', () => {
     const r = cli('convert', evil, join(tmp, 'evil-out'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/CheckpointFormatError: final\/projector_2\.pt:.*'posix system' is not allowed/);
+  });
+
+  it('a checkout without dist-lib: the bin says how to build it (exit 1) instead of loading the sources', () => {
+    const bare = join(tmp, 'bare', 'bin');
+    mkdirSync(bare, { recursive: true });
+    cpSync(BIN, join(bare, 'c2c-web.mjs'));
+    const r = run(join(bare, 'c2c-web.mjs'), 'convert', 'a', 'b');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/dist-lib\/cli\.js is missing.*run `npm run build:lib`/);
   });
 });
