@@ -1,11 +1,11 @@
 /**
  * Node entry: the same C2CEngine API in-process, on onnxruntime-node (CPU, via transformers.js device 'cpu')
  * with the ONNX CPU fuser on onnxruntime-node (or the plain-JS reference: `cpuFuser: 'reference'`). Model ids
- * resolve under `ModelSource.localPath` (default `./models`); the fuser option is a directory holding
- * fuser.json + safetensors.
+ * resolve under `ModelSource.localPath` (default `./models`); the fuser option is a directory or URL of either
+ * fuser format (c2c-web fuser.json + safetensors, or an official C2C checkpoint folder).
  */
-import { resolve } from 'node:path';
-import { assembleEngine } from './engine/assemble';
+import { assembleEngine, fuserRequest } from './engine/assemble';
+import { resolveNodeLocation } from './fuser-source/node';
 import { ModelHost } from './hosts/model-host';
 import { nodePlatform } from './hosts/node-platform';
 import type { C2CEngine, EngineOptions } from './types';
@@ -16,13 +16,15 @@ export { nodePlatform } from './hosts/node-platform';
 
 /** Creates the engine in this process: both models and the fuser share one ModelHost. */
 export async function createNodeC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
+  const fuser = fuserRequest(opts, resolveNodeLocation);
   const host = new ModelHost(nodePlatform());
-  await host.init({ device: opts.device ?? 'cpu', allowRemoteModels: opts.allowRemoteModels ?? false, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser });
+  const allowRemoteModels = opts.allowRemoteModels ?? false;
+  await host.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache: opts.cache ?? allowRemoteModels });
   return assembleEngine({
     opts,
     hosts: async () => ({ sharer: host, receiver: host }),
     topology: 'node',
-    fuserLocation: resolve(opts.fuser),
+    fuser,
     dispose: () => host.dispose(),
   });
 }

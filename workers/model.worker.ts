@@ -7,7 +7,7 @@
 import { expose, releaseProxy, transfer } from 'comlink';
 import { browserPlatform } from '../src/hosts/browser-platform';
 import { ModelHost } from '../src/hosts/model-host';
-import type { FuseRequest, GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent, ModelSource } from '../src/types';
+import type { FuseRequest, FuserLoadRequest, GenerateRequest, HostTokenEvent, ModelRole, PrefillRequest, RawProgressEvent, ModelSource } from '../src/types';
 import { kvTransferables } from '../src/kv/convert';
 import { installTransferHandlers } from '../src/hosts/transfer';
 
@@ -29,6 +29,13 @@ class WorkerHost extends ModelHost {
       return await super.generate(role, { ...req, signal: signal ?? req.signal }, onToken);
     } finally {
       release(onToken);
+    }
+  }
+  override async loadFuser(req: FuserLoadRequest, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal) {
+    try {
+      return await super.loadFuser(req, onProgress, signal);
+    } finally {
+      release(onProgress);
     }
   }
   override async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal) {

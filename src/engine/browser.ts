@@ -4,7 +4,7 @@
  * Topology 'single': both models and the fuser in one worker on one GPUDevice. A crashed worker fails its
  * request with WorkerCrashedError; the next request spawns fresh workers and reloads the pair.
  */
-import { assembleEngine, loadPair } from './assemble';
+import { assembleEngine, fuserRequest, loadPair } from './assemble';
 import type { HostApi, HostInit, ModelRole, C2CEngine, EngineOptions } from '../types';
 import { RemoteHost } from '../hosts/remote';
 
@@ -37,8 +37,9 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     shareDevice: topology === 'single',
     topology,
     cpuFuser: opts.cpuFuser,
+    cache: opts.cache ?? opts.allowRemoteModels ?? false,
   };
-  const fuserLocation = absolute(opts.fuser);
+  const fuser = fuserRequest(opts, absolute);
   // Workers resolve relative URLs against their own script: hand them absolute ones.
   const resolved: EngineOptions = {
     ...opts,
@@ -70,7 +71,7 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     await Promise.all(remotes.map((r) => r.dispose()));
     const fresh = await spawn();
     // After a crash the pair is reloaded into the new workers (the first load is done by assembleEngine).
-    if (loaded) await loadPair(fresh, { ...resolved, signal: undefined, onProgress: undefined }, fuserLocation);
+    if (loaded) await loadPair(fresh, { ...resolved, signal: undefined, onProgress: undefined }, fuser);
     return fresh;
   };
 
@@ -78,7 +79,7 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     opts: resolved,
     hosts: provider,
     topology,
-    fuserLocation,
+    fuser,
     dispose: async () => {
       await Promise.all(remotes.map((r) => r.dispose()));
       remotes = [];

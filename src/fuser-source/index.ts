@@ -1,0 +1,83 @@
+/**
+ * One fuser source for both formats: detects the folder's layout (fuser.json → c2c-web; config.json +
+ * final/projector_config.json → the official C2C layout), loads it through one FuserFileReader (so caching,
+ * byte progress and integrity checks are the same for both), refuses before the weight downloads what a
+ * memory budget cannot hold, and reports which format loaded and where the sharer depth came from.
+ */
+import { FuserFormatError, throwIfAborted } from '../errors';
+import { loadOfficialCheckpointWithInfo } from '../checkpoints/official';
+import { projectorFuserDims } from '../checkpoints/projector-keys';
+import type { FuserFileReader } from '../fuser/format/files';
+import { loadFuserFromReader, parseManifestBytes } from '../fuser/format/fetch';
+import { checkFuserLoadBudget, fuserCpuWeightBytes } from '../memory';
+import type { FuserDims } from '../fuser/shapes';
+import type { FuserFormat, FuserLoadRequest, LoadedFuser } from '../types';
+
+/** What detection looks for, in order. */
+export const C2C_WEB_MARKER = 'fuser.json';
+export const OFFICIAL_MARKERS = ['config.json', 'final/projector_config.json'] as const;
+
+
+/**
+ * The folder's format. Cache first (a folder loaded before is recognised offline, with no request), then
+ * the network: fuser.json, else both official markers. Returns fuser.json's bytes when it read them.
+ */
+export async function detectFuserFormat(reader: FuserFileReader): Promise<{ format: FuserFormat; manifest?: Uint8Array }> {
+  if (await reader.isCached(C2C_WEB_MARKER)) return { format: 'c2c-web' };
+  const officialCached = await Promise.all(OFFICIAL_MARKERS.map((f) => reader.isCached(f)));
+  if (officialCached.every(Boolean)) return { format: 'official' };
+  const manifest = await reader.readOptional(C2C_WEB_MARKER);
+  if (manifest) return { format: 'c2c-web', manifest };
+  // Not read here (the loader reads them next, from the cache this read filled): only whether they exist.
+  const present: boolean[] = [];
+  for (const f of OFFICIAL_MARKERS) present.push((await reader.readOptional(f)) !== null);
+  if (present.every(Boolean)) return { format: 'official' };
+  const missing = OFFICIAL_MARKERS.filter((_, i) => !present[i]);
+  throw new FuserFormatError(
+    `${reader.location} holds no fuser: looked for ${C2C_WEB_MARKER} (c2c-web format) and for ${OFFICIAL_MARKERS.join(' + ')} `
+      + `(official C2C layout); missing ${[C2C_WEB_MARKER, ...missing].join(', ')}`,
+    { field: 'fuser', missing: [C2C_WEB_MARKER, ...missing] },
+  );
+}
+
+/** Loads the fuser the request points at through `reader` (which the platform built for its location). */
+export async function loadFuserSource(reader: FuserFileReader, req: FuserLoadRequest, signal?: AbortSignal): Promise<LoadedFuser> {
+  throwIfAborted(signal);
+  const asked = req.format ?? 'auto';
+  const detected = asked === 'auto' ? await detectFuserFormat(reader) : { format: asked, manifest: undefined };
+  const budget = req.memoryBudgetBytes;
+  if (detected.format === 'c2c-web') {
+    const weights = await loadFuserFromReader(
+      reader,
+      {
+        signal,
+        beforeWeights: (cfg, fileBytes) => {
+          if (budget === undefined) return;
+          // Without integrity sizes, the file is about the weights at the stored width.
+          const raw = fileBytes ?? estimateFileBytes(cfg);
+          checkFuserLoadBudget(cfg, { budgetBytes: budget, rawBytes: raw, what: `the fuser at ${reader.location}` });
+        },
+      },
+      detected.manifest ?? (await reader.read(C2C_WEB_MARKER)),
+    );
+    return { weights, format: 'c2c-web', files: reader.reports.slice(), sharerLayersFrom: 'fuser.json' };
+  }
+  const { weights } = await loadOfficialCheckpointWithInfo(reader, {
+    signal,
+    sharerNumLayers: req.sharerNumLayers,
+    beforeWeights: (dims, receiverLayers) => {
+      if (budget === undefined) return;
+      const fuserDims = { ...projectorFuserDims(dims), receiver: { numLayers: receiverLayers, kvHeads: dims.targetHeads, headDim: dims.targetDim } };
+      // One projector file is held at a time: one receiver layer's weights at the stored width (≤ f32).
+      const oneFile = fuserCpuWeightBytes(fuserDims) / receiverLayers;
+      checkFuserLoadBudget(fuserDims, { budgetBytes: budget, rawBytes: oneFile, what: `the official checkpoint at ${reader.location}` });
+    },
+  });
+  return { weights, format: 'official', files: reader.reports.slice(), sharerLayersFrom: req.sharerNumLayers !== undefined ? 'option' : 'layer-map' };
+}
+
+/** Bytes of a fuser's weight files at its stored dtype (int8 ≈ 1 byte per element; f32 counts 4). */
+function estimateFileBytes(cfg: FuserDims & { dtype: string }): number {
+  const perElement = cfg.dtype === 'float32' ? 4 : cfg.dtype === 'int8' ? 1 : 2;
+  return (fuserCpuWeightBytes(cfg) / 4) * perElement;
+}
