@@ -8,7 +8,7 @@ import { FuserFormatError, throwIfAborted } from '../errors';
 import { loadOfficialCheckpointWithInfo } from '../checkpoints/official';
 import { projectorFuserDims } from '../checkpoints/projector-keys';
 import type { FuserFileReader } from '../fuser/format/files';
-import { loadFuserFromReader, parseManifestBytes } from '../fuser/format/fetch';
+import { loadFuserFromReader } from '../fuser/format/fetch';
 import { checkFuserLoadBudget, fuserCpuWeightBytes } from '../memory';
 import type { FuserDims } from '../fuser/shapes';
 import type { FuserFormat, FuserLoadRequest, LoadedFuser } from '../types';
@@ -20,19 +20,21 @@ export const OFFICIAL_MARKERS = ['config.json', 'final/projector_config.json'] a
 
 /**
  * The folder's format. Cache first (a folder loaded before is recognised offline, with no request), then
- * the network: fuser.json, else both official markers. Returns fuser.json's bytes when it read them.
+ * the network: fuser.json, else both official markers. `read`: the marker files it read (the loader reuses them).
  */
-export async function detectFuserFormat(reader: FuserFileReader): Promise<{ format: FuserFormat; manifest?: Uint8Array }> {
-  if (await reader.isCached(C2C_WEB_MARKER)) return { format: 'c2c-web' };
+export async function detectFuserFormat(reader: FuserFileReader): Promise<{ format: FuserFormat; read: Map<string, Uint8Array> }> {
+  const read = new Map<string, Uint8Array>();
+  if (await reader.isCached(C2C_WEB_MARKER)) return { format: 'c2c-web', read };
   const officialCached = await Promise.all(OFFICIAL_MARKERS.map((f) => reader.isCached(f)));
-  if (officialCached.every(Boolean)) return { format: 'official' };
+  if (officialCached.every(Boolean)) return { format: 'official', read };
   const manifest = await reader.readOptional(C2C_WEB_MARKER);
-  if (manifest) return { format: 'c2c-web', manifest };
-  // Not read here (the loader reads them next, from the cache this read filled): only whether they exist.
-  const present: boolean[] = [];
-  for (const f of OFFICIAL_MARKERS) present.push((await reader.readOptional(f)) !== null);
-  if (present.every(Boolean)) return { format: 'official' };
-  const missing = OFFICIAL_MARKERS.filter((_, i) => !present[i]);
+  if (manifest) return { format: 'c2c-web', read: read.set(C2C_WEB_MARKER, manifest) };
+  for (const f of OFFICIAL_MARKERS) {
+    const bytes = await reader.readOptional(f);
+    if (bytes) read.set(f, bytes);
+  }
+  if (read.size === OFFICIAL_MARKERS.length) return { format: 'official', read };
+  const missing = OFFICIAL_MARKERS.filter((f) => !read.has(f));
   throw new FuserFormatError(
     `${reader.location} holds no fuser: looked for ${C2C_WEB_MARKER} (c2c-web format) and for ${OFFICIAL_MARKERS.join(' + ')} `
       + `(official C2C layout); missing ${[C2C_WEB_MARKER, ...missing].join(', ')}`,
@@ -44,7 +46,8 @@ export async function detectFuserFormat(reader: FuserFileReader): Promise<{ form
 export async function loadFuserSource(reader: FuserFileReader, req: FuserLoadRequest, signal?: AbortSignal): Promise<LoadedFuser> {
   throwIfAborted(signal);
   const asked = req.format ?? 'auto';
-  const detected = asked === 'auto' ? await detectFuserFormat(reader) : { format: asked, manifest: undefined };
+  const detected = asked === 'auto' ? await detectFuserFormat(reader) : { format: asked, read: new Map<string, Uint8Array>() };
+  reader = withAlreadyRead(reader, detected.read);
   const budget = req.memoryBudgetBytes;
   if (detected.format === 'c2c-web') {
     const weights = await loadFuserFromReader(
@@ -58,7 +61,6 @@ export async function loadFuserSource(reader: FuserFileReader, req: FuserLoadReq
           checkFuserLoadBudget(cfg, { budgetBytes: budget, rawBytes: raw, what: `the fuser at ${reader.location}` });
         },
       },
-      detected.manifest ?? (await reader.read(C2C_WEB_MARKER)),
     );
     return { weights, format: 'c2c-web', files: reader.reports.slice(), sharerLayersFrom: 'fuser.json' };
   }
@@ -74,6 +76,23 @@ export async function loadFuserSource(reader: FuserFileReader, req: FuserLoadReq
     },
   });
   return { weights, format: 'official', files: reader.reports.slice(), sharerLayersFrom: req.sharerNumLayers !== undefined ? 'option' : 'layer-map' };
+}
+
+/** The reader, serving files detection already read from memory (once each), not reading them again. */
+function withAlreadyRead(reader: FuserFileReader, read: Map<string, Uint8Array>): FuserFileReader {
+  if (read.size === 0) return reader;
+  return {
+    location: reader.location,
+    reports: reader.reports,
+    readOptional: (path) => reader.readOptional(path),
+    isCached: (path) => reader.isCached(path),
+    async read(path, expect) {
+      const bytes = read.get(path);
+      if (!bytes) return reader.read(path, expect);
+      read.delete(path);
+      return bytes;
+    },
+  };
 }
 
 /** Bytes of a fuser's weight files at its stored dtype (int8 ≈ 1 byte per element; f32 counts 4). */

@@ -16,7 +16,7 @@ export interface ReaderLoadOptions extends LoadFuserOptions {
 }
 
 /** Parses fuser.json bytes (FuserFormatError on invalid UTF-8/JSON or content). */
-export function parseManifestBytes(bytes: Uint8Array): { json: unknown; manifest: FuserManifest } {
+function parseManifestBytes(bytes: Uint8Array): { json: unknown; manifest: FuserManifest } {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -26,13 +26,10 @@ export function parseManifestBytes(bytes: Uint8Array): { json: unknown; manifest
   return { json, manifest: readManifest(json) };
 }
 
-/**
- * Reads fuser.json (or takes its bytes, when format detection already read them), then each listed file
- * with its `integrity` facts, and builds the weights.
- */
-export async function loadFuserFromReader(reader: FuserFileReader, opts: ReaderLoadOptions = {}, manifestBytes?: Uint8Array): Promise<FuserWeights> {
+/** Reads fuser.json, then each listed file with its `integrity` facts, and builds the weights. */
+export async function loadFuserFromReader(reader: FuserFileReader, opts: ReaderLoadOptions = {}): Promise<FuserWeights> {
   throwIfAborted(opts.signal);
-  const { json, manifest } = parseManifestBytes(manifestBytes ?? (await reader.read('fuser.json')));
+  const { json, manifest } = parseManifestBytes(await reader.read('fuser.json'));
   const sizes = manifest.files.map((f) => manifest.integrity[f]?.size);
   opts.beforeWeights?.(manifest.config, sizes.every((s) => s !== undefined) ? (sizes as number[]).reduce((a, b) => a + b, 0) : undefined);
   const files: Record<string, Uint8Array> = {};

@@ -28,7 +28,7 @@ export interface FuserFileReader {
   readonly location: string;
   /** The file's bytes; throws FuserFormatError when it is absent or fails `expect`. */
   read(path: string, expect?: FileExpectation): Promise<Uint8Array>;
-  /** The file's bytes, or null when it does not exist (HTTP 404, no such file): format detection. */
+  /** The file's bytes, or null when it does not exist (HTTP 404, no such file): format detection. Reported when found. */
   readOptional(path: string): Promise<Uint8Array | null>;
   /** Whether an intact copy is in the local cache (no network); false for readers without a cache. */
   isCached(path: string): Promise<boolean>;
@@ -77,7 +77,9 @@ export function memoryFileReader(files: Record<string, Uint8Array>, location = '
     location,
     reports,
     async readOptional(path) {
-      return get(path);
+      const bytes = get(path);
+      if (bytes) reports.push({ file: path, bytes: bytes.length, cached: false, verified: 'none' });
+      return bytes;
     },
     async read(path, expect) {
       const bytes = get(path);

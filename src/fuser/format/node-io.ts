@@ -50,7 +50,11 @@ export function directoryFileReader(dir: string, opts: { onProgress?: (p: FilePr
   return {
     location: root,
     reports,
-    readOptional: readAll,
+    async readOptional(path) {
+      const bytes = await readAll(path);
+      if (bytes) reports.push({ file: path, bytes: bytes.length, cached: false, verified: 'none' });
+      return bytes;
+    },
     async read(path, expect) {
       const bytes = await readAll(path);
       if (!bytes) throw new FuserFormatError(`missing file '${path}' in ${root}`, { file: path });
