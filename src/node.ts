@@ -11,7 +11,10 @@ import { nodePlatform } from './hosts/node-platform';
 import type { C2CEngine, EngineOptions } from './types';
 
 export * from './index';
-export { loadFuserFromDirectory } from './fuser/format/node-io';
+export { loadFuserFromDirectory, directoryFileReader } from './fuser/format/node-io';
+// Node's cache lives on disk: these shadow the browser versions re-exported from ./index.
+export { isPairCached, getPairCacheStatus, clearPairCache } from './engine/cache-node';
+export { nodeFuserReader } from './fuser-source/node';
 export { nodePlatform } from './hosts/node-platform';
 
 /** Creates the engine in this process: both models and the fuser share one ModelHost. */

@@ -5,7 +5,8 @@
  * memory budget cannot hold, and reports which format loaded and where the sharer depth came from.
  */
 import { FuserFormatError, throwIfAborted } from '../errors';
-import { loadOfficialCheckpointWithInfo } from '../checkpoints/official';
+import { loadOfficialCheckpointWithInfo, parseLayerMap } from '../checkpoints/official';
+import { readManifest } from '../fuser/format/manifest';
 import { projectorFuserDims } from '../checkpoints/projector-keys';
 import type { FuserFileReader } from '../fuser/format/files';
 import { loadFuserFromReader } from '../fuser/format/fetch';
@@ -99,4 +100,35 @@ function withAlreadyRead(reader: FuserFileReader, read: Map<string, Uint8Array>)
 function estimateFileBytes(cfg: FuserDims & { dtype: string }): number {
   const perElement = cfg.dtype === 'float32' ? 4 : cfg.dtype === 'int8' ? 1 : 2;
   return (fuserCpuWeightBytes(cfg) / 4) * perElement;
+}
+
+/**
+ * Which files of the fuser at `reader` are in its cache, without any request: the manifest (fuser.json, or the
+ * official projector_config.json) is read from the cache to list them. Nothing cached: `format` undefined.
+ */
+export async function cachedFuserFiles(reader: FuserFileReader): Promise<{ format?: FuserFormat; files: { file: string; cached: boolean }[] }> {
+  let format: FuserFormat | undefined;
+  let files: string[];
+  if (await reader.isCached(C2C_WEB_MARKER)) {
+    format = 'c2c-web';
+    try {
+      files = [C2C_WEB_MARKER, ...readManifest(JSON.parse(new TextDecoder().decode(await reader.read(C2C_WEB_MARKER)))).files];
+    } catch {
+      // A cached fuser.json that does not parse lists nothing usable: the folder is not cached.
+      return { format, files: [{ file: C2C_WEB_MARKER, cached: false }] };
+    }
+  } else if ((await Promise.all(OFFICIAL_MARKERS.map((f) => reader.isCached(f)))).every(Boolean)) {
+    format = 'official';
+    let indices: number[];
+    try {
+      const map = JSON.parse(new TextDecoder().decode(await reader.read(OFFICIAL_MARKERS[1]))) as Record<string, unknown>;
+      indices = [...new Set(parseLayerMap(map, OFFICIAL_MARKERS[1]).projectorIndex)];
+    } catch {
+      return { format, files: [{ file: OFFICIAL_MARKERS[1], cached: false }] };
+    }
+    files = [...OFFICIAL_MARKERS, ...indices.flatMap((i) => [`final/projector_${i}.json`, `final/projector_${i}.pt`])];
+  } else {
+    return { files: [{ file: C2C_WEB_MARKER, cached: false }] };
+  }
+  return { format, files: await Promise.all(files.map(async (file) => ({ file, cached: await reader.isCached(file) }))) };
 }
