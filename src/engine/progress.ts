@@ -2,8 +2,8 @@
  * Aggregates raw load events of every model and the fuser into one ProgressEvent stream: phases only move
  * forward (download → compile → warmup), and within a phase `progress` never decreases. Download progress is
  * bytes over all files seen so far (model files and fuser files alike, each event also carrying its own file's
- * bytes and whether the cache served it); compile and warm-up count finished models, and are shown only once no
- * file is still downloading (a 1 GB fuser download outlasts a model's compile).
+ * bytes and whether the cache served it); compile and warm-up count finished units, and are shown only once every
+ * unit has finished downloading (a 1 GB fuser download outlasts a model's compile).
  */
 import type { RawProgressEvent, LoadPhase, ProgressEvent } from '../types';
 
@@ -14,10 +14,10 @@ export class ProgressAggregator {
   private readonly done = { compile: new Set<string>(), warmup: new Set<string>() };
   private phase = 0;
   private last = 0;
-  /** Furthest phase reported while a download was still running (shown once it ends). */
+  /** Furthest phase reported while some unit was still downloading (shown once none is). */
   private pending = 0;
 
-  /** `units`: how many models (plus the fuser) report compile/warm-up. */
+  /** `units`: how many models (plus the fuser) report compile (= their downloads are done) and warm-up. */
   constructor(
     private readonly units: number,
     private readonly emit: (e: ProgressEvent) => void,
@@ -39,23 +39,14 @@ export class ProgressAggregator {
       }
       const cached = e.cached !== undefined ? { cached: e.cached } : {};
       this.emitAt(0, loaded, total, { model: e.role, file: e.file, fileLoaded: file.loaded, fileTotal: file.total, ...cached });
-      // The last running download finished: a compile/warm-up that arrived meanwhile shows now.
-      if (this.pending > this.phase && !this.downloading()) this.emitCount(this.pending, e.role);
       return;
     }
     this.done[e.phase].add(e.role);
-    // One model compiling while another file (the fuser, the other model) still downloads: keep showing the download.
-    if (this.downloading()) {
-      this.pending = Math.max(this.pending, idx);
-      return;
-    }
-    this.emitCount(idx, e.role);
-  }
-
-  /** Some file has announced a size and not reached it. */
-  private downloading(): boolean {
-    for (const f of this.files.values()) if (f.total > 0 && f.loaded < f.total) return true;
-    return false;
+    // A unit reports compile once its downloads are done; until every unit has, another (the fuser, the other
+    // model) may still be downloading: keep showing the download and show this once they all are.
+    this.pending = Math.max(this.pending, idx);
+    if (this.done.compile.size < this.units) return;
+    this.emitCount(this.pending, e.role);
   }
 
   private emitCount(idx: number, role: RawProgressEvent['role']): void {

@@ -103,6 +103,8 @@ export class ModelHost implements HostApi {
     const fuser = await this.platform.createFuser(weights, device);
     this.fuser?.dispose();
     this.fuser = fuser;
+    // Its files are read and the fuser is built (graph compiled / weights uploaded): its compile step is done.
+    onProgress?.({ role: 'fuser', phase: 'compile', loaded: 1, total: 1 });
     return { config: fuser.config, backend: fuser.backend, format: loaded.format, files: loaded.files, sharerLayersFrom };
   }
 
