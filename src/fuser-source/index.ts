@@ -21,23 +21,25 @@ export const OFFICIAL_MARKERS = ['config.json', 'final/projector_config.json'] a
 
 /**
  * The folder's format. Cache first (a folder loaded before is recognised offline, with no request), then
- * the network: fuser.json, else both official markers. `read`: the marker files it read (the loader reuses them).
+ * the network: a fuser.json whose `format` is "c2c-fuser", else both official markers as JSON objects (a file
+ * that is something else, like a web server's index page for a missing path, counts as absent). `read`: the
+ * marker files it read (the loader reuses them).
  */
 export async function detectFuserFormat(reader: FuserFileReader): Promise<{ format: FuserFormat; read: Map<string, Uint8Array> }> {
   const read = new Map<string, Uint8Array>();
   if (await reader.isCached(C2C_WEB_MARKER)) return { format: 'c2c-web', read };
   const officialCached = await Promise.all(OFFICIAL_MARKERS.map((f) => reader.isCached(f)));
   if (officialCached.every(Boolean)) return { format: 'official', read };
-  const manifest = await reader.readOptional(C2C_WEB_MARKER);
+  const manifest = await reader.readOptional(C2C_WEB_MARKER, (b) => jsonObject(b)?.format === 'c2c-fuser');
   if (manifest) return { format: 'c2c-web', read: read.set(C2C_WEB_MARKER, manifest) };
   for (const f of OFFICIAL_MARKERS) {
-    const bytes = await reader.readOptional(f);
+    const bytes = await reader.readOptional(f, (b) => jsonObject(b) !== undefined);
     if (bytes) read.set(f, bytes);
   }
   if (read.size === OFFICIAL_MARKERS.length) return { format: 'official', read };
   const missing = OFFICIAL_MARKERS.filter((f) => !read.has(f));
   throw new FuserFormatError(
-    `${reader.location} holds no fuser: looked for ${C2C_WEB_MARKER} (c2c-web format) and for ${OFFICIAL_MARKERS.join(' + ')} `
+    `${reader.location} holds no fuser: looked for a ${C2C_WEB_MARKER} (c2c-web format) and for ${OFFICIAL_MARKERS.join(' + ')} `
       + `(official C2C layout); missing ${[C2C_WEB_MARKER, ...missing].join(', ')}`,
     { field: 'fuser', missing: [C2C_WEB_MARKER, ...missing] },
   );
@@ -77,6 +79,16 @@ export async function loadFuserSource(reader: FuserFileReader, req: FuserLoadReq
     },
   });
   return { weights, format: 'official', files: reader.reports.slice(), sharerLayersFrom: req.sharerNumLayers !== undefined ? 'option' : 'layer-map' };
+}
+
+/** The bytes as a JSON object, or undefined (not UTF-8 JSON, or not an object): what detection accepts as a marker. */
+function jsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The reader, serving files detection already read from memory (once each), not reading them again. */

@@ -161,7 +161,24 @@ describe('fuser loading over HTTP with the Node file cache', () => {
   it('names what it looked for when the folder holds neither format', async () => {
     const err = await load('empty', tmp()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FuserFormatError);
-    expect((err as Error).message).toMatch(/looked for fuser\.json \(c2c-web format\) and for config\.json \+ final\/projector_config\.json \(official C2C layout\)/);
+    expect((err as Error).message).toMatch(/looked for a fuser\.json \(c2c-web format\) and for config\.json \+ final\/projector_config\.json \(official C2C layout\)/);
+  });
+
+  it('a server answering missing paths with its index page (200 HTML): detection is not fooled and caches no page', async () => {
+    const spa = await serveFolders({ official: folders.official, empty: folders.empty }, new TextEncoder().encode('<!doctype html><title>app</title>'));
+    const cache = tmp();
+    try {
+      const url = `${spa.url}official/`;
+      const r = await loadFuserSource(nodeFuserReader(url, { cache: nodeFileCache(cache) }), { url });
+      expect(r.format).toBe('official');
+      expect(await nodeFileCache(cache).stat(`${url}fuser.json`)).toBeUndefined();
+      const empty = `${spa.url}empty/`;
+      const err = await loadFuserSource(nodeFuserReader(empty, { cache: nodeFileCache(cache) }), { url: empty }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FuserFormatError);
+      expect((err as Error).message).toMatch(/holds no fuser/);
+    } finally {
+      await spa.close();
+    }
   });
 
   it('an explicit format skips detection (no fuser.json probe)', async () => {

@@ -15,7 +15,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function serveFolders(folders: Record<string, Record<string, Uint8Array>>): Promise<TestServer> {
+/** `spaFallback`: answer every missing path 200 with this page, as a single-page-app server does. */
+export async function serveFolders(folders: Record<string, Record<string, Uint8Array>>, spaFallback?: Uint8Array): Promise<TestServer> {
   const log: string[] = [];
   const truncated = new Map<string, number>();
   const server: Server = createServer((req, res) => {
@@ -23,6 +24,10 @@ export async function serveFolders(folders: Record<string, Record<string, Uint8A
     log.push(path);
     const prefix = Object.keys(folders).find((p) => path.startsWith(`/${p}/`));
     const body = prefix ? folders[prefix][path.slice(prefix.length + 2)] : undefined;
+    if (!body && spaFallback) {
+      res.writeHead(200, { 'content-length': spaFallback.length, 'content-type': 'text/html' }).end(spaFallback);
+      return;
+    }
     if (!body) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;

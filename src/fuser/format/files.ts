@@ -28,8 +28,11 @@ export interface FuserFileReader {
   readonly location: string;
   /** The file's bytes; throws FuserFormatError when it is absent or fails `expect`. */
   read(path: string, expect?: FileExpectation): Promise<Uint8Array>;
-  /** The file's bytes, or null when it does not exist (HTTP 404, no such file): format detection. Reported when found. */
-  readOptional(path: string): Promise<Uint8Array | null>;
+  /**
+   * The file's bytes, or null when it does not exist (HTTP 404, no such file) or is not what `accept` looks for
+   * (a server answering every path with its index page): format detection. Cached and reported when accepted.
+   */
+  readOptional(path: string, accept?: (bytes: Uint8Array) => boolean): Promise<Uint8Array | null>;
   /** Whether an intact copy is in the local cache (no network); false for readers without a cache. */
   isCached(path: string): Promise<boolean>;
   /** One report per file read so far, in order. */
@@ -76,9 +79,10 @@ export function memoryFileReader(files: Record<string, Uint8Array>, location = '
   return {
     location,
     reports,
-    async readOptional(path) {
+    async readOptional(path, accept) {
       const bytes = get(path);
-      if (bytes) reports.push({ file: path, bytes: bytes.length, cached: false, verified: 'none' });
+      if (!bytes || (accept && !accept(bytes))) return null;
+      reports.push({ file: path, bytes: bytes.length, cached: false, verified: 'none' });
       return bytes;
     },
     async read(path, expect) {

@@ -86,7 +86,7 @@ export function httpFileReader(baseUrl: string, opts: HttpReaderOptions = {}): F
     return { bytes, lengthChecked: total > 0 && !encoded };
   };
 
-  const fetchAndStore = async (path: string, expect: FileExpectation | undefined, optional: boolean): Promise<Uint8Array | null> => {
+  const fetchAndStore = async (path: string, expect: FileExpectation | undefined, optional: boolean, accept?: (b: Uint8Array) => boolean): Promise<Uint8Array | null> => {
     const url = urlOf(path);
     const cached = await fromCache(path, url, expect);
     if (cached && cached !== 'damaged') {
@@ -94,7 +94,8 @@ export function httpFileReader(baseUrl: string, opts: HttpReaderOptions = {}): F
       return cached.bytes;
     }
     const got = await download(path, url, optional);
-    if (!got) return null;
+    // Not found, or not the file looked for (e.g. a server's index page for every path): absent, and not cached.
+    if (!got || (accept && !accept(got.bytes))) return null;
     const verified = await verifyFile(path, got.bytes, expect, got.lengthChecked ? 'content-length' : 'none');
     if (cache) {
       const sha256 = expect?.sha256 ?? undefined;
@@ -109,7 +110,7 @@ export function httpFileReader(baseUrl: string, opts: HttpReaderOptions = {}): F
     location: base,
     reports,
     read: async (path, expect) => (await fetchAndStore(path, expect, false))!,
-    readOptional: (path) => fetchAndStore(path, undefined, true),
+    readOptional: (path, accept) => fetchAndStore(path, undefined, true, accept),
     async isCached(path) {
       if (!cache) return false;
       const s = await cache.stat(urlOf(path)).catch(() => undefined);

@@ -50,9 +50,10 @@ export function directoryFileReader(dir: string, opts: { onProgress?: (p: FilePr
   return {
     location: root,
     reports,
-    async readOptional(path) {
+    async readOptional(path, accept) {
       const bytes = await readAll(path);
-      if (bytes) reports.push({ file: path, bytes: bytes.length, cached: false, verified: 'none' });
+      if (!bytes || (accept && !accept(bytes))) return null;
+      reports.push({ file: path, bytes: bytes.length, cached: false, verified: 'none' });
       return bytes;
     },
     async read(path, expect) {
