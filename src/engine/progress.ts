@@ -46,7 +46,8 @@ export class ProgressAggregator {
     // model) may still be downloading: keep showing the download and show this once they all are.
     this.pending = Math.max(this.pending, idx);
     if (this.done.compile.size < this.units) return;
-    this.emitCount(this.pending, e.role);
+    // Show every phase held back so far with its count (compile 3/3, then warm-up), or just this event.
+    for (let i = Math.max(1, this.phase); i <= this.pending; i++) if (i > this.phase || i === idx) this.emitCount(i, e.role);
   }
 
   private emitCount(idx: number, role: RawProgressEvent['role']): void {
