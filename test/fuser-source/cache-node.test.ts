@@ -57,7 +57,7 @@ describe('fuser loading over HTTP with the Node file cache', () => {
       c2c: await c2cFolder(),
       official: officialFolderFiles(weights, { dtype: 'float32' }),
       empty: { 'README.md': new TextEncoder().encode('nothing here') },
-      cut: await c2cFolder(),
+      cut: officialFolderFiles(weights, { dtype: 'float32' }),
     };
     server = await serveFolders(folders);
   });
@@ -134,13 +134,15 @@ describe('fuser loading over HTTP with the Node file cache', () => {
     expectSameWeights(again.weights, weights);
   });
 
-  it('a download cut short (Content-Length larger than the body) fails typed and is not cached', async () => {
+  it('a download cut short (Content-Length larger than the body, no manifest size) fails typed and is not cached', async () => {
     const cache = tmp();
-    server.truncate('/cut/fuser.safetensors', 1000);
+    server.truncate('/cut/final/projector_1.pt', 1000);
     const err = await load('cut', cache).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(FuserFormatError);
-    expect((err as Error).message).toMatch(/fuser\.safetensors/);
-    expect(await nodeFileCache(cache).stat(`${server.url}cut/fuser.safetensors`)).toBeUndefined();
+    expect(err).toBeInstanceOf(C2CError);
+    expect((err as Error).message).toMatch(/projector_1\.pt.*(arrived truncated|failed after 1000 bytes)/);
+    expect(await nodeFileCache(cache).stat(`${server.url}cut/final/projector_1.pt`)).toBeUndefined();
+    // The files before it were complete and stay cached.
+    expect(await nodeFileCache(cache).stat(`${server.url}cut/final/projector_0.pt`)).toBeDefined();
   });
 
   it('works offline: a folder loaded once loads from the cache with the server gone', async () => {
