@@ -11,6 +11,7 @@ import type { FuserConfig, FuserDType, FuserWeights, LayerProjector } from '../t
 import { MIN_NUM_MLP_LAYERS } from '../fuser/shapes';
 import { checkProjectorKeys, toLayerProjector, type ProjectorDims } from './projector-keys';
 import { readTorchStateDict, type TorchReadOptions } from './torch-archive';
+import { memoryFileReader } from '../fuser/format/files';
 
 /** Reads a file by its path relative to the checkpoint folder ('/'-separated); rejects if absent. */
 export interface CheckpointReader {
@@ -195,15 +196,7 @@ function parseAlignment(model: Record<string, unknown>): FuserConfig['alignment'
 }
 
 function readerOf(source: CheckpointSource): CheckpointReader {
-  if (typeof (source as CheckpointReader).read === 'function') return source as CheckpointReader;
-  const files = source as Record<string, Uint8Array>;
-  return {
-    async read(path) {
-      const f = Object.prototype.hasOwnProperty.call(files, path) ? files[path] : undefined;
-      if (!(f instanceof Uint8Array)) throw new CheckpointFormatError(`missing file '${path}'`, { field: path });
-      return f;
-    },
-  };
+  return typeof (source as CheckpointReader).read === 'function' ? (source as CheckpointReader) : memoryFileReader(source as Record<string, Uint8Array>);
 }
 
 async function readFile(read: CheckpointReader, path: string): Promise<Uint8Array> {

@@ -21,9 +21,9 @@ export const OFFICIAL_MARKERS = ['config.json', 'final/projector_config.json'] a
 
 /**
  * The folder's format. Cache first (a folder loaded before is recognised offline, with no request), then
- * the network: a fuser.json whose `format` is "c2c-fuser", else both official markers as JSON objects (a file
- * that is something else, like a web server's index page for a missing path, counts as absent). `read`: the
- * marker files it read (the loader reuses them).
+ * the network: a fuser.json whose `format` is "c2c-fuser", else final/projector_config.json as a JSON object
+ * plus a config.json (a file that is something else, like a web server's index page for a missing path, counts
+ * as absent). `read`: the marker files it read (the loader reuses them).
  */
 export async function detectFuserFormat(reader: FuserFileReader): Promise<{ format: FuserFormat; read: Map<string, Uint8Array> }> {
   const read = new Map<string, Uint8Array>();
@@ -32,15 +32,17 @@ export async function detectFuserFormat(reader: FuserFileReader): Promise<{ form
   if (officialCached.every(Boolean)) return { format: 'official', read };
   const manifest = await reader.readOptional(C2C_WEB_MARKER, (b) => jsonObject(b)?.format === 'c2c-fuser');
   if (manifest) return { format: 'c2c-web', read: read.set(C2C_WEB_MARKER, manifest) };
-  for (const f of OFFICIAL_MARKERS) {
-    const bytes = await reader.readOptional(f, (b) => jsonObject(b) !== undefined);
-    if (bytes) read.set(f, bytes);
-  }
+  // The layer map identifies the layout (it must be a JSON object: a server's index page is not); config.json
+  // need only exist, its content is the loader's to check (so a damaged one is reported as such).
+  const map = await reader.readOptional(OFFICIAL_MARKERS[1], (b) => jsonObject(b) !== undefined);
+  if (map) read.set(OFFICIAL_MARKERS[1], map);
+  const recipe = map ? await reader.readOptional(OFFICIAL_MARKERS[0]) : null;
+  if (recipe) read.set(OFFICIAL_MARKERS[0], recipe);
   if (read.size === OFFICIAL_MARKERS.length) return { format: 'official', read };
-  const missing = OFFICIAL_MARKERS.filter((f) => !read.has(f));
+  const missing = [map ? OFFICIAL_MARKERS[0] : OFFICIAL_MARKERS[1]];
   throw new FuserFormatError(
     `${reader.location} holds no fuser: looked for a ${C2C_WEB_MARKER} (c2c-web format) and for ${OFFICIAL_MARKERS.join(' + ')} `
-      + `(official C2C layout); missing ${[C2C_WEB_MARKER, ...missing].join(', ')}`,
+      + `(official C2C layout); missing or not JSON: ${[C2C_WEB_MARKER, ...missing].join(', ')}`,
     { field: 'fuser', missing: [C2C_WEB_MARKER, ...missing] },
   );
 }
