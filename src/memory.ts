@@ -7,6 +7,7 @@
 import { MemoryBudgetError } from './errors';
 import { decoderParams, type ModelArch, type PairPreset } from './presets';
 import { fuserGpuWeightBytes, type GpuWeightDType } from './fuser/weight-bytes';
+import { pathTensorShapes, PATHS, type FuserDims } from './fuser/shapes';
 
 export type ModelDType = 'fp32' | 'fp16' | 'q8' | 'q4' | 'q4f16';
 export type FuserWeightDType = 'float32' | 'float16' | 'int8';
@@ -147,4 +148,27 @@ export function checkMemoryBudget(p: PairPreset, o: MemoryOptions, limits: Devic
     largestBuffer: e.largestBuffer,
     maxContextThatFits: ctx,
   });
+}
+
+/** f32 bytes of a loaded fuser's weights on the CPU (what the loaders build), from upstream's tensor shapes. */
+export function fuserCpuWeightBytes(dims: FuserDims): number {
+  const perPath = pathTensorShapes(dims).reduce((n, t) => n + t.shape.reduce((a, d) => a * d, 1), 0);
+  return dims.receiver.numLayers * PATHS.length * perPath * 4;
+}
+
+/**
+ * Refuses, before its weight files are downloaded, a fuser whose loading needs more than `budgetBytes`: the f32
+ * weights plus the raw file bytes held at the same time (`rawBytes`: one projector file for the official
+ * layout, read one at a time; every listed file for the c2c-web format). Returns the estimate.
+ */
+export function checkFuserLoadBudget(dims: FuserDims, o: { budgetBytes: number; rawBytes: number; what: string }): number {
+  const weights = fuserCpuWeightBytes(dims);
+  const total = weights + o.rawBytes;
+  if (total > o.budgetBytes) {
+    throw new MemoryBudgetError(
+      `${o.what} needs about ${fmt(total)} while loading (weights ${fmt(weights)} as f32 + ${fmt(o.rawBytes)} of file bytes held at once); the budget is ${fmt(o.budgetBytes)}. No weight file was downloaded.`,
+      { field: 'memoryBudgetBytes', expected: o.budgetBytes, actual: total },
+    );
+  }
+  return total;
 }

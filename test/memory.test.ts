@@ -24,7 +24,11 @@ describe('presets', () => {
       const o = presetEngineOptions(p);
       expect(o.receiver.chatTemplateOptions).toEqual({ enable_thinking: false });
       expect(o.sharer.chatTemplateOptions).toEqual({ enable_thinking: false });
-      expect(o.fuser).toBe(`https://huggingface.co/${(p.fuser as { repo: string }).repo}/resolve/main/${(p.fuser as { folder: string }).folder}/`);
+      expect(o.fuser).toEqual({
+        url: `https://huggingface.co/${(p.fuser as { repo: string }).repo}/resolve/main/${(p.fuser as { folder: string }).folder}/`,
+        format: 'official',
+        sharerNumLayers: p.sharer.arch.numLayers,
+      });
       expect(o.allowRemoteModels).toBe(true);
     }
   });

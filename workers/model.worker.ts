@@ -7,7 +7,7 @@
 import { expose, releaseProxy, transfer } from 'comlink';
 import { browserPlatform } from '../src/hosts/browser-platform';
 import { ModelHost } from '../src/hosts/model-host';
-import type { FuseRequest, GenerateRequest, HostInit, HostTokenEvent, ModelRole, ModelSource, PrefillRequest, RawProgressEvent } from '../src/types';
+import type { FuseRequest, FuserLoadRequest, GenerateRequest, HostInit, HostTokenEvent, ModelRole, ModelSource, PrefillRequest, RawProgressEvent } from '../src/types';
 import { kvTransferables } from '../src/kv/convert';
 import { installTransferHandlers } from '../src/hosts/transfer';
 import { DeviceWatch } from '../src/hosts/device-watch';
@@ -39,15 +39,19 @@ class WorkerHost extends ModelHost {
       release(onToken);
     }
   }
+  override async loadFuser(req: FuserLoadRequest, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal) {
+    try {
+      return await this.watch.guard(() => super.loadFuser(req, onProgress, signal));
+    } finally {
+      release(onProgress);
+    }
+  }
   override async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal) {
     try {
       return await this.watch.guard(() => super.loadModel(role, source, onProgress, signal));
     } finally {
       release(onProgress);
     }
-  }
-  override async loadFuser(location: string, signal?: AbortSignal) {
-    return this.watch.guard(() => super.loadFuser(location, signal));
   }
 }
 

@@ -6,11 +6,12 @@
  *   final/projector_{i}.pt       → weights, through the restricted torch reader, strict key/shape check
  * Works on in-memory files (browser fetch, tests) or any async reader (Node folder, URLs).
  */
-import { CheckpointFormatError, throwIfAborted } from '../errors';
+import { AbortError, CheckpointFormatError, throwIfAborted } from '../errors';
 import type { FuserConfig, FuserDType, FuserWeights, LayerProjector } from '../types';
 import { MIN_NUM_MLP_LAYERS } from '../fuser/shapes';
 import { checkProjectorKeys, toLayerProjector, type ProjectorDims } from './projector-keys';
 import { readTorchStateDict, type TorchReadOptions } from './torch-archive';
+import { memoryFileReader } from '../fuser/format/files';
 
 /** Reads a file by its path relative to the checkpoint folder ('/'-separated); rejects if absent. */
 export interface CheckpointReader {
@@ -35,6 +36,11 @@ export interface LoadOfficialOptions {
   onProgress?: (done: number, total: number, file: string) => void;
   /** Checked before every file: an aborted load throws AbortError between projectors. */
   signal?: AbortSignal;
+  /**
+   * Called once the layer map and every projector_{i}.json are read, before any .pt file is: may throw (e.g.
+   * MemoryBudgetError) to refuse the download. `projectorFiles`: how many distinct .pt files will be read.
+   */
+  beforeWeights?: (dims: ProjectorDims, receiverLayers: number, projectorFiles: number) => void;
 }
 
 const STRATEGIES = new Set(['first', 'longest']);
@@ -59,12 +65,13 @@ export async function loadOfficialCheckpointWithInfo(
   const mapFile = at('projector_config.json');
   const { layerMap, projectorIndex } = parseLayerMap(await readJson(read, mapFile), mapFile);
 
-  const layers: LayerProjector[] = [];
+  // Every projector's init_args first (small files): dims are checked, and a budget can refuse, before any weights.
+  const unique = [...new Set(projectorIndex)];
+  const dimsOf = new Map<number, ProjectorDims>();
   let dims: ProjectorDims | undefined;
   let storedDtype: FuserDType | undefined;
-  for (let t = 0; t < layerMap.length; t++) {
+  for (const idx of unique) {
     throwIfAborted(opts.signal);
-    const idx = projectorIndex[t];
     const jsonName = at(`projector_${idx}.json`);
     const { dims: d, dtype } = parseProjectorJson(await readJson(read, jsonName), jsonName);
     if (dims && !sameDims(dims, d)) {
@@ -72,10 +79,26 @@ export async function loadOfficialCheckpointWithInfo(
     }
     dims ??= d;
     storedDtype ??= dtype;
+    dimsOf.set(idx, d);
+  }
+  if (dims) opts.beforeWeights?.(dims, layerMap.length, unique.length);
+
+  // Then the weights, one file at a time: its bytes are dropped once its tensors are widened.
+  const layers: LayerProjector[] = [];
+  const loaded = new Map<number, LayerProjector>();
+  for (let t = 0; t < layerMap.length; t++) {
+    throwIfAborted(opts.signal);
+    const idx = projectorIndex[t];
     const ptName = at(`projector_${idx}.pt`);
-    const tensors = readTorchStateDict(await readFile(read, ptName), ptName, opts.torch);
-    checkProjectorKeys(tensors, d, ptName);
-    layers.push(toLayerProjector(tensors, d));
+    let layer = loaded.get(idx);
+    if (!layer) {
+      const d = dimsOf.get(idx)!;
+      const tensors = readTorchStateDict(await readFile(read, ptName), ptName, opts.torch);
+      checkProjectorKeys(tensors, d, ptName);
+      layer = toLayerProjector(tensors, d);
+      loaded.set(idx, layer);
+    }
+    layers.push(layer);
     opts.onProgress?.(t + 1, layerMap.length, ptName);
   }
   if (!dims) throw new CheckpointFormatError(`${mapFile}: the layer map is empty`, { field: mapFile });
@@ -173,22 +196,14 @@ function parseAlignment(model: Record<string, unknown>): FuserConfig['alignment'
 }
 
 function readerOf(source: CheckpointSource): CheckpointReader {
-  if (typeof (source as CheckpointReader).read === 'function') return source as CheckpointReader;
-  const files = source as Record<string, Uint8Array>;
-  return {
-    async read(path) {
-      const f = Object.prototype.hasOwnProperty.call(files, path) ? files[path] : undefined;
-      if (!(f instanceof Uint8Array)) throw new CheckpointFormatError(`missing file '${path}'`, { field: path });
-      return f;
-    },
-  };
+  return typeof (source as CheckpointReader).read === 'function' ? (source as CheckpointReader) : memoryFileReader(source as Record<string, Uint8Array>);
 }
 
 async function readFile(read: CheckpointReader, path: string): Promise<Uint8Array> {
   try {
     return await read.read(path);
   } catch (e) {
-    if (e instanceof CheckpointFormatError) throw e;
+    if (e instanceof CheckpointFormatError || e instanceof AbortError) throw e;
     throw new CheckpointFormatError(`cannot read '${path}': ${(e as Error).message}`, { field: path }, { cause: e });
   }
 }

@@ -2,6 +2,8 @@
  * Reads a `torch.save(state_dict)` file (PyTorch zip format: `<prefix>/data.pkl` + `<prefix>/data/<key>`
  * storages) into Float32 tensors, without executing anything: the pickle goes through the restricted
  * unpickler, tensors must be contiguous views inside their storage, and bf16/f16 are widened to f32.
+ * Memory is bounded by the archive: each storage is widened once (a new array, so the archive's bytes can be
+ * dropped after this call) and every tensor is a view of its storage, however many keys share it.
  */
 import { CheckpointFormatError } from '../errors';
 import { PickleDict, TensorRef, describe, unpickle, type StorageDType, type UnpicklerLimits } from './unpickler';
@@ -13,6 +15,7 @@ export interface LoadedTensor {
   /** dtype as stored in the checkpoint (the data is always widened to f32). */
   dtype: StorageDType;
   shape: number[];
+  /** A view of the widened storage (tensors sharing a storage share its memory, as in torch). */
   data: Float32Array;
 }
 
@@ -68,7 +71,7 @@ export function readTorchStateDict(bytes: Uint8Array, fileName: string, opts: To
   return out;
 }
 
-/** The tensor's elements: a contiguous window [offset, offset + numel) of its storage, copied. */
+/** The tensor's elements: a contiguous window [offset, offset + numel) of its storage, as a view (no copy). */
 function view(t: TensorRef, storage: Float32Array, fileName: string, name: string): Float32Array {
   const bad = (msg: string): never => {
     throw new CheckpointFormatError(`${fileName}: tensor '${name}' ${msg}`, { field: fileName, tensor: name, shape: t.shape, stride: t.stride });
@@ -86,13 +89,12 @@ function view(t: TensorRef, storage: Float32Array, fileName: string, name: strin
     expect *= t.shape[i];
   }
   if (t.offset + numel > storage.length) bad(`reads past its storage (offset ${t.offset} + ${numel} > ${storage.length})`);
-  // The usual case (one tensor per storage) takes the freshly widened array as is; views get their own copy.
-  return t.offset === 0 && numel === storage.length ? storage : storage.slice(t.offset, t.offset + numel);
+  return t.offset === 0 && numel === storage.length ? storage : storage.subarray(t.offset, t.offset + numel);
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** bf16 / f16 / f32 little-endian bytes → Float32Array. */
+/** bf16 / f16 / f32 little-endian bytes → a new Float32Array (never a view of `raw`). */
 export function widen(raw: Uint8Array, dtype: StorageDType): Float32Array {
   const n = raw.length / ELEMENT_BYTES[dtype];
   if (dtype === 'float32') {

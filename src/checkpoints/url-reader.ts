@@ -1,23 +1,11 @@
-/** Browser (or any fetch) reader for an official checkpoint hosted as static files under one base URL. */
-import { CheckpointFormatError, InvalidInputError } from '../errors';
-import type { CheckpointReader } from './official';
+/**
+ * Reader for an official checkpoint hosted as static files under one base URL (the Hub folder a user loads):
+ * the shared cached HTTP reader (cache-first, byte progress, Content-Length check), whose FuserFormatErrors
+ * the official loader reports as CheckpointFormatError.
+ */
+import { httpFileReader, type HttpReaderOptions } from '../fuser/format/http-reader';
+import type { FuserFileReader } from '../fuser/format/files';
 
-export function urlCheckpointReader(baseUrl: string, opts: { fetch?: typeof fetch; signal?: AbortSignal } = {}): CheckpointReader {
-  // A relative base ('/fusers/x/') resolves against the page, as fetch would.
-  const pageUrl = (globalThis as { location?: { href: string } }).location?.href;
-  let base: string;
-  try {
-    base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`, pageUrl).toString();
-  } catch {
-    throw new InvalidInputError(`checkpoint base URL '${baseUrl}' is not absolute and there is no page to resolve it against`, { field: 'baseUrl' });
-  }
-  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
-  return {
-    async read(path) {
-      const url = new URL(path, base).toString();
-      const res = await doFetch(url, { signal: opts.signal });
-      if (!res.ok) throw new CheckpointFormatError(`cannot fetch '${path}' (${res.status} ${res.statusText}) from ${url}`, { field: path, status: res.status });
-      return new Uint8Array(await res.arrayBuffer());
-    },
-  };
+export function urlCheckpointReader(baseUrl: string, opts: HttpReaderOptions = {}): FuserFileReader {
+  return httpFileReader(baseUrl, opts);
 }

@@ -43,7 +43,7 @@ export async function startServer(args: ServeArgs, out: (s: string) => void = co
     }
     opts = { name: basename(dir), receiver: { id: 'receiver', localPath: dir }, sharer: { id: 'sharer', localPath: dir }, fuser: resolve(dir, 'fuser') };
   } else opts = embeddedPair();
-  const name = args.name ?? opts.name ?? basename(opts.fuser);
+  const name = args.name ?? opts.name ?? 'pair';
   const engine = await createNodeC2CEngine({ ...opts, name });
   const server = createOpenAIServer(engine, { cors: args.cors });
   await new Promise<void>((ok, fail) => {

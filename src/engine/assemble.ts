@@ -3,8 +3,8 @@
  * Node entry points. Checks that the fuser fits the pair (layers, KV heads, head dims) before any request,
  * reports aggregated progress, and builds the device report (with any fallback reason).
  */
-import { ShapeMismatchError, throwIfAborted } from '../errors';
-import type { FuserConfig, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
+import { InvalidInputError, ShapeMismatchError, throwIfAborted } from '../errors';
+import type { FuserConfig, FuserLoadRequest, FuserLoadResult, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
 import { createTokenAligner } from '../align/token-aligner';
 import { Engine } from './engine';
 import { pairModelId } from './openai';
@@ -16,15 +16,33 @@ export interface AssembleInput {
   hosts(): Promise<{ sharer: HostApi; receiver: HostApi }>;
   /** Reloads everything into fresh hosts after a crash: called by `hosts()` implementations. */
   topology: DeviceReport['topology'];
-  /** Where the fuser location points (URL or directory), already resolved. */
-  fuserLocation: string;
+  /** The fuser to load, its location already resolved (absolute URL, or directory in Node). */
+  fuser: FuserLoadRequest;
   /** Replaces the hosts with fresh ones and loads the pair into them again (engine.reload()). */
   reload(): Promise<void>;
   dispose(): Promise<void>;
 }
 
+const FORMATS = new Set(['auto', 'c2c-web', 'official']);
+
+/** `EngineOptions.fuser` (a string or `{ url, format, sharerNumLayers }`) as the host's request, URL resolved. */
+export function fuserRequest(opts: EngineOptions, resolveUrl: (location: string) => string): FuserLoadRequest {
+  const loc = typeof opts.fuser === 'string' ? { url: opts.fuser } : opts.fuser;
+  if (!loc || typeof loc.url !== 'string' || loc.url === '') {
+    throw new InvalidInputError('fuser must be a folder URL/directory or { url, format? }', { field: 'fuser', actual: opts.fuser });
+  }
+  if (loc.format !== undefined && !FORMATS.has(loc.format)) {
+    throw new InvalidInputError(`fuser.format must be 'auto', 'c2c-web' or 'official', got ${JSON.stringify(loc.format)}`, { field: 'fuser.format' });
+  }
+  const n = loc.sharerNumLayers;
+  if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new InvalidInputError(`fuser.sharerNumLayers must be a positive integer, got ${n}`, { field: 'fuser.sharerNumLayers' });
+  const b = opts.memoryBudgetBytes;
+  if (b !== undefined && !(typeof b === 'number' && b > 0)) throw new InvalidInputError(`memoryBudgetBytes must be a positive number, got ${b}`, { field: 'memoryBudgetBytes' });
+  return { ...loc, url: resolveUrl(loc.url), ...(b !== undefined ? { memoryBudgetBytes: b } : {}) };
+}
+
 /** Throws ShapeMismatchError naming the first dimension where the fuser and a model disagree. */
-export function checkFuserFitsPair(cfg: FuserConfig, info: { sharer: ModelInfo; receiver: ModelInfo }): void {
+export function checkFuserFitsPair(cfg: FuserConfig, info: { sharer: ModelInfo; receiver: ModelInfo }, sharerLayersFrom?: FuserLoadResult['sharerLayersFrom']): void {
   for (const role of ['receiver', 'sharer'] as const) {
     const want = cfg[role];
     const got = info[role];
@@ -35,7 +53,11 @@ export function checkFuserFitsPair(cfg: FuserConfig, info: { sharer: ModelInfo; 
     ];
     for (const [field, w, g] of pairs) {
       if (w !== g) {
-        throw new ShapeMismatchError(`the fuser expects ${role}.${field} = ${w}, but model "${got.id}" has ${g}`, {
+        // The official layout stores no sharer depth: say how to give it.
+        const hint = role === 'sharer' && field === 'numLayers' && sharerLayersFrom === 'layer-map'
+          ? ` (the official checkpoint does not store the sharer's depth: ${w} was inferred from its layer map; pass fuser: { url, sharerNumLayers: ${g} })`
+          : '';
+        throw new ShapeMismatchError(`the fuser expects ${role}.${field} = ${w}, but model "${got.id}" has ${g}${hint}`, {
           field: `${role}.${field}`,
           expected: w,
           actual: g,
@@ -49,17 +71,17 @@ export function checkFuserFitsPair(cfg: FuserConfig, info: { sharer: ModelInfo; 
 export async function loadPair(
   hosts: { sharer: HostApi; receiver: HostApi },
   opts: EngineOptions,
-  fuserLocation: string,
+  fuserReq: FuserLoadRequest,
   progress?: ProgressAggregator,
-): Promise<{ sharer: LoadedModel; receiver: LoadedModel; fuser: { config: FuserConfig; backend: 'webgpu' | 'cpu' } }> {
+): Promise<{ sharer: LoadedModel; receiver: LoadedModel; fuser: FuserLoadResult }> {
   const signal = opts.signal;
   const onProgress = progress ? (e: Parameters<ProgressAggregator['report']>[0]) => progress.report(e) : undefined;
   const load = (role: ModelRole) => hosts[role].loadModel(role, opts[role], onProgress, signal);
   // Different hosts load concurrently; one host serialises its own loads.
-  const [sharer, receiver, fuser] = await Promise.all([load('sharer'), load('receiver'), hosts.receiver.loadFuser(fuserLocation, signal)]);
+  const [sharer, receiver, fuser] = await Promise.all([load('sharer'), load('receiver'), hosts.receiver.loadFuser(fuserReq, onProgress, signal)]);
   progress?.report({ role: 'fuser', phase: 'warmup', loaded: 1, total: 1 });
   throwIfAborted(signal);
-  checkFuserFitsPair(fuser.config, { sharer: sharer.info, receiver: receiver.info });
+  checkFuserFitsPair(fuser.config, { sharer: sharer.info, receiver: receiver.info }, fuser.sharerLayersFrom);
   return { sharer, receiver, fuser };
 }
 
@@ -69,7 +91,7 @@ export function prefixReuseFor(opts: Pick<EngineOptions, 'prefixReuse'>, topolog
 }
 
 export function deviceReport(
-  loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: { backend: 'webgpu' | 'cpu' } },
+  loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: Pick<FuserLoadResult, 'backend' | 'format'> },
   topology: DeviceReport['topology'],
   prefixReuse = true,
 ): DeviceReport {
@@ -83,6 +105,7 @@ export function deviceReport(
     fallbackReason: reasons.length ? reasons.join('; ') : undefined,
     topology,
     prefixReuse,
+    fuserFormat: loaded.fuser.format,
   };
 }
 
@@ -94,7 +117,7 @@ export async function assembleEngine(input: AssembleInput): Promise<C2CEngine> {
   const hosts = await input.hosts();
   let loaded;
   try {
-    loaded = await loadPair(hosts, opts, input.fuserLocation, progress);
+    loaded = await loadPair(hosts, opts, input.fuser, progress);
   } catch (e) {
     await input.dispose().catch(() => undefined);
     throw e;

@@ -5,7 +5,7 @@
  * request with WorkerCrashedError, a lost GPU device with DeviceLostError; the next request (or
  * `engine.reload()`) spawns fresh workers and reloads the pair, on a new GPUDevice.
  */
-import { assembleEngine, loadPair } from './assemble';
+import { assembleEngine, fuserRequest, loadPair } from './assemble';
 import type { HostApi, HostInit, ModelRole, C2CEngine, EngineOptions } from '../types';
 import { RemoteHost } from '../hosts/remote';
 
@@ -38,8 +38,9 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     shareDevice: topology === 'single',
     topology,
     cpuFuser: opts.cpuFuser,
+    cache: opts.cache ?? opts.allowRemoteModels ?? false,
   };
-  const fuserLocation = absolute(opts.fuser);
+  const fuser = fuserRequest(opts, absolute);
   // Workers resolve relative URLs against their own script: hand them absolute ones.
   const resolved: EngineOptions = {
     ...opts,
@@ -74,7 +75,7 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     await Promise.all(remotes.map((r) => r.dispose()));
     const fresh = await spawn();
     // After a crash the pair is reloaded into the new workers (the first load is done by assembleEngine).
-    if (loaded) await loadPair(fresh, { ...resolved, signal: undefined, onProgress: undefined }, fuserLocation);
+    if (loaded) await loadPair(fresh, { ...resolved, signal: undefined, onProgress: undefined }, fuser);
     return fresh;
   };
 
@@ -82,7 +83,7 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     opts: resolved,
     hosts: provider,
     topology,
-    fuserLocation,
+    fuser,
     reload: async () => {
       forceRespawn = true;
       await provider();

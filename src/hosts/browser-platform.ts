@@ -1,12 +1,15 @@
 /**
  * HostPlatform for browsers (used inside the model workers): WebGPU detection with a reported wasm fallback,
  * one GPUDevice per worker handed to onnxruntime-web's native WebGPU EP (and to the WebGPU fuser), offline
- * transformers.js settings (local models, ORT wasm files bundled by Vite — never a CDN), fuser from a URL.
+ * transformers.js settings (local models, ORT wasm files bundled by Vite — never a CDN), the fuser (either format)
+ * from a URL, cached in the Cache API store transformers.js caches models in.
  */
 import { env } from '@huggingface/transformers';
 import ortWasmMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
 import ortWasmBinary from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import { loadFuserFromUrl } from '../fuser/format/fetch';
+import { httpFileReader } from '../fuser/format/http-reader';
+import { loadFuserSource } from '../fuser-source';
+import { webFuserCache } from '../fuser-source/caches';
 import type { OrtModuleLike } from '../fuser/onnx';
 import { createReferenceFuser } from '../fuser/reference';
 import type { Fuser, FuserWeights, HostPlatform, ResolvedDevice, HostInit } from '../types';
@@ -61,9 +64,11 @@ async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference')
 
 export function browserPlatform(): HostPlatform {
   let cpuFuser: 'onnx' | 'reference' = 'onnx';
+  let cache = false;
   return {
     async resolveDevice(init: HostInit): Promise<ResolvedDevice> {
       cpuFuser = init.cpuFuser ?? 'onnx';
+      cache = init.cache ?? init.allowRemoteModels;
       if (init.device === 'wasm') return { backend: 'wasm', shaderF16: false };
       if (init.device === 'cpu') return { backend: 'wasm', shaderF16: false, fallbackReason: "device 'cpu' is Node-only; using wasm" };
       try {
@@ -80,7 +85,7 @@ export function browserPlatform(): HostPlatform {
       // lookup for URLs (and would then report the tokenizer as missing).
       const base = source.localPath ?? '/models/';
       env.localModelPath = base.endsWith('/') ? base : `${base}/`;
-      env.useBrowserCache = init.allowRemoteModels;
+      env.useBrowserCache = init.cache ?? init.allowRemoteModels;
       const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; proxy?: boolean } };
       // Two workers each running a threaded wasm pool oversubscribe the cores (idle pools spin):
       // in the 'workers' topology each worker gets half of them.
@@ -92,7 +97,8 @@ export function browserPlatform(): HostPlatform {
       const base_fetch = globalThis.fetch.bind(globalThis);
       env.fetch = (input: string | URL, options?: RequestInit) => base_fetch(input, { ...options, signal });
     },
-    loadFuserWeights: (location, signal) => loadFuserFromUrl(location, { signal }),
+    loadFuserWeights: (req, o) =>
+      loadFuserSource(httpFileReader(req.url, { cache: cache ? webFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress }), req, o.signal),
     async createFuser(weights, device) {
       if (device.backend === 'webgpu' && device.gpuDevice) {
         try {

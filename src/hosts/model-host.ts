@@ -5,7 +5,7 @@
  */
 import { AbortError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
 import type {
-  ChatMessage, Fuser, FuserConfig, FuseRequest, FuseResult, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
+  ChatMessage, Fuser, FuserLoadRequest, FuserLoadResult, FuseRequest, FuseResult, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
   LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
 } from '../types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
@@ -87,13 +87,27 @@ export class ModelHost implements HostApi {
     return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
   }
 
-  async loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }> {
+  async loadFuser(req: FuserLoadRequest, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<FuserLoadResult> {
     const { device } = this.ready();
-    const weights = await raceAbort(this.platform.loadFuserWeights(location, signal), signal);
+    // The model loads already queued in this host (loadPair starts them first): the sharer's depth, if it is here.
+    const modelsQueued = this.loadChain;
+    const report = (p: { file: string; loaded: number; total: number; cached: boolean }) => onProgress?.({ role: 'fuser', phase: 'download', ...p });
+    const loaded = await raceAbort(this.platform.loadFuserWeights(req, { signal, onProgress: report }), signal);
+    let { weights, sharerLayersFrom } = loaded;
+    if (sharerLayersFrom === 'layer-map') {
+      await modelsQueued;
+      const sharer = this.models.get('sharer')?.info.numLayers;
+      if (sharer !== undefined && sharer > Math.max(...weights.config.layerMap)) {
+        weights = { ...weights, config: { ...weights.config, sharer: { ...weights.config.sharer, numLayers: sharer } } };
+        sharerLayersFrom = 'sharer-model';
+      }
+    }
     const fuser = await this.platform.createFuser(weights, device);
     this.fuser?.dispose();
     this.fuser = fuser;
-    return { config: fuser.config, backend: fuser.backend };
+    // Its files are read and the fuser is built (graph compiled / weights uploaded): its compile step is done.
+    onProgress?.({ role: 'fuser', phase: 'compile', loaded: 1, total: 1 });
+    return { config: fuser.config, backend: fuser.backend, format: loaded.format, files: loaded.files, sharerLayersFrom };
   }
 
   async encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]> {

@@ -1,20 +1,24 @@
 /**
  * HostPlatform for Node: onnxruntime-node's CPU EP through transformers.js (device 'cpu'), models resolved under
- * a local folder, the fuser from a directory, the CPU fuser as an ONNX graph on the same onnxruntime-node.
+ * a local folder, the fuser (either format) from a directory or a URL (cached under transformers.js's env.cacheDir),
+ * the CPU fuser as an ONNX graph on the same onnxruntime-node.
  */
 import { resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import type { HostPlatform } from '../types';
-import { loadFuserFromDirectory } from '../fuser/format/node-io';
+import { loadFuserSource } from '../fuser-source';
+import { nodeFuserCache, nodeFuserReader } from '../fuser-source/node';
 import { createOnnxFuser, type OrtModuleLike } from '../fuser/onnx/index';
 import { createReferenceFuser } from '../fuser/reference';
 
 export function nodePlatform(): HostPlatform {
   let cpuFuser: 'onnx' | 'reference' = 'onnx';
+  let cache = false;
   return {
     async resolveDevice(init) {
       cpuFuser = init.cpuFuser ?? 'onnx';
+      cache = init.cache ?? init.allowRemoteModels;
       const asked = init.device;
       // Node has one backend here: onnxruntime-node's CPU EP (its Dawn build rejects Mesa, platform notes §6).
       const fallbackReason = asked === 'webgpu' || asked === 'wasm' ? `device '${asked}' is not available in Node; using onnxruntime-node CPU` : undefined;
@@ -25,7 +29,8 @@ export function nodePlatform(): HostPlatform {
       env.allowLocalModels = true;
       env.localModelPath = resolve(source.localPath ?? 'models') + '/';
     },
-    loadFuserWeights: (dir) => loadFuserFromDirectory(dir),
+    loadFuserWeights: (req, o) =>
+      loadFuserSource(nodeFuserReader(req.url, { cache: cache ? nodeFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress }), req, o.signal),
     async createFuser(weights) {
       if (cpuFuser === 'reference') return createReferenceFuser(weights);
       // The same onnxruntime-node instance transformers.js runs the models on (a dependency: no fallback).

@@ -60,7 +60,8 @@ export class RemoteHost implements HostApi {
   init: HostApi['init'] = (init) => this.guard(this.remote.init(init));
   loadModel: HostApi['loadModel'] = (role, source, onProgress, signal) =>
     this.guard(this.remote.loadModel(role, source, onProgress ? proxy((e: RawProgressEvent) => onProgress(e)) : undefined, signal));
-  loadFuser: HostApi['loadFuser'] = (location, signal) => this.guard(this.remote.loadFuser(location, signal));
+  loadFuser: HostApi['loadFuser'] = (req, onProgress, signal) =>
+    this.guard(this.remote.loadFuser(req, onProgress ? proxy((e: RawProgressEvent) => onProgress(e)) : undefined, signal));
   encodeChat: HostApi['encodeChat'] = (role, messages) => this.guard(this.remote.encodeChat(role, messages));
   decode: HostApi['decode'] = (role, ids) => this.guard(this.remote.decode(role, ids));
   tokenizerOps: HostApi['tokenizerOps'] = (role, op) => this.guard(this.remote.tokenizerOps(role, op));

@@ -3,6 +3,7 @@
  * device reports. The engine (browser workers or Node) and the demo/benchmark all speak these types.
  */
 
+import type { FuserFormat } from './fuser';
 import type { ChatMessage, ModelSource } from './model';
 import type { ChatCompletionsApi } from './openai';
 import type { GenerationMode } from './modes';
@@ -58,6 +59,8 @@ export interface DeviceReport {
   topology: 'workers' | 'single' | 'node';
   /** Whether exact multi-turn prefix reuse is on (EngineOptions.prefixReuse). */
   prefixReuse: boolean;
+  /** Which fuser layout was loaded (c2c-web fuser.json + safetensors, or the official C2C folder). */
+  fuserFormat?: FuserFormat;
 }
 
 export interface TimingBreakdown {
@@ -101,6 +104,25 @@ export interface ProgressEvent {
   progress: number;
   model?: 'sharer' | 'receiver' | 'fuser';
   file?: string;
+  /** Download phase: bytes of `file` so far and its size (`loaded`/`total` are the sums over every file seen). */
+  fileLoaded?: number;
+  fileTotal?: number;
+  /** Download phase: `file` came from the local cache, not the network. */
+  cached?: boolean;
+}
+
+/** Where a fuser comes from; a plain string is `{ url: thatString, format: 'auto' }`. */
+export interface FuserLocation {
+  /** Folder URL (browser and Node) or directory (Node). */
+  url: string;
+  /** 'auto' (default): fuser.json → c2c-web; else config.json + final/projector_config.json → official. */
+  format?: FuserFormat | 'auto';
+  /**
+   * Official layout: the sharer's depth, which the checkpoint does not store. Default: the sharer model's when
+   * it loads in the same host, else max(layer map) + 1 (exact for the released terminal maps); the pair check
+   * at assembly refuses a mismatch.
+   */
+  sharerNumLayers?: number;
 }
 
 export interface EngineOptions {
@@ -108,8 +130,18 @@ export interface EngineOptions {
   name?: string;
   sharer: ModelSource;
   receiver: ModelSource;
-  /** Folder URL (browser) or directory (Node) holding fuser.json + safetensors. */
-  fuser: string;
+  /**
+   * The fuser folder: a c2c-web folder (fuser.json + safetensors) or an official C2C checkpoint folder
+   * (config.json + final/projector_*), as a URL (browser, Node) or directory (Node); the format is detected.
+   */
+  fuser: string | FuserLocation;
+  /**
+   * Cache downloaded files (models through transformers.js, fuser files through the same store) so a second
+   * load fetches nothing. Default: `allowRemoteModels`.
+   */
+  cache?: boolean;
+  /** Refuse, before downloading its weight files, a fuser whose loading needs more memory than this (bytes). */
+  memoryBudgetBytes?: number;
   device?: 'auto' | 'webgpu' | 'wasm' | 'cpu';
   /** 'workers': one worker per model; 'single': both models + fuser in one worker on one GPUDevice. */
   topology?: 'workers' | 'single';

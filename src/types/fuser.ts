@@ -68,6 +68,29 @@ export interface FuserWeights {
   layers: LayerProjector[];
 }
 
+/** The two fuser folder layouts the loaders read: ours (fuser.json + safetensors) and upstream's released one. */
+export type FuserFormat = 'c2c-web' | 'official';
+
+/** One file a fuser load read: its size, whether the local cache served it, and what its bytes were checked against. */
+export interface FuserFileReport {
+  file: string;
+  bytes: number;
+  cached: boolean;
+  /** The strongest check passed: a manifest sha256, a manifest size, the server's Content-Length, or none. */
+  verified: 'sha256' | 'size' | 'content-length' | 'none';
+  /** A cached copy failed its check and was fetched again. */
+  refetched?: boolean;
+}
+
+/** A loaded fuser and how it was loaded. */
+export interface LoadedFuser {
+  weights: FuserWeights;
+  format: FuserFormat;
+  files: FuserFileReport[];
+  /** Where `config.sharer.numLayers` came from (the official layout does not store it). */
+  sharerLayersFrom: 'fuser.json' | 'option' | 'sharer-model' | 'layer-map';
+}
+
 export interface FuseOptions {
   /** Fuse only tokens [start, end) (default: all). Tokens outside keep the receiver's values. */
   start?: number;

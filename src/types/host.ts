@@ -3,8 +3,8 @@
  * and in the 'single' topology). Every argument and result is structured-clonable; KV caches travel as
  * transferable ArrayBuffers; AbortSignals and errors cross through comlink transfer handlers (src/hosts/transfer.ts).
  */
-import type { DeviceReport, FinishReason, SamplingOptions } from './engine';
-import type { Fuser, FuserConfig, FuserWeights } from './fuser';
+import type { DeviceReport, FinishReason, FuserLocation, SamplingOptions } from './engine';
+import type { Fuser, FuserConfig, FuserFileReport, FuserFormat, FuserWeights, LoadedFuser } from './fuser';
 import type { KVCache } from './kv';
 import type { ChatMessage, ModelInfo, ModelSource } from './model';
 
@@ -19,6 +19,21 @@ export interface HostInit {
   topology: DeviceReport['topology'];
   /** CPU fuser implementation (default 'onnx': the fuser as an ONNX graph on ORT; 'reference': plain JS, for debugging). */
   cpuFuser?: 'onnx' | 'reference';
+  /** Cache downloaded files (models and fuser); default `allowRemoteModels`. */
+  cache?: boolean;
+}
+
+/** A fuser load as the host receives it: the location resolved (absolute URL, or directory in Node). */
+export interface FuserLoadRequest extends FuserLocation {
+  memoryBudgetBytes?: number;
+}
+
+export interface FuserLoadResult {
+  config: FuserConfig;
+  backend: 'webgpu' | 'cpu';
+  format: FuserFormat;
+  files: FuserFileReport[];
+  sharerLayersFrom: LoadedFuser['sharerLayersFrom'];
 }
 
 export interface RawProgressEvent {
@@ -27,6 +42,8 @@ export interface RawProgressEvent {
   file?: string;
   loaded: number;
   total: number;
+  /** Download: served from the local cache. */
+  cached?: boolean;
 }
 
 export interface PrefillRequest {
@@ -122,8 +139,8 @@ export interface LoadedModel {
 export interface HostApi {
   init(init: HostInit): Promise<void>;
   loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<LoadedModel>;
-  /** `location`: a folder URL (browser) or directory (Node). Returns the config and where the fuser runs. */
-  loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }>;
+  /** Loads the fuser (either format) with per-file byte progress; returns its config, where it runs and how it loaded. */
+  loadFuser(req: FuserLoadRequest, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<FuserLoadResult>;
   encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]>;
   decode(role: ModelRole, ids: number[]): Promise<string>;
   /** Tokenizer queries the cross-tokenizer aligner needs. */
@@ -179,6 +196,7 @@ export interface HostPlatform {
   resolveDevice(init: HostInit): Promise<ResolvedDevice>;
   /** Points transformers.js at the model's folder/URL (serialised by the host, env is global). */
   configureEnv(source: ModelSource, init: HostInit, signal?: AbortSignal): void;
-  loadFuserWeights(location: string, signal?: AbortSignal): Promise<FuserWeights>;
+  /** Reads the fuser (either format, cached where the platform caches) and reports per-file byte progress. */
+  loadFuserWeights(req: FuserLoadRequest, o: { signal?: AbortSignal; onProgress?: (p: { file: string; loaded: number; total: number; cached: boolean }) => void }): Promise<LoadedFuser>;
   createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<Fuser>;
 }

@@ -1,10 +1,17 @@
 /** Test page for the browser engine: exposes the public API on `window.c2c` for Playwright to drive. */
-import { createC2CEngine, GENERATION_MODES } from '../../src';
+import { clearPairCache, createC2CEngine, getPairCacheStatus, isPairCached, GENERATION_MODES } from '../../src';
 
 declare global {
   interface Window {
-    c2c: { createC2CEngine: typeof createC2CEngine; modes: typeof GENERATION_MODES; ready: boolean };
+    c2c: {
+      createC2CEngine: typeof createC2CEngine;
+      modes: typeof GENERATION_MODES;
+      isPairCached: typeof isPairCached;
+      getPairCacheStatus: typeof getPairCacheStatus;
+      clearPairCache: typeof clearPairCache;
+      ready: boolean;
+    };
   }
 }
 
-window.c2c = { createC2CEngine, modes: GENERATION_MODES, ready: true };
+window.c2c = { createC2CEngine, modes: GENERATION_MODES, isPairCached, getPairCacheStatus, clearPairCache, ready: true };

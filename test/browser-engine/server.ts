@@ -12,18 +12,19 @@ import { REPO, launchBrowser, closeBrowser } from '../../e2e/harness.mjs';
 
 export const OUT_DIR = 'test-results/browser-engine-dist';
 
-export async function buildAndServe(): Promise<{ url: string; close: () => Promise<void> }> {
+/** `outDir`: a suite that writes its own files next to the page builds into its own folder (suites run in parallel). */
+export async function buildAndServe(outDir = OUT_DIR): Promise<{ url: string; close: () => Promise<void> }> {
   await build({
     root: REPO,
     logLevel: 'warn',
     plugins: [c2cModelsPlugin()],
-    build: { outDir: OUT_DIR, emptyOutDir: true, rollupOptions: { input: path.join(REPO, 'test/browser-engine/page.html') } },
+    build: { outDir, emptyOutDir: true, rollupOptions: { input: path.join(REPO, 'test/browser-engine/page.html') } },
   });
   const server = await preview({
     root: REPO,
     logLevel: 'warn',
     plugins: [c2cModelsPlugin()],
-    build: { outDir: OUT_DIR },
+    build: { outDir },
     preview: { host: '127.0.0.1', port: 0, open: false },
   });
   const addr = server.httpServer.address();

@@ -43,7 +43,7 @@ describe.skipIf(!PAIR)(`kept KV release on failure${PAIR ? '' : ` (skipped: ${NO
   beforeAll(async () => {
     await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
     const models = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir } };
-    const loaded = await loadPair({ sharer: host, receiver: host }, { ...models, fuser: path.join(pair.dir, 'fuser') }, path.join(pair.dir, 'fuser'));
+    const loaded = await loadPair({ sharer: host, receiver: host }, { ...models, fuser: path.join(pair.dir, 'fuser') }, { url: path.join(pair.dir, 'fuser') });
     engine = new Engine({
       hosts: async () => ({ sharer: faulty, receiver: faulty }),
       device: deviceReport(loaded, 'node'),

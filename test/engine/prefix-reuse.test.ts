@@ -52,7 +52,7 @@ async function twoHostEngine(o: EngineOptions): Promise<C2CEngine> {
     return h;
   };
   const hosts = { sharer: await make(), receiver: await make() };
-  const loaded = await loadPair(hosts, o, o.fuser);
+  const loaded = await loadPair(hosts, o, { url: o.fuser as string });
   return new Engine({
     hosts: async () => hosts, device: deviceReport(loaded, 'workers', o.prefixReuse !== false), modelId: 'c2c-tiny', prefixReuse: o.prefixReuse,
     info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info }, fuser: loaded.fuser.config,
@@ -123,7 +123,7 @@ describe.skipIf(!PAIR)('prefix reuse memory', () => {
     const host = new ModelHost(nodePlatform());
     await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
     const o = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir }, fuser: path.join(pair.dir, 'fuser') };
-    const loaded = await loadPair({ sharer: host, receiver: host }, o, o.fuser);
+    const loaded = await loadPair({ sharer: host, receiver: host }, o, { url: o.fuser });
     const engine = new Engine({
       hosts: async () => ({ sharer: host, receiver: host }), device: deviceReport(loaded, 'node'), modelId: 'c2c-tiny',
       info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info }, fuser: loaded.fuser.config, dispose: () => host.dispose(),

@@ -13,6 +13,8 @@ export const FUSER_FORMAT_VERSION = 2;
 export interface FuserManifest {
   config: FuserConfig;
   files: string[];
+  /** Optional per-file facts (`integrity` in fuser.json): checked on download and on every cached read. */
+  integrity: Record<string, { size?: number; sha256?: string }>;
   metadata: Record<string, unknown>;
 }
 
@@ -122,7 +124,32 @@ export function readManifest(json: unknown): FuserManifest {
   });
   const metadata = o.metadata ?? {};
   if (!isObj(metadata)) fail('metadata', 'must be an object when present', metadata);
-  return { config, files: (files as string[]).slice(), metadata };
+  return { config, files: (files as string[]).slice(), integrity: readIntegrity(o.integrity, seen), metadata };
+}
+
+/**
+ * `integrity: { "<file>": { "size": <bytes>, "sha256": "<hex>" } }`, both fields optional. Entries for files not
+ * in `files` are ignored (nothing reads those files); present fields must be valid.
+ */
+function readIntegrity(v: unknown, files: Set<string>): FuserManifest['integrity'] {
+  if (v === undefined) return {};
+  if (!isObj(v)) fail('integrity', 'must be an object of per-file { size, sha256 } when present', v);
+  const out: FuserManifest['integrity'] = {};
+  for (const [file, facts] of Object.entries(v)) {
+    const at = `integrity["${file}"]`;
+    if (!isObj(facts)) fail(at, 'must be an object with size and/or sha256', facts);
+    const entry: { size?: number; sha256?: string } = {};
+    if (facts.size !== undefined) {
+      if (typeof facts.size !== 'number' || !Number.isSafeInteger(facts.size) || facts.size < 0) fail(`${at}.size`, `must be a byte count, got ${JSON.stringify(facts.size)}`, facts.size);
+      entry.size = facts.size;
+    }
+    if (facts.sha256 !== undefined) {
+      if (typeof facts.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(facts.sha256)) fail(`${at}.sha256`, 'must be 64 lowercase hex digits', facts.sha256);
+      entry.sha256 = facts.sha256;
+    }
+    if (files.has(file)) out[file] = entry;
+  }
+  return out;
 }
 
 /** Public name for readManifest. */

@@ -6,6 +6,7 @@ import { terminalLayerMap } from '../layer-map';
 import { quantizeFuserWeights } from '../quantize';
 import { writeSafetensors } from '../safetensors';
 import { PATHS, ffnModules } from '../shapes';
+import { sha256Hex } from './files';
 import { FUSER_FORMAT_VERSION } from './manifest';
 import { SCALE_SUFFIX, expectedFuserTensors, tensorStorage } from './validate';
 
@@ -64,6 +65,7 @@ export function serializeFuser(
     if (!data) throw new FuserFormatError(`cannot serialise: weights lack tensor "${w.name}"`, { tensor: w.name });
     return { name: w.name, dtype: storage, shape: w.shape, data: encode(data) };
   });
+  const bytes = writeSafetensors(tensors);
   const json: Record<string, unknown> = {
     format: 'c2c-fuser',
     format_version: FUSER_FORMAT_VERSION,
@@ -78,10 +80,21 @@ export function serializeFuser(
     scalar_temperature: cfg.scalarTemperature,
     layer_map: isTerminal(cfg) ? 'terminal' : cfg.layerMap.slice(),
     files: [fileName],
+    integrity: { [fileName]: { size: bytes.length } },
     ...(cfg.alignment ? { alignment: { ...cfg.alignment } } : {}),
     metadata: opts.metadata ?? {},
   };
-  return { json, files: { [fileName]: writeSafetensors(tensors) } };
+  return { json, files: { [fileName]: bytes } };
+}
+
+/** Adds each file's sha256 to fuser.json's `integrity` (WebCrypto; async, so apart from serializeFuser). */
+export async function addFileHashes(json: Record<string, unknown>, files: Record<string, Uint8Array>): Promise<Record<string, unknown>> {
+  const integrity: Record<string, { size?: number; sha256?: string }> = { ...(json.integrity as Record<string, { size?: number }> | undefined) };
+  for (const [name, bytes] of Object.entries(files)) {
+    const sha256 = await sha256Hex(bytes);
+    integrity[name] = { ...integrity[name], size: bytes.length, ...(sha256 ? { sha256 } : {}) };
+  }
+  return { ...json, integrity };
 }
 
 function dimsJson(d: ModelKVDims) {
