@@ -15,6 +15,7 @@ import { randomFuserWeights } from '../../src/fuser/random-weights';
 import { saveFuserToDirectory } from '../../src/fuser/format/node-io';
 import type { C2CEngine, ChatMessage, ProgressEvent } from '../../src/types';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
+import { expectAllClose } from '../util/allclose';
 
 describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
@@ -85,9 +86,7 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
       expect(kv).toHaveLength(lm.info.numLayers);
       expect(kv[0].key.seq).toBe(ids.length - 1);
       const step = await lm.forward([ids.at(-1)!], [ids.length - 1], lm.pastFromKV(kv));
-      let maxDiff = 0;
-      for (let i = 0; i < full.logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(full.logits[i] - step.logits[i]));
-      expect(maxDiff).toBeLessThan(1e-4);
+      expectAllClose(step.logits, full.logits, { atol: 1e-4, what: 'one-step logits' });
     } finally {
       await lm.dispose();
     }
