@@ -1,10 +1,10 @@
 /**
  * Loads a pair + fuser into given hosts and builds the Engine: shared by the browser (workers / single) and
  * Node entry points. Checks that the fuser fits the pair (layers, KV heads, head dims) before any request,
- * reports aggregated progress, and builds the device report (with any fallback reason).
+ * reports aggregated progress, and builds the device report (with any fallback reason, the models' and the fuser's).
  */
 import { ShapeMismatchError, throwIfAborted } from '../errors';
-import type { FuserConfig, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
+import type { FuserConfig, ModelInfo, HostApi, LoadedFuser, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
 import { createTokenAligner } from '../align/token-aligner';
 import { Engine } from './engine';
 import { pairModelId } from './openai';
@@ -49,7 +49,7 @@ export async function loadPair(
   opts: EngineOptions,
   fuserLocation: string,
   progress?: ProgressAggregator,
-): Promise<{ sharer: LoadedModel; receiver: LoadedModel; fuser: { config: FuserConfig; backend: 'webgpu' | 'cpu' } }> {
+): Promise<{ sharer: LoadedModel; receiver: LoadedModel; fuser: LoadedFuser }> {
   const signal = opts.signal;
   const onProgress = progress ? (e: Parameters<ProgressAggregator['report']>[0]) => progress.report(e) : undefined;
   const load = (role: ModelRole) => hosts[role].loadModel(role, opts[role], onProgress, signal);
@@ -61,7 +61,7 @@ export async function loadPair(
   return { sharer, receiver, fuser };
 }
 
-export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: { backend: 'webgpu' | 'cpu' } }, topology: DeviceReport['topology']): DeviceReport {
+export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: Omit<LoadedFuser, 'config'> }, topology: DeviceReport['topology']): DeviceReport {
   const r = loaded.receiver;
   const reasons = [...new Set([loaded.sharer.fallbackReason, r.fallbackReason].filter((x): x is string => !!x))];
   return {
@@ -70,6 +70,7 @@ export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedMode
     adapter: r.adapter,
     shaderF16: r.shaderF16,
     fallbackReason: reasons.length ? reasons.join('; ') : undefined,
+    fuserFallbackReason: loaded.fuser.fallbackReason,
     topology,
   };
 }

@@ -5,8 +5,8 @@
  */
 import { AbortError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
 import type {
-  ChatMessage, Fuser, FuserConfig, FuseRequest, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
-  LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
+  ChatMessage, Fuser, FuseRequest, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
+  LoadedFuser, LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
 } from '../types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
 import { presentToKVCache } from '../kv/convert';
@@ -85,13 +85,13 @@ export class ModelHost implements HostApi {
     return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
   }
 
-  async loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }> {
+  async loadFuser(location: string, signal?: AbortSignal): Promise<LoadedFuser> {
     const { device } = this.ready();
     const weights = await raceAbort(this.platform.loadFuserWeights(location, signal), signal);
-    const fuser = await this.platform.createFuser(weights, device);
+    const { fuser, fallbackReason } = await this.platform.createFuser(weights, device);
     this.fuser?.dispose();
     this.fuser = fuser;
-    return { config: fuser.config, backend: fuser.backend };
+    return { config: fuser.config, backend: fuser.backend, fallbackReason };
   }
 
   async encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]> {

@@ -26,16 +26,18 @@ export function nodePlatform(): HostPlatform {
     },
     loadFuserWeights: (dir) => loadFuserFromDirectory(dir),
     async createFuser(weights) {
-      if (cpuFuser === 'reference') return createReferenceFuser(weights);
+      if (cpuFuser === 'reference') return { fuser: createReferenceFuser(weights) };
       let ort: OrtModuleLike;
       try {
         // The same onnxruntime-node instance transformers.js runs the models on.
         ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
       } catch (e) {
-        console.warn(`onnxruntime-node unavailable, using the CPU reference fuser: ${(e as Error).message}`);
-        return createReferenceFuser(weights);
+        // Never silent: the reason reaches DeviceReport.fuserFallbackReason.
+        const fallbackReason = `onnxruntime-node unavailable, using the plain-JS reference fuser: ${(e as Error).message}`;
+        console.warn(fallbackReason);
+        return { fuser: createReferenceFuser(weights), fallbackReason };
       }
-      return createOnnxFuser(weights, { ort });
+      return { fuser: await createOnnxFuser(weights, { ort }) };
     },
   };
 }

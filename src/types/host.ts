@@ -96,12 +96,25 @@ export interface LoadedModel {
   shaderF16: boolean;
 }
 
+export interface LoadedFuser {
+  config: FuserConfig;
+  backend: 'webgpu' | 'cpu';
+  /** Why the fuser is not the one the device called for (reaches DeviceReport.fuserFallbackReason). */
+  fallbackReason?: string;
+}
+
+/** What a platform built for `createFuser`: the fuser and, when it is a fallback, why. */
+export interface CreatedFuser {
+  fuser: Fuser;
+  fallbackReason?: string;
+}
+
 /** What a host offers; the worker exposes exactly this through comlink. */
 export interface HostApi {
   init(init: HostInit): Promise<void>;
   loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<LoadedModel>;
-  /** `location`: a folder URL (browser) or directory (Node). Returns the config and where the fuser runs. */
-  loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }>;
+  /** `location`: a folder URL (browser) or directory (Node). Returns the config, where the fuser runs and any fallback. */
+  loadFuser(location: string, signal?: AbortSignal): Promise<LoadedFuser>;
   encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]>;
   decode(role: ModelRole, ids: number[]): Promise<string>;
   /** Tokenizer queries the cross-tokenizer aligner needs. */
@@ -156,5 +169,6 @@ export interface HostPlatform {
   /** Points transformers.js at the model's folder/URL (serialised by the host, env is global). */
   configureEnv(source: ModelSource, init: HostInit, signal?: AbortSignal): void;
   loadFuserWeights(location: string, signal?: AbortSignal): Promise<FuserWeights>;
-  createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<Fuser>;
+  /** The WebGPU fuser on a WebGPU device, else the CPU fuser; a fallback comes with its reason, never silently. */
+  createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<CreatedFuser>;
 }
