@@ -78,9 +78,7 @@ export class ModelHost implements HostApi {
       this.models.set(role, lm);
       return lm;
     };
-    const p = this.loadChain.then(run, run);
-    this.loadChain = p.catch(() => undefined);
-    const lm = await p;
+    const lm = await this.serialised(run);
     const d = this.device!;
     return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
   }
@@ -88,10 +86,19 @@ export class ModelHost implements HostApi {
   async loadFuser(location: string, signal?: AbortSignal): Promise<LoadedFuser> {
     const { device } = this.ready();
     const weights = await raceAbort(this.platform.loadFuserWeights(location, signal), signal);
-    const { fuser, fallbackReason } = await this.platform.createFuser(weights, device);
+    // After the models' loads: a CPU (ONNX, wasm EP) fuser next to WebGPU models would otherwise initialise
+    // onnxruntime-web's wasm concurrently with their WebGPU backend ("multiple calls to 'initWasm()'").
+    const { fuser, fallbackReason } = await this.serialised(() => this.platform.createFuser(weights, device));
     this.fuser?.dispose();
     this.fuser = fuser;
     return { config: fuser.config, backend: fuser.backend, fallbackReason };
+  }
+
+  /** Runs `run` after every load queued before it (model loads and fuser creation: one at a time per host). */
+  private serialised<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.loadChain.then(run, run);
+    this.loadChain = p.catch(() => undefined);
+    return p;
   }
 
   async encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]> {
@@ -153,7 +160,7 @@ export class ModelHost implements HostApi {
     // Decoding is receiver-only: a sharer handle of this host is consumed here.
     const sharer = 'handle' in req.sharer ? this.kept.take(req.sharer.handle, 'sharer') : { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
     const t0 = now();
-    const info = { receiver: this.model('receiver').info, sharer: this.model('sharer').info };
+    const info = { receiver: this.model('receiver').info, sharer: { numLayers: this.fuser!.config.sharer.numLayers } };
     await fuseKept({ fuser: this.fuser, receiver, sharer, info, ranges: req.ranges, signal: req.signal });
     return { ms: now() - t0 };
   }

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
+import * as ort from 'onnxruntime-node';
 import type { HostPlatform } from '../types';
 import { loadFuserFromDirectory } from '../fuser/format/node-io';
 import { createOnnxFuser, type OrtModuleLike } from '../fuser/onnx/index';
@@ -27,17 +28,8 @@ export function nodePlatform(): HostPlatform {
     loadFuserWeights: (dir) => loadFuserFromDirectory(dir),
     async createFuser(weights) {
       if (cpuFuser === 'reference') return { fuser: createReferenceFuser(weights) };
-      let ort: OrtModuleLike;
-      try {
-        // The same onnxruntime-node instance transformers.js runs the models on.
-        ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
-      } catch (e) {
-        // Never silent: the reason reaches DeviceReport.fuserFallbackReason.
-        const fallbackReason = `onnxruntime-node unavailable, using the plain-JS reference fuser: ${(e as Error).message}`;
-        console.warn(fallbackReason);
-        return { fuser: createReferenceFuser(weights), fallbackReason };
-      }
-      return { fuser: await createOnnxFuser(weights, { ort }) };
+      // The same onnxruntime-node instance transformers.js runs the models on (a dependency: no fallback).
+      return { fuser: await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike }) };
     },
   };
 }

@@ -12,18 +12,19 @@ import { REPO, launchBrowser, closeBrowser } from '../../e2e/harness.mjs';
 
 export const OUT_DIR = 'test-results/browser-engine-dist';
 
-export async function buildAndServe(): Promise<{ url: string; close: () => Promise<void> }> {
+/** `outDir`: one per test file (files run in parallel and must not share a build). */
+export async function buildAndServe(outDir = OUT_DIR): Promise<{ url: string; close: () => Promise<void> }> {
   await build({
     root: REPO,
     logLevel: 'warn',
     plugins: [c2cModelsPlugin()],
-    build: { outDir: OUT_DIR, emptyOutDir: true, rollupOptions: { input: path.join(REPO, 'test/browser-engine/page.html') } },
+    build: { outDir, emptyOutDir: true, rollupOptions: { input: path.join(REPO, 'test/browser-engine/page.html') } },
   });
   const server = await preview({
     root: REPO,
     logLevel: 'warn',
     plugins: [c2cModelsPlugin()],
-    build: { outDir: OUT_DIR },
+    build: { outDir },
     preview: { host: '127.0.0.1', port: 0, open: false },
   });
   const addr = server.httpServer.address();
@@ -38,10 +39,10 @@ export async function buildAndServe(): Promise<{ url: string; close: () => Promi
  * The base URL the page loads the pair from: a pair under models/ is served by the models plugin; one outside
  * (C2C_TEST_PAIR) is copied next to the built page.
  */
-export function servePair(pair: TestPair): string {
+export function servePair(pair: TestPair, outDir = OUT_DIR): string {
   if (pair.rel.startsWith('models/')) return `/${pair.rel}/`;
-  mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-  cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
+  mkdirSync(path.join(REPO, outDir, 'pair'), { recursive: true });
+  cpSync(pair.dir, path.join(REPO, outDir, 'pair'), { recursive: true });
   return '/pair/';
 }
 
