@@ -84,6 +84,21 @@ describe.skipIf(!hasChrome)('demo UI (fake engine)', () => {
     await page.screenshot({ path: 'test-results/demo-ui-phone.png', fullPage: true });
   });
 
+  it('shows the fuser fallback reason in the device report (fake engine on webgpu pretends its fuser failed)', async () => {
+    const p = await browser.newPage();
+    const errs = watchConsole(p);
+    try {
+      await p.goto(`${server.url}?engine=fake&device=webgpu&autoload=1`);
+      await p.waitForSelector('body[data-state=ready]', { timeout: 20_000 });
+      const rows = await p.$$eval('[data-testid=device-report] dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
+      expect(rows).toContainEqual(['Fuser backend', 'cpu']);
+      expect(rows).toContainEqual(['Fuser fallback reason', 'fake engine: pretends the WebGPU fuser failed']);
+      expect(errs).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('logged no console errors', () => {
     expect(errors).toEqual([]);
   });

@@ -39,8 +39,9 @@ export async function serveDemo(outDir = 'dist', port = 0) {
   return { url, close: () => new Promise((resolve) => server.httpServer.close(() => resolve(undefined))) };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({ executablePath: chromePath(), headless: true, args: CHROME_ARGS });
+/** `extraArgs`: e.g. `--js-flags=--expose-gc` for the memory tests. */
+export async function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: chromePath(), headless: true, args: [...CHROME_ARGS, ...extraArgs] });
 }
 
 /**

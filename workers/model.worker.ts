@@ -55,4 +55,6 @@ class WorkerHost extends ModelHost {
   }
 }
 
-expose(new WorkerHost(browserPlatform()));
+/** Exported for the test build of this worker (test/browser-engine/instrumented.worker.ts reads its KV handle count). */
+export const host = new WorkerHost(browserPlatform());
+expose(host);

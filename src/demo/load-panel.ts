@@ -1,6 +1,7 @@
 /**
  * Load progress (one real progress bar per phase: download, compile, warm-up, fed by the engine's
- * ProgressEvents) and the device report (backend, adapter, shader-f16, fuser backend, fallback reason).
+ * ProgressEvents) and the device report (backend, adapter, shader-f16, fuser backend, the models' and the fuser's
+ * fallback reasons).
  */
 import type { DeviceReport, LoadPhase, ProgressEvent } from '../types';
 import { h } from './dom';
@@ -70,5 +71,6 @@ export function renderDeviceReport(d: DeviceReport): HTMLElement {
   rows.push(['Fuser backend', d.fuserBackend]);
   rows.push(['Topology', d.topology]);
   if (d.fallbackReason) rows.push(['Fallback reason', d.fallbackReason]);
+  if (d.fuserFallbackReason) rows.push(['Fuser fallback reason', d.fuserFallbackReason]);
   return h('dl', { class: 'device-report', 'data-testid': 'device-report' }, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }

@@ -15,7 +15,9 @@ export function describeDevice(d: DeviceReport): string {
   const a = d.adapter;
   const adapter = a ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join('/')}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : '';
   const sw = a && (a.architecture === 'swiftshader' || a.isFallbackAdapter) ? ' — SwiftShader is a CPU rasterizer, not a GPU' : '';
-  return `${d.backend}${adapter ? ` on ${adapter}` : ''}, fuser ${d.fuserBackend}, shader-f16 ${d.shaderF16 ? 'yes' : 'no'}, ${d.topology}${d.fallbackReason ? ` (fallback: ${d.fallbackReason})` : ''}${sw}`;
+  const fallback = d.fallbackReason ? ` (fallback: ${d.fallbackReason})` : '';
+  const fuserFallback = d.fuserFallbackReason ? ` (fuser fallback: ${d.fuserFallbackReason})` : '';
+  return `${d.backend}${adapter ? ` on ${adapter}` : ''}, fuser ${d.fuserBackend}, shader-f16 ${d.shaderF16 ? 'yes' : 'no'}, ${d.topology}${fallback}${fuserFallback}${sw}`;
 }
 
 /** Compares measured and reference accuracy: exact on the full set, "n/a" on a subset. */

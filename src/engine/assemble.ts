@@ -1,7 +1,7 @@
 /**
  * Loads a pair + fuser into given hosts and builds the Engine: shared by the browser (workers / single) and
  * Node entry points. Checks that the fuser fits the pair (layers, KV heads, head dims) before any request,
- * reports aggregated progress, and builds the device report (with any fallback reason).
+ * reports aggregated progress, and builds the device report (with any fallback reason, the models' and the fuser's).
  */
 import { InvalidInputError, ShapeMismatchError, throwIfAborted } from '../errors';
 import type { FuserConfig, FuserLoadRequest, FuserLoadResult, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
@@ -91,7 +91,7 @@ export function prefixReuseFor(opts: Pick<EngineOptions, 'prefixReuse'>, topolog
 }
 
 export function deviceReport(
-  loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: Pick<FuserLoadResult, 'backend' | 'format'> },
+  loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: Pick<FuserLoadResult, 'backend' | 'format' | 'fallbackReason'> },
   topology: DeviceReport['topology'],
   prefixReuse = true,
 ): DeviceReport {
@@ -103,6 +103,7 @@ export function deviceReport(
     adapter: r.adapter,
     shaderF16: r.shaderF16,
     fallbackReason: reasons.length ? reasons.join('; ') : undefined,
+    fuserFallbackReason: loaded.fuser.fallbackReason,
     topology,
     prefixReuse,
     fuserFormat: loaded.fuser.format,

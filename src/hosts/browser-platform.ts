@@ -1,8 +1,8 @@
 /**
  * HostPlatform for browsers (used inside the model workers): WebGPU detection with a reported wasm fallback,
- * one GPUDevice per worker handed to onnxruntime-web's native WebGPU EP (and to the WebGPU fuser), offline
- * transformers.js settings (local models, ORT wasm files bundled by Vite — never a CDN), the fuser (either format)
- * from a URL, cached in the Cache API store transformers.js caches models in.
+ * one GPUDevice per worker handed to onnxruntime-web's native WebGPU EP and to the WebGPU fuser (whose failure is
+ * a reported CPU-fuser fallback), offline transformers.js settings (local models, ORT wasm files bundled by
+ * Vite — never a CDN), the fuser (either format) from a URL, cached in the Cache API store transformers.js uses.
  */
 import { env } from '@huggingface/transformers';
 import ortWasmMjs from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
@@ -12,7 +12,7 @@ import { loadFuserSource } from '../fuser-source';
 import { webFuserCache } from '../fuser-source/caches';
 import type { OrtModuleLike } from '../fuser/onnx';
 import { createReferenceFuser } from '../fuser/reference';
-import type { Fuser, FuserWeights, HostPlatform, ResolvedDevice, HostInit } from '../types';
+import type { CreatedFuser, FuserWeights, HostPlatform, ResolvedDevice, HostInit } from '../types';
 
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
 const LIMITS = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
@@ -44,8 +44,8 @@ async function requestGpu(): Promise<ResolvedDevice> {
 }
 
 /** CPU fuser: the fuser as one ONNX graph on the wasm EP of transformers.js's own onnxruntime-web instance. */
-async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference'): Promise<Fuser> {
-  if (kind === 'reference') return createReferenceFuser(weights);
+async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference'): Promise<CreatedFuser> {
+  if (kind === 'reference') return { fuser: createReferenceFuser(weights) };
   try {
     // transformers.js imports 'onnxruntime-web/webgpu'; in a Vite build this import is the same module instance.
     const ort = await import('onnxruntime-web/webgpu');
@@ -55,10 +55,12 @@ async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference')
     const { createOnnxFuser } = await import('../fuser/onnx');
     // No warm-up run: it would overlap the models' warm-up forwards in this worker, and onnxruntime-web's wasm
     // backend corrupts concurrent runs (transformers.js serialises its own; the fuser's run between prefills).
-    return await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike, executionProviders: ['wasm'], warmup: false });
+    return { fuser: await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike, executionProviders: ['wasm'], warmup: false }) };
   } catch (e) {
-    console.warn(`ONNX CPU fuser unavailable, using the CPU reference fuser: ${(e as Error).message}`);
-    return createReferenceFuser(weights);
+    // Never silent: the reason reaches DeviceReport.fuserFallbackReason.
+    const fallbackReason = `ONNX CPU fuser unavailable, using the plain-JS reference fuser: ${(e as Error).message}`;
+    console.warn(fallbackReason);
+    return { fuser: createReferenceFuser(weights), fallbackReason };
   }
 }
 
@@ -100,15 +102,17 @@ export function browserPlatform(): HostPlatform {
     loadFuserWeights: (req, o) =>
       loadFuserSource(httpFileReader(req.url, { cache: cache ? webFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress }), req, o.signal),
     async createFuser(weights, device) {
-      if (device.backend === 'webgpu' && device.gpuDevice) {
-        try {
-          const { createWebGPUFuser } = await import('../fuser/webgpu');
-          return await createWebGPUFuser(weights, { device: device.gpuDevice });
-        } catch (e) {
-          console.warn(`WebGPU fuser unavailable, using the CPU fuser: ${(e as Error).message}`);
-        }
+      if (device.backend !== 'webgpu' || !device.gpuDevice) return createCpuFuser(weights, cpuFuser);
+      try {
+        const { createWebGPUFuser } = await import('../fuser/webgpu');
+        return { fuser: await createWebGPUFuser(weights, { device: device.gpuDevice }) };
+      } catch (e) {
+        // The models stay on WebGPU, the fuser runs on the CPU (the KV is downloaded), and the report says why.
+        const reason = `WebGPU fuser failed, using the CPU fuser: ${(e as Error).message}`;
+        console.warn(reason);
+        const cpu = await createCpuFuser(weights, cpuFuser);
+        return { fuser: cpu.fuser, fallbackReason: [reason, cpu.fallbackReason].filter(Boolean).join('; ') };
       }
-      return createCpuFuser(weights, cpuFuser);
     },
   };
 }

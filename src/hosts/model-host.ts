@@ -80,9 +80,7 @@ export class ModelHost implements HostApi {
       this.models.set(role, lm);
       return lm;
     };
-    const p = this.loadChain.then(run, run);
-    this.loadChain = p.catch(() => undefined);
-    const lm = await p;
+    const lm = await this.serialised(run);
     const d = this.device!;
     return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
   }
@@ -102,12 +100,21 @@ export class ModelHost implements HostApi {
         sharerLayersFrom = 'sharer-model';
       }
     }
-    const fuser = await this.platform.createFuser(weights, device);
+    // After the models' loads: a CPU (ONNX, wasm EP) fuser next to WebGPU models would otherwise initialise
+    // onnxruntime-web's wasm concurrently with their WebGPU backend ("multiple calls to 'initWasm()'").
+    const { fuser, fallbackReason } = await this.serialised(() => this.platform.createFuser(weights, device));
     this.fuser?.dispose();
     this.fuser = fuser;
     // Its files are read and the fuser is built (graph compiled / weights uploaded): its compile step is done.
     onProgress?.({ role: 'fuser', phase: 'compile', loaded: 1, total: 1 });
-    return { config: fuser.config, backend: fuser.backend, format: loaded.format, files: loaded.files, sharerLayersFrom };
+    return { config: fuser.config, backend: fuser.backend, format: loaded.format, files: loaded.files, sharerLayersFrom, fallbackReason };
+  }
+
+  /** Runs `run` after every load queued before it (model loads and fuser creation: one at a time per host). */
+  private serialised<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.loadChain.then(run, run);
+    this.loadChain = p.catch(() => undefined);
+    return p;
   }
 
   async encodeChat(role: ModelRole, messages: ChatMessage[]): Promise<number[]> {

@@ -32,9 +32,9 @@ export function nodePlatform(): HostPlatform {
     loadFuserWeights: (req, o) =>
       loadFuserSource(nodeFuserReader(req.url, { cache: cache ? nodeFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress }), req, o.signal),
     async createFuser(weights) {
-      if (cpuFuser === 'reference') return createReferenceFuser(weights);
+      if (cpuFuser === 'reference') return { fuser: createReferenceFuser(weights) };
       // The same onnxruntime-node instance transformers.js runs the models on (a dependency: no fallback).
-      return createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike });
+      return { fuser: await createOnnxFuser(weights, { ort: ort as unknown as OrtModuleLike }) };
     },
   };
 }

@@ -224,10 +224,14 @@ export class CausalLM {
   }
 }
 
-/** Releases GPU-resident tensors (CPU tensors are garbage collected). */
+/**
+ * Releases the tensors' data: GPU buffers go back to onnxruntime; CPU tensors only drop their reference. Every
+ * tensor, not only those whose location is 'gpu-buffer': a GPU tensor read with `getData()` reports location
+ * 'cpu' afterwards but keeps its GPU buffer until disposed (a leak of every downloaded KV before this).
+ */
 export function disposeTensors(t: Record<string, Tensor> | null | undefined): void {
   if (!t) return;
-  for (const v of Object.values(t)) if ((v as unknown as TensorLike).location === 'gpu-buffer') v.dispose();
+  for (const v of Object.values(t)) v.dispose();
 }
 
 /** Resolves like `p`, or rejects with AbortError when `signal` fires first; a late result goes to `onLate`. */

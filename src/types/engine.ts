@@ -56,6 +56,11 @@ export interface DeviceReport {
   shaderF16: boolean;
   /** Set when WebGPU was asked for (or 'auto') but could not be used: never a silent fallback. */
   fallbackReason?: string;
+  /**
+   * Set when the fuser does not run where it should: the WebGPU fuser failed on a WebGPU device (→ CPU fuser),
+   * or the ONNX CPU fuser could not start (→ the plain-JS reference). Never a silent fallback.
+   */
+  fuserFallbackReason?: string;
   topology: 'workers' | 'single' | 'node';
   /** Whether exact multi-turn prefix reuse is on (EngineOptions.prefixReuse). */
   prefixReuse: boolean;

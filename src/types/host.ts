@@ -34,6 +34,8 @@ export interface FuserLoadResult {
   format: FuserFormat;
   files: FuserFileReport[];
   sharerLayersFrom: LoadedFuser['sharerLayersFrom'];
+  /** Why the fuser is not the one the device called for (reaches DeviceReport.fuserFallbackReason). */
+  fallbackReason?: string;
 }
 
 export interface RawProgressEvent {
@@ -135,6 +137,12 @@ export interface LoadedModel {
   shaderF16: boolean;
 }
 
+/** What a platform built for `createFuser`: the fuser and, when it is a fallback, why. */
+export interface CreatedFuser {
+  fuser: Fuser;
+  fallbackReason?: string;
+}
+
 /** What a host offers; the worker exposes exactly this through comlink. */
 export interface HostApi {
   init(init: HostInit): Promise<void>;
@@ -198,5 +206,6 @@ export interface HostPlatform {
   configureEnv(source: ModelSource, init: HostInit, signal?: AbortSignal): void;
   /** Reads the fuser (either format, cached where the platform caches) and reports per-file byte progress. */
   loadFuserWeights(req: FuserLoadRequest, o: { signal?: AbortSignal; onProgress?: (p: { file: string; loaded: number; total: number; cached: boolean }) => void }): Promise<LoadedFuser>;
-  createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<Fuser>;
+  /** The WebGPU fuser on a WebGPU device, else the CPU fuser; a fallback comes with its reason, never silently. */
+  createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<CreatedFuser>;
 }

@@ -2,7 +2,8 @@
  * The browser engine in headless system Chromium (page built by Vite, served on 127.0.0.1): workers on wasm
  * give the PyTorch golden tokens for every mode, in both topologies; typed errors cross the worker boundary;
  * a crashed worker fails its request with WorkerCrashedError and the next request works; abort stops a decode;
- * WebGPU (SwiftShader) runs one short C2C generation and reports its adapter.
+ * WebGPU (SwiftShader) runs one short C2C generation on the WebGPU fuser and reports its adapter. Memory and the
+ * forced WebGPU-fuser fallback: memory.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
@@ -157,7 +158,7 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
     expect(r.again).toEqual(c.receiver.output_ids);
   });
 
-  it('WebGPU (SwiftShader): one short c2c generation matches the golden prefix and reports the adapter', async () => {
+  it('WebGPU (SwiftShader): one short c2c generation on the WebGPU fuser matches the golden prefix and reports the adapter', async () => {
     const c = g.cases[0];
     const n = 2; // ~0.6 s per decode step on SwiftShader
     const r = await page.evaluate(
@@ -173,6 +174,10 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
       { opts: engineOpts({ device: 'webgpu', topology: 'single' }), user: c.user, n },
     );
     expect(r.device.backend).toBe('webgpu');
+    // The WGSL fuser really ran (SwiftShader has no shader-f16: f32 kernels), not a CPU fallback.
+    expect(r.device.fuserBackend).toBe('webgpu');
+    expect(r.device.fuserFallbackReason).toBeUndefined();
+    expect(r.device.shaderF16).toBe(false);
     expect(r.device.adapter?.isFallbackAdapter).toBe(true);
     expect(r.ids).toEqual(c.c2c.output_ids.slice(0, n));
     console.log('[browser webgpu single] device', JSON.stringify(r.device), 'timing', JSON.stringify(r.timing));

@@ -12,7 +12,7 @@ import { REPO, launchBrowser, closeBrowser } from '../../e2e/harness.mjs';
 
 export const OUT_DIR = 'test-results/browser-engine-dist';
 
-/** `outDir`: a suite that writes its own files next to the page builds into its own folder (suites run in parallel). */
+/** `outDir`: one per test file (files run in parallel and must not share a build). */
 export async function buildAndServe(outDir = OUT_DIR): Promise<{ url: string; close: () => Promise<void> }> {
   await build({
     root: REPO,
@@ -39,10 +39,10 @@ export async function buildAndServe(outDir = OUT_DIR): Promise<{ url: string; cl
  * The base URL the page loads the pair from: a pair under models/ is served by the models plugin; one outside
  * (C2C_TEST_PAIR) is copied next to the built page.
  */
-export function servePair(pair: TestPair): string {
+export function servePair(pair: TestPair, outDir = OUT_DIR): string {
   if (pair.rel.startsWith('models/')) return `/${pair.rel}/`;
-  mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-  cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
+  mkdirSync(path.join(REPO, outDir, 'pair'), { recursive: true });
+  cpSync(pair.dir, path.join(REPO, outDir, 'pair'), { recursive: true });
   return '/pair/';
 }
 

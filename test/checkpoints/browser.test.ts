@@ -17,6 +17,7 @@ const PAGE_SCRIPT = `(async () => {
   const ck = await import('/src/checkpoints/index.ts');
   const ref = await import('/src/fuser/reference.ts');
   const st = await import('/src/fuser/safetensors.ts');
+  const { maxAbsDiffKV } = await import('/test/util/allclose.ts');
   const dir = '/test/fixtures/official/tiny_llama_knn/';
   const w = await ck.loadOfficialCheckpoint(ck.urlCheckpointReader(dir));
   const exp = st.parseSafetensors(new Uint8Array(await (await fetch(dir + 'expected.safetensors')).arrayBuffer()));
@@ -31,9 +32,7 @@ const PAGE_SCRIPT = `(async () => {
   for (let c = 0; c < 2; c++) {
     const fused = ref.fuseCache(w, cache('c' + c + '.receiver', 3), cache('c' + c + '.sharer', 5));
     const want = cache('c' + c + '.fused', 3);
-    fused.forEach((layer, l) => {
-      for (const p of ['key', 'value']) layer[p].data.forEach((v, i) => { maxDiff = Math.max(maxDiff, Math.abs(v - want[l][p].data[i])); });
-    });
+    maxDiff = Math.max(maxDiff, maxAbsDiffKV(fused, want)); // NaN-poisoned: a non-finite output fails below
   }
   // A hostile file fetched the same way is refused with the named error class.
   const evil = new Uint8Array(await (await fetch('/test/fixtures/official/malicious/os_system.pt')).arrayBuffer());

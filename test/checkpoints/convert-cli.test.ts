@@ -17,6 +17,7 @@ import { parseSafetensors } from '../../src/fuser/safetensors';
 import type { FuserWeights } from '../../src/types';
 import { OFFICIAL_DIR, fixtureFiles, loadExpected } from './helpers';
 import { requireLibBuild } from '../package/require-lib-build';
+import { expectAllClose, expectAllCloseKV } from '../util/allclose';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'c2c-web.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'c2c-convert-'));
@@ -63,12 +64,7 @@ describe('c2c-web convert', () => {
     expect(flat(converted)).toEqual(flat(original));
 
     for (const c of loadExpected('tiny_llama_knn', 3, 5).cases) {
-      const fused = fuseCache(converted, c.receiver, c.sharer);
-      fused.forEach((layer, l) => {
-        for (const p of ['key', 'value'] as const) {
-          layer[p].data.forEach((v, i) => expect(Math.abs(v - c.fused[l][p].data[i])).toBeLessThan(1e-5));
-        }
-      });
+      expectAllCloseKV(fuseCache(converted, c.receiver, c.sharer), c.fused, { atol: 1e-5, what: 'converted fused' });
     }
   });
 
@@ -85,8 +81,7 @@ describe('c2c-web convert', () => {
     const halfValues = flat(half);
     expect(halfValues.length).toBe(original.length);
     // Round-to-nearest f16: relative error <= 2^-11 for normals, absolute <= 2^-25 in the subnormal range.
-    const violations = halfValues.filter((v, i) => !(Math.abs(v - original[i]) <= Math.abs(original[i]) * 2 ** -11 + 2 ** -25));
-    expect(violations).toEqual([]);
+    expectAllClose(halfValues, original, { rtol: 2 ** -11, atol: 2 ** -25, what: 'float16 weights' });
     const stored = parseSafetensors(new Uint8Array(readFileSync(join(f16, 'fuser.safetensors'))));
     expect(new Set([...stored.tensors.values()].map((t) => t.dtype))).toEqual(new Set(['F16']));
   });

@@ -1,7 +1,7 @@
 /**
  * Pure logic behind the demo and the benchmark: percentiles and per-mode summaries, the headline ratios,
  * the PyTorch report reader, the pair manifest reader, the eval-set parser, the answer rule and the
- * terminal table's mismatch flag. DOM and browser parts are covered by e2e/.
+ * terminal table's mismatch flag, the device line with both fallback reasons. DOM and browser parts are covered by e2e/.
  */
 import { describe, expect, it } from 'vitest';
 import { buildRun, percentile, summarise, type BenchItemResult } from '../../src/demo/bench-core';
@@ -9,6 +9,7 @@ import { parseEvalJsonl, scoreAnswer } from '../../src/demo/eval-set';
 import { pairFromManifest, unavailableReason, HUB_PAIRS } from '../../src/demo/pairs';
 import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
+import { describeDevice } from '../../src/demo/report';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
 const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers', prefixReuse: true };
@@ -53,6 +54,15 @@ describe('bench statistics', () => {
     expect(full).toMatch(/receiver alone.*match/);
     expect(full).toMatch(/C2C.*MISMATCH/);
     expect(formatTable(run, { receiver: 0.5, c2c: 0.5 }, 10)).not.toContain('MISMATCH');
+  });
+});
+
+describe('device line', () => {
+  it('names the models\' and the fuser\'s fallback reasons, and neither when there is none', () => {
+    const line = describeDevice({ ...device, backend: 'webgpu', fallbackReason: 'no adapter', fuserFallbackReason: 'WebGPU fuser failed: boom' });
+    expect(line).toContain('(fallback: no adapter)');
+    expect(line).toContain('(fuser fallback: WebGPU fuser failed: boom)');
+    expect(describeDevice(device)).not.toMatch(/fallback/);
   });
 });
 

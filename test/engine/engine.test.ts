@@ -1,20 +1,19 @@
 /**
  * Node engine behaviour on the shipped pair: self-consistency (closed gates == receiver mode; prefill[:-1] +
  * one step == one full forward), streaming, cancellation and recovery, seeded sampling, progress, bad inputs
- * with typed errors that leave the engine usable, and bounded JS heap over 50 generations.
+ * with typed errors that leave the engine usable. Memory over many generations: memory.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createNodeC2CEngine, nodePlatform } from '../../src/node';
 import { CausalLM } from '../../src/models/causal-lm';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
 import { saveFuserToDirectory } from '../../src/fuser/format/node-io';
 import type { C2CEngine, ChatMessage, ProgressEvent } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairDims } from './pair';
+import { expectAllClose } from '../util/allclose';
 
 describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
@@ -22,10 +21,7 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
   const c = g.cases[0];
   const msgs: ChatMessage[] = [{ role: 'user', content: c.user }];
   const models = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir } };
-  const dims = (role: string) => {
-    const cfg = JSON.parse(readFileSync(path.join(pair.dir, role, 'config.json'), 'utf8'));
-    return { numLayers: cfg.num_hidden_layers, kvHeads: cfg.num_key_value_heads, headDim: cfg.head_dim };
-  };
+  const dims = (role: 'receiver' | 'sharer') => pairDims(pair, role);
   let engine: C2CEngine;
   const progress: ProgressEvent[] = [];
   let tmp: string;
@@ -85,9 +81,7 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
       expect(kv).toHaveLength(lm.info.numLayers);
       expect(kv[0].key.seq).toBe(ids.length - 1);
       const step = await lm.forward([ids.at(-1)!], [ids.length - 1], lm.pastFromKV(kv));
-      let maxDiff = 0;
-      for (let i = 0; i < full.logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(full.logits[i] - step.logits[i]));
-      expect(maxDiff).toBeLessThan(1e-4);
+      expectAllClose(step.logits, full.logits, { atol: 1e-4, what: 'one-step logits' });
     } finally {
       await lm.dispose();
     }
@@ -178,20 +172,5 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
     await saveFuserToDirectory(dir, randomFuserWeights(3, { receiver: { ...r, headDim: r.headDim * 2 }, sharer: dims('sharer') }));
     await expect(createNodeC2CEngine({ ...models, fuser: dir })).rejects.toMatchObject({ name: 'ShapeMismatchError', details: { field: 'receiver.headDim' } });
     await expect(createNodeC2CEngine({ ...models, fuser: path.join(tmp, 'missing') })).rejects.toMatchObject({ name: 'FuserFormatError' });
-  });
-
-  it('50 generations in a row keep the JS heap bounded', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const run = () => engine.generate(msgs, { mode: 'c2c', maxNewTokens: g.max_new_tokens });
-    for (let i = 0; i < 5; i++) await run(); // warm caches and JIT
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    for (let i = 0; i < 50; i++) await run();
-    gc();
-    const growth = process.memoryUsage().heapUsed - before;
-    console.log(`[heap] 50 c2c generations: heapUsed growth ${(growth / 1024).toFixed(0)} KiB`);
-    // One prompt's KV for this pair is a few hundred KiB; a leak of one cache per call would exceed this.
-    expect(growth).toBeLessThan(4 * 1024 * 1024);
   });
 });

@@ -27,6 +27,7 @@ describe.skipIf(!PAIR)(`Node engine vs PyTorch golden fixtures${PAIR ? '' : ` (s
   it('reports the in-process CPU setup', () => {
     expect(engine.device).toMatchObject({ backend: 'cpu', fuserBackend: 'cpu', topology: 'node' });
     expect(engine.device.fallbackReason).toBeUndefined();
+    expect(engine.device.fuserFallbackReason).toBeUndefined();
   });
 
   for (const c of PAIR?.golden.cases ?? []) {

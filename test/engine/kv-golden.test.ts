@@ -14,16 +14,10 @@ import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
 import { sliceSeq } from '../../src/kv/ops';
 import type { KVTensor } from '../../src/types';
 import { PAIR, PAIR_OR_STUB } from './pair';
+import { maxAbsDiff } from '../util/allclose';
 
 const kvFile = PAIR ? path.join(PAIR.dir, 'golden/kv.safetensors') : '';
 const HAS_KV = !!PAIR && existsSync(kvFile);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe.skipIf(!HAS_KV)(`KV parity with PyTorch${HAS_KV ? '' : ' (skipped: no golden/kv.safetensors)'}`, () => {
   const pair = PAIR_OR_STUB;

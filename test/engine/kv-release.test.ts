@@ -6,13 +6,11 @@
  * proxy that makes one call fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import { AbortError, InvalidInputError } from '../../src/errors';
-import { Engine } from '../../src/engine/engine';
-import { deviceReport, loadPair } from '../../src/engine/assemble';
 import { ModelHost } from '../../src/hosts/model-host';
 import { nodePlatform } from '../../src/hosts/node-platform';
-import type { HostApi } from '../../src/types';
+import type { C2CEngine, HostApi } from '../../src/types';
+import { engineOnHost } from './host-engine';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
 
 type Fault = 'none' | 'sharer-prefill' | 'receiver-prefill' | 'sharer-prefill-abort' | 'fuse';
@@ -38,20 +36,10 @@ describe.skipIf(!PAIR)(`kept KV release on failure${PAIR ? '' : ` (skipped: ${NO
       return typeof real === 'function' ? real.bind(target) : real;
     },
   });
-  let engine: Engine;
+  let engine: C2CEngine;
 
   beforeAll(async () => {
-    await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
-    const models = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir } };
-    const loaded = await loadPair({ sharer: host, receiver: host }, { ...models, fuser: path.join(pair.dir, 'fuser') }, { url: path.join(pair.dir, 'fuser') });
-    engine = new Engine({
-      hosts: async () => ({ sharer: faulty, receiver: faulty }),
-      device: deviceReport(loaded, 'node'),
-      modelId: 'c2c-tiny',
-      info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info },
-      fuser: loaded.fuser.config,
-      dispose: () => host.dispose(),
-    });
+    engine = await engineOnHost(pair, host, faulty);
   });
   afterAll(async () => engine?.dispose());
 

@@ -43,6 +43,12 @@ export function findPair(): TestPair | null {
   return { dir, rel: path.relative(REPO, dir), golden: JSON.parse(readFileSync(path.join(dir, 'golden/golden.json'), 'utf8')) as Golden };
 }
 
+/** KV dims of one model of the pair, from its config.json. */
+export function pairDims(pair: TestPair, role: 'receiver' | 'sharer'): { numLayers: number; kvHeads: number; headDim: number } {
+  const cfg = JSON.parse(readFileSync(path.join(pair.dir, role, 'config.json'), 'utf8'));
+  return { numLayers: cfg.num_hidden_layers, kvHeads: cfg.num_key_value_heads, headDim: cfg.head_dim };
+}
+
 export const PAIR = findPair();
 export const NO_PAIR_REASON = 'no complete pair (receiver, sharer, fuser, golden) under models/c2c-tiny or C2C_TEST_PAIR';
 

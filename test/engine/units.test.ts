@@ -2,7 +2,7 @@
  * Unit tests of the engine's pure parts (no model): sampling, progress aggregation, text-relay prompts,
  * KV conversion, and the comlink transfer handlers (error classes and AbortSignals across a MessageChannel).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { transferHandlers } from 'comlink';
 import { TokenSampler, applyRepetitionPenalty, argmax, createRng } from '../../src/hosts/sampling';
 import { ProgressAggregator } from '../../src/engine/progress';
@@ -12,7 +12,7 @@ import { sliceSeq } from '../../src/kv/ops';
 import { installTransferHandlers } from '../../src/hosts/transfer';
 import { validateMessages } from '../../src/engine/validate';
 import { checkFuserFitsPair } from '../../src/engine/assemble';
-import { randomFuserConfig } from '../../src/fuser/random-weights';
+import { randomFuserConfig, randomFuserWeights } from '../../src/fuser/random-weights';
 import { ContextOverflowError, FuserFormatError } from '../../src/errors';
 import type { ProgressEvent } from '../../src/types';
 
@@ -229,7 +229,7 @@ describe('input and pair checks', () => {
   });
 });
 
-describe('browser platform device resolution (run in Node: no navigator.gpu)', () => {
+describe('browser platform device and fuser resolution (run in Node: no navigator.gpu)', () => {
   it('falls back to wasm and says why, never silently', async () => {
     const { browserPlatform } = await import('../../src/hosts/browser-platform');
     const init = { allowRemoteModels: false, shareDevice: false, topology: 'workers' as const };
@@ -240,5 +240,24 @@ describe('browser platform device resolution (run in Node: no navigator.gpu)', (
     expect(cpu).toMatchObject({ backend: 'wasm', fallbackReason: expect.stringContaining('Node-only') });
     const wasm = await browserPlatform().resolveDevice({ ...init, device: 'wasm' });
     expect(wasm.fallbackReason).toBeUndefined();
+  });
+
+  it('a WebGPU fuser that cannot be built on the device falls back to the CPU fuser and says why', async () => {
+    const { browserPlatform } = await import('../../src/hosts/browser-platform');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const platform = browserPlatform();
+      await platform.resolveDevice({ device: 'wasm', allowRemoteModels: false, shareDevice: true, topology: 'single', cpuFuser: 'reference' });
+      // A device that cannot take the fuser (no limits, no features). The real case runs in test/browser-engine.
+      const broken = { limits: {}, features: new Set(), lost: new Promise(() => undefined) } as unknown as GPUDevice;
+      const weights = randomFuserWeights(5);
+      const { fuser, fallbackReason } = await platform.createFuser(weights, { backend: 'webgpu', shaderF16: false, gpuDevice: broken });
+      expect(fuser.backend).toBe('cpu');
+      expect(fallbackReason).toMatch(/^WebGPU fuser failed, using the CPU fuser: ./);
+      expect(warn).toHaveBeenCalledWith(fallbackReason);
+      expect((await platform.createFuser(weights, { backend: 'wasm', shaderF16: false })).fallbackReason).toBeUndefined();
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

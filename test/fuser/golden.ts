@@ -65,16 +65,6 @@ export function loadGoldenFixture(name: string): GoldenFixture {
   return { name, json, weights, cases };
 }
 
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = d; // NaN propagates as the max
-  }
-  return m;
-}
-
 /** Deep copy of a cache, for checking that a fuser left its inputs untouched. */
 export function cloneCache(c: KVCache): KVCache {
   return c.map((l) => ({

@@ -12,7 +12,8 @@ import { encodeModel } from '../../src/fuser/onnx/protobuf';
 import { quantizeFuserWeights } from '../../src/fuser/quantize';
 import { fuseCache } from '../../src/fuser/reference';
 import type { Fuser, KVCache } from '../../src/types';
-import { cloneCache, listGoldenFixtures, loadGoldenFixture, maxAbsDiff, type GoldenFixture } from './golden';
+import { cloneCache, listGoldenFixtures, loadGoldenFixture, type GoldenFixture } from './golden';
+import { expectAllClose, expectAllCloseKV, maxAbsDiff } from '../util/allclose';
 
 const TOL = 1e-5;
 const ORT = ort as unknown as OrtModuleLike;
@@ -60,8 +61,7 @@ describe('ONNX fuser vs PyTorch golden fixtures', () => {
             expect([got.heads, got.seq, got.headDim]).toEqual([want.heads, want.seq, want.headDim]);
             expect(got.data).toBeInstanceOf(Float32Array);
             expect(got.data).not.toBe(c.receiver[l][kv].data);
-            const err = maxAbsDiff(got.data, want.data);
-            expect(err, `${name} seq ${c.seq} layer ${l} ${kv}`).toBeLessThanOrEqual(TOL);
+            const err = expectAllClose(got.data, want.data, { atol: TOL, what: `${name} seq ${c.seq} layer ${l} ${kv}` });
             maxErr = Math.max(maxErr, err);
             if (fx.weights.layers[l][kv].gateLogit <= 0) expect(got.data).toEqual(c.receiver[l][kv].data);
             else expect(maxAbsDiff(got.data, c.receiver[l][kv].data)).toBeGreaterThan(1e-2);
@@ -84,7 +84,7 @@ describe('ONNX fuser vs PyTorch golden fixtures', () => {
       got.forEach((layer, l) => {
         for (const kv of ['key', 'value'] as const) {
           const { heads, seq, headDim } = layer[kv];
-          expect(maxAbsDiff(layer[kv].data, want[l][kv].data)).toBeLessThanOrEqual(TOL);
+          expectAllClose(layer[kv].data, want[l][kv].data, { atol: TOL, what: `[${start}, ${end}) layer ${l} ${kv}` });
           for (let h = 0; h < heads; h++) {
             for (let t = 0; t < seq; t++) {
               if (t >= start && t < end) continue;
@@ -117,9 +117,7 @@ describe('ONNX fuser vs PyTorch golden fixtures', () => {
     const one = await createOnnxFuser(oneW, { ort: ORT });
     const got = await one.fuse(c.receiver, c.sharer);
     const want = fuseCache(oneW, c.receiver, c.sharer);
-    got.forEach((layer, l) => {
-      for (const kv of ['key', 'value'] as const) expect(maxAbsDiff(layer[kv].data, want[l][kv].data)).toBeLessThanOrEqual(TOL);
-    });
+    expectAllCloseKV(got, want, { atol: TOL, what: 'one open path' });
     expect(maxAbsDiff(got[1].value.data, c.receiver[1].value.data)).toBeGreaterThan(1e-2);
     one.dispose();
   });
@@ -131,9 +129,7 @@ describe('ONNX fuser vs PyTorch golden fixtures', () => {
     for (const c of fx.cases) {
       const got = await fuser.fuse(c.receiver, c.sharer);
       const want = fuseCache(q, c.receiver, c.sharer);
-      got.forEach((layer, l) => {
-        for (const kv of ['key', 'value'] as const) expect(maxAbsDiff(layer[kv].data, want[l][kv].data)).toBeLessThanOrEqual(TOL);
-      });
+      expectAllCloseKV(got, want, { atol: TOL, what: `int8 seq ${c.seq}` });
     }
     fuser.dispose();
   });

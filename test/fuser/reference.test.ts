@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { AbortError, DisposedError, InvalidInputError, ShapeMismatchError } from '../../src/errors';
 import { createReferenceFuser, fuseCache, fuseLayerPath } from '../../src/fuser/reference';
 import type { KVCache } from '../../src/types';
-import { cloneCache, listGoldenFixtures, loadGoldenFixture, maxAbsDiff, type GoldenFixture } from './golden';
+import { cloneCache, listGoldenFixtures, loadGoldenFixture, type GoldenFixture } from './golden';
+import { expectAllClose, expectAllCloseKV, maxAbsDiff } from '../util/allclose';
 
 const TOL = 1e-5;
 const fixtures: GoldenFixture[] = listGoldenFixtures().map(loadGoldenFixture);
@@ -44,8 +45,7 @@ describe('reference fuser vs PyTorch golden fixtures', () => {
             const got = layer[kv];
             const want = c.expected[l][kv];
             expect([got.heads, got.seq, got.headDim]).toEqual([want.heads, want.seq, want.headDim]);
-            const err = maxAbsDiff(got.data, want.data);
-            expect(err, `${name} seq ${c.seq} layer ${l} ${kv}`).toBeLessThanOrEqual(TOL);
+            const err = expectAllClose(got.data, want.data, { atol: TOL, what: `${name} seq ${c.seq} layer ${l} ${kv}` });
             maxErr = Math.max(maxErr, err);
             expect(got.data).not.toBe(c.receiver[l][kv].data); // a new buffer, never the input
             if (fx.weights.layers[l][kv].gateLogit <= 0) {
@@ -71,7 +71,7 @@ describe('reference fuser vs PyTorch golden fixtures', () => {
     const l = 2;
     const g = fx.weights.config.layerMap[l];
     const out = fuseLayerPath(fx.weights.layers[l].value, fx.weights.config, c.receiver[l].value, c.sharer[g].value);
-    expect(maxAbsDiff(out.data, c.expected[l].value.data)).toBeLessThanOrEqual(TOL);
+    expectAllClose(out.data, c.expected[l].value.data, { atol: TOL, what: `layer ${l} value` });
   });
 
   it('fuses only tokens in [start, end); others stay the receiver bit for bit', () => {
@@ -87,7 +87,7 @@ describe('reference fuser vs PyTorch golden fixtures', () => {
             const o = (h * seq + t) * headDim;
             const got = layer[kv].data.subarray(o, o + headDim);
             if (t >= start && t < end) {
-              expect(maxAbsDiff(got, c.expected[l][kv].data.subarray(o, o + headDim))).toBeLessThanOrEqual(TOL);
+              expectAllClose(got, c.expected[l][kv].data.subarray(o, o + headDim), { atol: TOL, what: `layer ${l} ${kv} head ${h} token ${t}` });
             } else {
               expect(got).toEqual(c.receiver[l][kv].data.subarray(o, o + headDim));
             }
@@ -108,7 +108,7 @@ describe('createReferenceFuser', () => {
     expect(fuser.backend).toBe('cpu');
     expect(fuser.config).toBe(fx.weights.config);
     const fused = await fuser.fuse(c.receiver, c.sharer);
-    fused.forEach((layer, l) => expect(maxAbsDiff(layer.key.data, c.expected[l].key.data)).toBeLessThanOrEqual(TOL));
+    expectAllCloseKV(fused, c.expected, { atol: TOL });
     const ac = new AbortController();
     ac.abort();
     await expect(fuser.fuse(c.receiver, c.sharer, { signal: ac.signal })).rejects.toBeInstanceOf(AbortError);

@@ -14,6 +14,7 @@ import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
 import { loadFuserFromDirectory } from '../../src/fuser/format/node-io';
 import { fuseCache } from '../../src/fuser/reference';
 import type { KVCache } from '../../src/types';
+import { expectAllClose } from '../util/allclose';
 
 const models = process.env.C2C_TEST_MODELS_DIR ?? path.resolve(import.meta.dirname, '..', '..', 'models');
 const pairDir = path.join(models, 'c2c-tiny');
@@ -23,12 +24,6 @@ const f32 = (name: string) => {
   const t = kv.tensors.get(name);
   if (!t) throw new Error(`golden tensor ${name} missing`);
   return tensorToFloat32(t);
-};
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 };
 
 function walk(dir: string): string[] {
@@ -118,13 +113,13 @@ describe('models/c2c-tiny in transformers.js', () => {
       const s = await prefill(sharer, head);
       const n = c.kv_tokens;
       for (let l = 0; l < r.length; l++) {
-        expect(maxAbsDiff(slice(r[l].key, n), f32(`c${ci}.receiver.${l}.key`)), `c${ci} receiver K${l}`).toBeLessThan(1e-4);
-        expect(maxAbsDiff(slice(r[l].value, n), f32(`c${ci}.receiver.${l}.value`)), `c${ci} receiver V${l}`).toBeLessThan(1e-4);
+        expectAllClose(slice(r[l].key, n), f32(`c${ci}.receiver.${l}.key`), { atol: 1e-4, what: `c${ci} receiver K${l}` });
+        expectAllClose(slice(r[l].value, n), f32(`c${ci}.receiver.${l}.value`), { atol: 1e-4, what: `c${ci} receiver V${l}` });
       }
       const fused = fuseCache(weights, r, s);
       for (let l = 0; l < fused.length; l++) {
-        expect(maxAbsDiff(slice(fused[l].key, n), f32(`c${ci}.fused.${l}.key`)), `c${ci} fused K${l}`).toBeLessThan(2e-4);
-        expect(maxAbsDiff(slice(fused[l].value, n), f32(`c${ci}.fused.${l}.value`)), `c${ci} fused V${l}`).toBeLessThan(2e-4);
+        expectAllClose(slice(fused[l].key, n), f32(`c${ci}.fused.${l}.key`), { atol: 2e-4, what: `c${ci} fused K${l}` });
+        expectAllClose(slice(fused[l].value, n), f32(`c${ci}.fused.${l}.value`), { atol: 2e-4, what: `c${ci} fused V${l}` });
       }
       const past: Record<string, Tensor> = {};
       fused.forEach((lkv, l) => {

@@ -110,15 +110,8 @@ export async function readback(device: GPUDevice, buf: GPUBuffer, floats: number
   return out;
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
+/** The shared NaN-poisoned comparison (test/util/allclose.ts), re-exported for the kernel tests. */
+export { maxAbsDiff } from '../util/allclose';
 
 /** Encodes and submits dispatch records in one pass, waits, and fails on any validation error. */
 export async function runDispatches(device: GPUDevice, cache: PipelineCache, records: DispatchRecord[]): Promise<void> {

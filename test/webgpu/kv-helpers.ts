@@ -1,16 +1,11 @@
 /** KV-cache comparison and random-cache helpers for the WebGPU fuser tests. */
 import type { KVCache } from '../../src/types';
 import type { GpuKV } from '../../src/fuser/webgpu';
-import { maxAbsDiff, upload } from './dawn';
+import { upload } from './dawn';
 import { randomArray } from './cpu-math';
 
-export function cacheMaxDiff(a: KVCache, b: KVCache): number {
-  let m = 0;
-  a.forEach((layer, l) => {
-    m = Math.max(m, maxAbsDiff(layer.key.data, b[l].key.data), maxAbsDiff(layer.value.data, b[l].value.data));
-  });
-  return m;
-}
+/** The shared NaN-poisoned cache comparison (test/util/allclose.ts) under the name the kernel tests use. */
+export { maxAbsDiffKV as cacheMaxDiff } from '../util/allclose';
 
 export function randomCache(rand: () => number, layers: number, heads: number, seq: number, dim: number): KVCache {
   return Array.from({ length: layers }, () => ({

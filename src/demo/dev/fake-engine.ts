@@ -25,11 +25,13 @@ const WORDS = ['blue', 'Paris', 'pilot', 'cat', 'B', 'A', 'green', 'Oslo'];
 export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C2CEngine> {
   const device: DeviceReport = {
     backend: opts.device === 'webgpu' ? 'webgpu' : 'wasm',
-    fuserBackend: opts.device === 'webgpu' ? 'webgpu' : 'cpu',
+    // On 'webgpu' the fake pretends its WebGPU fuser failed, so the UI's fuser-fallback row can be tested.
+    fuserBackend: 'cpu',
     shaderF16: false,
     topology: 'workers',
     prefixReuse: false,
     fallbackReason: opts.device === 'auto' ? 'fake engine: pretends WebGPU is unavailable' : undefined,
+    fuserFallbackReason: opts.device === 'webgpu' ? 'fake engine: pretends the WebGPU fuser failed' : undefined,
   };
   for (const phase of ['download', 'compile', 'warmup'] as const) {
     for (let i = 1; i <= 4; i++) {

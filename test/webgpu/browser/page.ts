@@ -1,6 +1,7 @@
 /**
  * Browser side of the Chromium kernel test: loads a golden fixture over HTTP (`/fixtures/<name>/…`), runs the
- * WebGPU fuser on the page's own device (requested by the fuser itself) and reports the max abs error.
+ * WebGPU fuser on the page's own device (requested by the fuser itself) and reports the max abs error (NaN when
+ * any output is not finite: test/util/allclose.ts).
  * `runFixtureInt8` loads the same fixture as int8 and compares with the CPU reference on those weights.
  */
 import { loadFuserWeights } from '../../../src/fuser/format/validate';
@@ -8,6 +9,7 @@ import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../../src
 import { createWebGPUFuser } from '../../../src/fuser/webgpu';
 import { fuseCache } from '../../../src/fuser/reference';
 import type { KVCache } from '../../../src/types';
+import { maxAbsDiff, maxAbsDiffKV } from '../../util/allclose';
 
 export interface BrowserFixtureResult {
   adapter: string;
@@ -57,10 +59,7 @@ async function runFixtureInt8(name: string): Promise<BrowserInt8Result> {
       const s = cache('sharer', cfg.sharer.numLayers, cfg.sharer.kvHeads, cfg.sharer.headDim);
       const out = await fuser.fuse(r, s);
       const want = fuseCache(weights, r, s);
-      out.forEach((layer, l) => {
-        for (const p of ['key', 'value'] as const)
-          layer[p].data.forEach((v, i) => (maxAbsError = Math.max(maxAbsError, Number.isNaN(v) ? Infinity : Math.abs(v - want[l][p].data[i]))));
-      });
+      maxAbsError = Math.max(maxAbsError, maxAbsDiffKV(out, want)); // Math.max keeps a NaN once seen
     }
     return { weightDType: fuser.weightDType, packed4x8, weightBytes: fuser.weightBytes, maxAbsError };
   } finally {
@@ -93,7 +92,7 @@ async function runFixture(name: string): Promise<BrowserFixtureResult> {
       out.forEach((layer, l) => {
         for (const p of ['key', 'value'] as const) {
           const got = layer[p].data;
-          got.forEach((v, i) => (maxAbsError = Math.max(maxAbsError, Number.isNaN(v) ? Infinity : Math.abs(v - want[l][p].data[i]))));
+          maxAbsError = Math.max(maxAbsError, maxAbsDiff(got, want[l][p].data)); // Math.max keeps a NaN once seen
           if (weights.layers[l][p].gateLogit <= 0) closedBitIdentical &&= got.every((v, i) => Object.is(v, r[l][p].data[i]));
         }
       });
