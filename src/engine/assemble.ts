@@ -70,6 +70,10 @@ export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedMode
     shaderF16: r.shaderF16,
     fallbackReason: reasons.length ? reasons.join('; ') : undefined,
     topology,
+    models: {
+      receiver: { modelDType: r.modelDType, kvDType: r.kvDType },
+      sharer: { modelDType: loaded.sharer.modelDType, kvDType: loaded.sharer.kvDType },
+    },
   };
 }
 

@@ -3,13 +3,14 @@
  * inside a Web Worker (workers/model.worker.ts) or in-process (Node, tests). Platform specifics (how
  * transformers.js is configured, where a fuser comes from, which GPU device) are injected as HostPlatform.
  */
-import { AbortError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
+import { AbortError, DisposedError, InvalidInputError, ModelLoadError, throwIfAborted } from '../errors';
 import type {
   ChatMessage, Fuser, FuserConfig, FuseRequest, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
   LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
 } from '../types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
 import { presentToKVCache } from '../kv/convert';
+import { copyTensor } from '../kv/ops';
 import { decodeLoop } from './decode-loop';
 import { fuseKept } from './fusion';
 import { isGpuFuser, presentOnGpu } from './gpu-kv';
@@ -72,7 +73,12 @@ export class ModelHost implements HostApi {
       onProgress?.({ role, phase: 'compile', loaded: 1, total: 1 });
       // Warm-up: one token through the graph so shader compilation is not billed to the first request.
       const { present } = await lm.forward([0], [0], null);
+      const presentType = (present['present.0.key'] as unknown as { type?: string } | undefined)?.type;
       disposeTensors(present);
+      if (presentType !== lm.kvDType) {
+        await lm.dispose();
+        throw new ModelLoadError(`model "${source.id}" takes ${lm.kvDType} past_key_values but returns ${presentType} present.*`, { field: 'dtype', expected: lm.kvDType, actual: presentType });
+      }
       onProgress?.({ role, phase: 'warmup', loaded: 1, total: 1 });
       await this.models.get(role)?.dispose();
       this.models.set(role, lm);
@@ -82,7 +88,7 @@ export class ModelHost implements HostApi {
     this.loadChain = p.catch(() => undefined);
     const lm = await p;
     const d = this.device!;
-    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
+    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16, modelDType: lm.modelDType, kvDType: lm.kvDType };
   }
 
   async loadFuser(location: string, signal?: AbortSignal): Promise<{ config: FuserConfig; backend: 'webgpu' | 'cpu' }> {
@@ -125,7 +131,7 @@ export class ModelHost implements HostApi {
   async prefill(role: ModelRole, req: PrefillRequest): Promise<PrefillResult> {
     const m = this.model(role);
     throwIfAborted(req.signal);
-    if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
+    if (req.ids.length === 0) return this.keepResult(role, m.emptyKV(), req, 0);
     const t0 = now();
     // Single topology on WebGPU: keep the GPU tensors for an in-place fusion, no download.
     if (req.keep && !req.returnKV && isGpuFuser(this.fuser) && this.device?.backend === 'webgpu') {
@@ -192,14 +198,6 @@ export class ModelHost implements HostApi {
   }
 }
 
-function emptyCache(m: CausalLM): KVCache {
-  const { numLayers, kvHeads, headDim } = m.info;
-  return Array.from({ length: numLayers }, () => ({
-    key: { data: new Float32Array(0), heads: kvHeads, seq: 0, headDim },
-    value: { data: new Float32Array(0), heads: kvHeads, seq: 0, headDim },
-  }));
-}
-
 function cloneCache(kv: KVCache): KVCache {
-  return kv.map((l) => ({ key: { ...l.key, data: new Float32Array(l.key.data) }, value: { ...l.value, data: new Float32Array(l.value.data) } }));
+  return kv.map((l) => ({ key: copyTensor(l.key), value: copyTensor(l.value) }));
 }

@@ -3,6 +3,7 @@
  * device reports. The engine (browser workers or Node) and the demo/benchmark all speak these types.
  */
 
+import type { KVDType } from './kv';
 import type { ChatMessage, ModelSource } from './model';
 
 export type GenerationMode = 'c2c' | 'text-relay' | 'receiver' | 'sharer';
@@ -50,6 +51,8 @@ export interface DeviceReport {
   /** Set when WebGPU was asked for (or 'auto') but could not be used: never a silent fallback. */
   fallbackReason?: string;
   topology: 'workers' | 'single' | 'node';
+  /** Per model: the dtype of the model file transformers.js loaded ('fp32', 'fp16', 'q4f16', …) and of its KV cache. */
+  models: Record<'receiver' | 'sharer', { modelDType: string; kvDType: KVDType }>;
 }
 
 export interface TimingBreakdown {

@@ -5,7 +5,7 @@
  */
 import type { DeviceReport, FinishReason, SamplingOptions } from './engine';
 import type { Fuser, FuserConfig, FuserWeights } from './fuser';
-import type { KVCache } from './kv';
+import type { KVCache, KVDType } from './kv';
 import type { ChatMessage, ModelInfo, ModelSource } from './model';
 
 export type ModelRole = 'sharer' | 'receiver';
@@ -92,6 +92,10 @@ export interface LoadedModel {
   fallbackReason?: string;
   adapter?: DeviceReport['adapter'];
   shaderF16: boolean;
+  /** The model file's dtype as transformers.js resolved it ('fp32', 'fp16', 'q4f16', 'q8', …). */
+  modelDType: string;
+  /** Storage dtype of the model's past/present KV (float16 for fp16 and q4f16 exports). */
+  kvDType: KVDType;
 }
 
 /** What a host offers; the worker exposes exactly this through comlink. */

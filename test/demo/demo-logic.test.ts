@@ -11,7 +11,10 @@ import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
-const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers' };
+const device: DeviceReport = {
+  backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers',
+  models: { receiver: { modelDType: 'fp32', kvDType: 'float32' }, sharer: { modelDType: 'fp32', kvDType: 'float32' } },
+};
 
 function row(item: number, mode: GenerationMode, totalMs: number, correct: boolean): BenchItemResult {
   return {

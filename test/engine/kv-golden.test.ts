@@ -18,7 +18,7 @@ import { PAIR, PAIR_OR_STUB } from './pair';
 const kvFile = PAIR ? path.join(PAIR.dir, 'golden/kv.safetensors') : '';
 const HAS_KV = !!PAIR && existsSync(kvFile);
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));

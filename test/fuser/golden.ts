@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadFuserWeights } from '../../src/fuser/format/validate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers, type SafetensorsFile } from '../../src/fuser/safetensors';
 import type { FuserWeights, KVCache, KVTensor } from '../../src/types';
+import { copyTensor } from '../../src/kv/ops';
 
 export const GOLDEN_DIR = join(import.meta.dirname, '..', 'fixtures', 'fuser');
 
@@ -65,7 +66,7 @@ export function loadGoldenFixture(name: string): GoldenFixture {
   return { name, json, weights, cases };
 }
 
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
   let m = 0;
   for (let i = 0; i < a.length; i++) {
@@ -77,8 +78,5 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 /** Deep copy of a cache, for checking that a fuser left its inputs untouched. */
 export function cloneCache(c: KVCache): KVCache {
-  return c.map((l) => ({
-    key: { ...l.key, data: new Float32Array(l.key.data) },
-    value: { ...l.value, data: new Float32Array(l.value.data) },
-  }));
+  return c.map((l) => ({ key: copyTensor(l.key), value: copyTensor(l.value) }));
 }

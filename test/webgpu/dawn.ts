@@ -77,10 +77,11 @@ export function getTestGpu(): Promise<TestGpu> {
   return shared;
 }
 
-export function upload(device: GPUDevice, data: Float32Array, extraUsage = 0): GPUBuffer {
+/** A storage buffer holding `data`'s bytes (f32 values, or f16 bits in a Uint16Array). */
+export function upload(device: GPUDevice, data: Float32Array | Uint16Array, extraUsage = 0): GPUBuffer {
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
   const buf = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage, mappedAtCreation: true });
-  new Float32Array(buf.getMappedRange()).set(data);
+  new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buf.unmap();
   return buf;
 }

@@ -27,6 +27,7 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     fuserBackend: opts.device === 'webgpu' ? 'webgpu' : 'cpu',
     shaderF16: false,
     topology: 'workers',
+    models: { receiver: { modelDType: 'fp32', kvDType: 'float32' }, sharer: { modelDType: 'fp32', kvDType: 'float32' } },
     fallbackReason: opts.device === 'auto' ? 'fake engine: pretends WebGPU is unavailable' : undefined,
   };
   for (const phase of ['download', 'compile', 'warmup'] as const) {
