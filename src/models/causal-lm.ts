@@ -89,7 +89,7 @@ export class CausalLM {
   /** Storage dtype of `past_key_values.*` / `present.*` (from the session's input metadata). */
   readonly kvDType: KVDType;
   /** The session takes `num_logits_to_keep` (we only ever need the last position's logits). */
-  private readonly keepsLogits: boolean;
+  readonly keepsLogits: boolean;
 
   private constructor(
     readonly info: ModelInfo,
