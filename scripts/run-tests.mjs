@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * `npm test`: every test of the project. Ensures system Chromium (browser + dawn.node SwiftShader tests),
- * type-checks, runs vitest (Node unit, kernel and browser suites), then prints one closing line
+ * `npm test`: every test of the project. Ensures system Chromium (browser + dawn.node SwiftShader tests) and
+ * Mesa lavapipe (dawn.node f16 kernel tests; installed from bookworm-backports as root, else those suites skip
+ * with the reason), type-checks, runs vitest (Node unit, kernel and browser suites), then prints one closing line
  * "Tests: N passed, N failed, N skipped" read from vitest's JSON report. Exits non-zero on any failure.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { ensureChromium } from './ensure-chromium.mjs';
+import { ensureMesa } from './ensure-mesa.mjs';
 
 const run = (cmd, args, extraEnv = {}) =>
   spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...extraEnv } }).status ?? 1;
@@ -19,6 +21,9 @@ try {
   console.error(`[test] ${e.message}`);
   process.exit(1);
 }
+
+const noLavapipe = ensureMesa();
+console.log(noLavapipe ? `[test] lavapipe unavailable, the f16 kernel suites will skip: ${noLavapipe}` : '[test] lavapipe: ready (f16 kernel suites run)');
 
 if (run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']) !== 0) {
   console.error('[test] type check failed');

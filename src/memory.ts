@@ -5,13 +5,14 @@
  * WebGPU exposes no total-VRAM figure, so the total is checked only against a budget the caller supplies.
  */
 import { MemoryBudgetError } from './errors';
+import type { KVDType } from './types';
 import { decoderParams, type ModelArch, type PairPreset } from './presets';
 import { fuserGpuWeightBytes, type GpuWeightDType } from './fuser/weight-bytes';
 import { pathTensorShapes, PATHS, type FuserDims } from './fuser/shapes';
 
 export type ModelDType = 'fp32' | 'fp16' | 'q8' | 'q4' | 'q4f16';
 export type FuserWeightDType = 'float32' | 'float16' | 'int8';
-export type KVDType = 'float32' | 'float16';
+export type { KVDType };
 
 /** Bytes per parameter, block-quantisation scales included (q8/q4 exports store a scale per 32-element block). */
 const MODEL_BYTES: Record<ModelDType, number> = { fp32: 4, fp16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4f16: 0.5 + 2 / 32 };

@@ -68,6 +68,10 @@ export function renderDeviceReport(d: DeviceReport): HTMLElement {
     }
   }
   rows.push(['shader-f16', d.shaderF16 ? 'yes' : 'no']);
+  for (const role of ['receiver', 'sharer'] as const) {
+    const m = d.models?.[role];
+    if (m) rows.push([`${role[0].toUpperCase()}${role.slice(1)} dtype`, `${m.modelDType} (KV ${m.kvDType})`]);
+  }
   rows.push(['Fuser backend', d.fuserBackend]);
   rows.push(['Topology', d.topology]);
   if (d.fallbackReason) rows.push(['Fallback reason', d.fallbackReason]);

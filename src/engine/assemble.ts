@@ -107,6 +107,10 @@ export function deviceReport(
     topology,
     prefixReuse,
     fuserFormat: loaded.fuser.format,
+    models: {
+      receiver: { modelDType: r.modelDType, kvDType: r.kvDType },
+      sharer: { modelDType: loaded.sharer.modelDType, kvDType: loaded.sharer.kvDType },
+    },
   };
 }
 

@@ -14,8 +14,13 @@ export function checkKVTensor(t: KVTensor, dims: ModelKVDims, what: string): voi
     }
   }
   if (t.seq === 0) throw new InvalidInputError(`${what}.seq is 0: nothing to fuse`, { field: `${what}.seq`, actual: 0 });
-  if (!(t.data instanceof Float32Array)) {
-    throw new InvalidInputError(`${what}.data must be a Float32Array`, { field: `${what}.data` });
+  const dtype = t.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') {
+    throw new InvalidInputError(`${what}.dtype must be 'float32' or 'float16', got ${String(dtype)}`, { field: `${what}.dtype`, actual: dtype });
+  }
+  const Want = dtype === 'float16' ? Uint16Array : Float32Array;
+  if (!(t.data instanceof Want)) {
+    throw new InvalidInputError(`${what}.data must be a ${Want.name} (${dtype} KV)`, { field: `${what}.data`, expected: Want.name });
   }
   const want = t.heads * t.seq * t.headDim;
   if (t.data.length !== want) {
@@ -35,7 +40,7 @@ export function checkKVTensor(t: KVTensor, dims: ModelKVDims, what: string): voi
   }
 }
 
-/** Checks both caches against the fuser and returns the common token count. */
+/** Checks both caches against the fuser (dims, one dtype per cache) and returns the common token count. */
 export function checkCacheShapes(cfg: FuserConfig, receiver: KVCache, sharer: KVCache): number {
   for (const [name, cache, dims] of [['receiver', receiver, cfg.receiver], ['sharer', sharer, cfg.sharer]] as const) {
     if (!Array.isArray(cache)) throw new InvalidInputError(`${name} cache must be an array of layers`, { field: name });
@@ -48,12 +53,16 @@ export function checkCacheShapes(cfg: FuserConfig, receiver: KVCache, sharer: KV
   let seq = -1;
   let first = '';
   for (const [name, cache, dims] of [['receiver', receiver, cfg.receiver], ['sharer', sharer, cfg.sharer]] as const) {
+    const dtype = cache[0]?.key?.dtype ?? 'float32';
     cache.forEach((layer, l) => {
       for (const kv of ['key', 'value'] as const) {
         const what = `${name}[${l}].${kv}`;
         const t = layer?.[kv];
         if (!t) throw new InvalidInputError(`${what} is missing`, { field: what });
         checkKVTensor(t, dims, what);
+        if ((t.dtype ?? 'float32') !== dtype) {
+          throw new InvalidInputError(`${what} is ${t.dtype ?? 'float32'} but ${name}[0].key is ${dtype}: one dtype per cache`, { field: `${what}.dtype`, expected: dtype, actual: t.dtype });
+        }
         if (seq < 0) {
           seq = t.seq;
           first = what;

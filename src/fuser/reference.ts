@@ -3,10 +3,12 @@
  * with f64 accumulation, batch 1, KV in the `[kv_heads, seq, head_dim]` layout. It is the ground truth the
  * WebGPU kernels are checked against and the fallback backend. Inputs are never mutated; closed-gate paths
  * and tokens outside [start, end) are copies of the receiver KV, bit for bit.
+ * float16 KV (fp16 / q4f16 models): each layer's K/V is widened to f32 inside (exact), fused in f32, and the
+ * fused tokens are rounded once (nearest-even) back to the receiver's own dtype; the sharer may differ in dtype.
  */
 import { DisposedError, throwIfAborted } from '../errors';
-import type { KVCache, KVTensor, FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
-import { copyTensor } from '../kv/ops';
+import type { KVCache, KVTensor, KVTensorF32, FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
+import { copyTensor, narrowData, sliceSeq, spliceSeq, widenData } from '../kv/ops';
 import { geluInPlace, linear, rmsNorm, sigmoid } from './math';
 import { checkCacheShapes, checkKVTensor, resolveRange } from './reference-checks';
 import { checkFuserWeights, checkPathParams } from './shapes';
@@ -28,9 +30,14 @@ function applyLinear(x: Float32Array, p: LinearParams, rows: number): Float32Arr
   return linear(x, p.weight, p.bias, rows, p.inDim, p.outDim);
 }
 
+/** The tensor as f32 for the math (f16 widened exactly; f32 returned as is). */
+function asF32(t: KVTensor): KVTensorF32 {
+  return t.dtype === 'float16' ? { dtype: 'float32', data: widenData(t), heads: t.heads, seq: t.seq, headDim: t.headDim } : t;
+}
+
 /**
  * Fuses one path (K or V) of one receiver layer over tokens [start, end); returns a new tensor with the
- * receiver's shape. `sharer` is the sharer KV at layer G(l).
+ * receiver's shape and dtype. `sharer` is the sharer KV at layer G(l).
  */
 export function fuseLayerPath(
   path: ProjectorPathParams,
@@ -43,11 +50,19 @@ export function fuseLayerPath(
   checkKVTensor(receiver, cfg.receiver, 'receiver');
   checkKVTensor(sharer, cfg.sharer, 'sharer');
   checkPathParams(path, cfg, 'path');
-  const seq = receiver.seq;
-  const [s0, s1] = resolveRange(seq, start, end);
-  const out = copyTensor(receiver);
+  const [s0, s1] = resolveRange(receiver.seq, start, end);
   // Hard gate of inference: logit > 0 opens the path; a closed path is the receiver itself.
-  if (!(path.gateLogit > 0) || s1 === s0) return out;
+  if (!(path.gateLogit > 0) || s1 === s0) return copyTensor(receiver);
+  const out = fuseOpenPath(path, cfg, asF32(receiver), asF32(sharer), s0, s1);
+  if (receiver.dtype !== 'float16') return out;
+  // One rounding of the fused tokens; the others stay the receiver's own f16 bits.
+  return spliceSeq(receiver, narrowData(sliceSeq(out, s0, s1).data, 'float16'), s0, s1);
+}
+
+/** The open-gate forward in f32: a copy of `receiver` with tokens [s0, s1) fused. */
+function fuseOpenPath(path: ProjectorPathParams, cfg: FuserConfig, receiver: KVTensorF32, sharer: KVTensorF32, s0: number, s1: number): KVTensorF32 {
+  const seq = receiver.seq;
+  const out = copyTensor(receiver);
 
   const n = s1 - s0;
   const hr = receiver.heads, dr = receiver.headDim, hs = sharer.heads, ds = sharer.headDim;
@@ -88,14 +103,22 @@ export function fuseCache(weights: FuserWeights, receiver: KVCache, sharer: KVCa
   const seq = checkCacheShapes(cfg, receiver, sharer);
   resolveRange(seq, opts.start, opts.end);
   const fused: KVCache = [];
+  // f16 sharer layers are widened once per call, even when several receiver layers read the same one.
+  const widened = new Map<KVTensor, KVTensorF32>();
+  const sharerF32 = (t: KVTensor) => {
+    let w = widened.get(t);
+    if (!w) widened.set(t, (w = asF32(t)));
+    return w;
+  };
   for (let l = 0; l < cfg.receiver.numLayers; l++) {
     throwIfAborted(opts.signal);
     const src = sharer[cfg.layerMap[l]];
     const proj = weights.layers[l];
-    fused.push({
-      key: fuseLayerPath(proj.key, cfg, receiver[l].key, src.key, opts.start, opts.end),
-      value: fuseLayerPath(proj.value, cfg, receiver[l].value, src.value, opts.start, opts.end),
-    });
+    const path = (p: 'key' | 'value') => {
+      const open = proj[p].gateLogit > 0;
+      return fuseLayerPath(proj[p], cfg, receiver[l][p], open ? sharerF32(src[p]) : src[p], opts.start, opts.end);
+    };
+    fused.push({ key: path('key'), value: path('value') });
   }
   return fused;
 }

@@ -8,7 +8,7 @@ import { ShapeMismatchError } from '../errors';
 import type { Fuser, KVCache, ModelInfo } from '../types';
 import { disposeTensors } from '../models/causal-lm';
 import { presentToKVCache } from '../kv/convert';
-import { gpuKVToPresent, isGpuFuser, presentToGpuKV } from './gpu-kv';
+import { gpuKVToPresent, isGpuFuser, presentDType, presentToGpuKV } from './gpu-kv';
 import type { KeptKV } from './kv-registry';
 
 /** The CPU KV of a kept entry, downloading (and then freeing) its GPU tensors if it holds those. */
@@ -40,9 +40,11 @@ export async function fuseKept({ fuser, receiver: r, sharer: s, info, ranges, si
     if (r.present && s.present && isGpuFuser(fuser) && spans.length) {
       let cur = r.present;
       const sharerGpu = presentToGpuKV(s.present, info.sharer.numLayers);
+      // The fused KV keeps the receiver's dtype (f16 buffers stay f16 on the GPU).
+      const dtypes = { receiverDType: presentDType(r.present), sharerDType: presentDType(s.present) };
       for (const [start, end] of spans) {
-        const bufs = await fuser.fuseBuffers(presentToGpuKV(cur, info.receiver.numLayers), sharerGpu, r.seq, { start, end, signal });
-        const next = gpuKVToPresent(bufs, cur['present.0.key'], info.receiver, r.seq);
+        const bufs = await fuser.fuseBuffers(presentToGpuKV(cur, info.receiver.numLayers), sharerGpu, r.seq, { start, end, signal, ...dtypes });
+        const next = gpuKVToPresent(bufs, cur['present.0.key'], info.receiver, r.seq, dtypes.receiverDType);
         if (cur !== r.present) disposeTensors(cur);
         cur = next;
       }

@@ -3,14 +3,14 @@
  * inside a Web Worker (workers/model.worker.ts) or in-process (Node, tests). Platform specifics (how
  * transformers.js is configured, where a fuser comes from, which GPU device) are injected as HostPlatform.
  */
-import { AbortError, DisposedError, InvalidInputError, throwIfAborted } from '../errors';
+import { AbortError, DisposedError, InvalidInputError, ModelLoadError, throwIfAborted } from '../errors';
 import type {
   ChatMessage, Fuser, FuserLoadRequest, FuserLoadResult, FuseRequest, FuseResult, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
   LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
 } from '../types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
 import { presentToKVCache } from '../kv/convert';
-import { sliceCache } from '../kv/ops';
+import { copyTensor, sliceCache } from '../kv/ops';
 import { decodeLoop } from './decode-loop';
 import { fuseKept, keptToCpu } from './fusion';
 import { fuseFromBase, prefillFromBase } from './prefix';
@@ -74,7 +74,12 @@ export class ModelHost implements HostApi {
       onProgress?.({ role, phase: 'compile', loaded: 1, total: 1 });
       // Warm-up: one token through the graph so shader compilation is not billed to the first request.
       const { present } = await lm.forward([0], [0], null);
+      const presentType = (present['present.0.key'] as unknown as { type?: string } | undefined)?.type;
       disposeTensors(present);
+      if (presentType !== lm.kvDType) {
+        await lm.dispose();
+        throw new ModelLoadError(`model "${source.id}" takes ${lm.kvDType} past_key_values but returns ${presentType} present.*`, { field: 'dtype', expected: lm.kvDType, actual: presentType });
+      }
       onProgress?.({ role, phase: 'warmup', loaded: 1, total: 1 });
       await this.models.get(role)?.dispose();
       this.models.set(role, lm);
@@ -82,7 +87,7 @@ export class ModelHost implements HostApi {
     };
     const lm = await this.serialised(run);
     const d = this.device!;
-    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16 };
+    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16, modelDType: lm.modelDType, kvDType: lm.kvDType };
   }
 
   async loadFuser(req: FuserLoadRequest, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<FuserLoadResult> {
@@ -153,7 +158,7 @@ export class ModelHost implements HostApi {
       const { kv, mask } = await prefillFromBase(m, this.kept, role, req.base, req.ids, req.positions, req.mask);
       return this.keepResult(role, kv, { ...req, mask }, now() - t0);
     }
-    if (req.ids.length === 0) return this.keepResult(role, emptyCache(m), req, 0);
+    if (req.ids.length === 0) return this.keepResult(role, m.emptyKV(), req, 0);
     // Single topology on WebGPU: keep the GPU tensors for an in-place fusion, no download.
     if (req.keep && !req.returnKV && isGpuFuser(this.fuser) && this.device?.backend === 'webgpu') {
       const { present } = await m.forward(req.ids, req.positions ?? req.ids.map((_, i) => i), null, req.mask);
@@ -249,14 +254,6 @@ export class ModelHost implements HostApi {
   }
 }
 
-function emptyCache(m: CausalLM): KVCache {
-  const { numLayers, kvHeads, headDim } = m.info;
-  return Array.from({ length: numLayers }, () => ({
-    key: { data: new Float32Array(0), heads: kvHeads, seq: 0, headDim },
-    value: { data: new Float32Array(0), heads: kvHeads, seq: 0, headDim },
-  }));
-}
-
 function cloneCache(kv: KVCache): KVCache {
-  return kv.map((l) => ({ key: { ...l.key, data: new Float32Array(l.key.data) }, value: { ...l.value, data: new Float32Array(l.value.data) } }));
+  return kv.map((l) => ({ key: copyTensor(l.key), value: copyTensor(l.value) }));
 }

@@ -2,11 +2,14 @@
  * One causal LM on transformers.js (AutoTokenizer + AutoModelForCausalLM), used without `generate()`: the
  * engine drives its own decode loop so it controls streaming, sampling, abort and the (fused) KV cache.
  * `forward(ids, positions, past)` runs one chunk and returns the last position's logits and `present.*`.
+ * The model file is chosen like transformers.js users get it (ModelSource.dtype, else the model's own
+ * `transformers.js_config.dtype`, else fp32); its KV dtype (float16 for fp16 / q4f16 exports) is read from
+ * the session and kept: past KV is built in it, present KV read in it, f16 logits widened one row at a time.
  */
-import { AutoModelForCausalLM, AutoTokenizer, Tensor } from '@huggingface/transformers';
+import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor } from '@huggingface/transformers';
 import { AbortError, ContextOverflowError, InvalidInputError, ModelLoadError, throwIfAborted } from '../errors';
-import type { ChatMessage, KVCache, ModelInfo, ModelSource } from '../types';
-import { kvCacheToPast, presentToKVCache, presentToPast, type TensorLike } from '../kv/convert';
+import type { ChatMessage, KVCache, KVDType, ModelInfo, ModelSource } from '../types';
+import { isKVDType, kvCacheToPast, lastLogitsRow, presentToKVCache, presentToPast, type TensorLike } from '../kv/convert';
 
 /** Raw per-file progress from transformers.js (`progress` events) and our own phase markers. */
 export interface RawProgress {
@@ -40,11 +43,33 @@ interface TokenizerLike {
   chat_template?: unknown;
   all_special_tokens?: string[];
 }
+interface SessionLike {
+  inputNames: readonly string[];
+  inputMetadata?: readonly { name: string; type?: string }[];
+  /** transformers.js records the dtype it resolved here (session.js getSession → session_config). */
+  config?: { dtype?: string };
+}
 interface ModelLike {
   (inputs: Record<string, unknown>): Promise<Record<string, TensorLike>>;
   config: Record<string, unknown>;
   generation_config?: Record<string, unknown> | null;
+  sessions?: Record<string, SessionLike>;
   dispose(): Promise<unknown>;
+}
+
+/** The dtype transformers.js would use by itself from `config.json` (`transformers.js_config`, device overlay first). */
+function configDType(config: Record<string, unknown>, device: string): unknown {
+  const tjs = (config['transformers.js_config'] ?? {}) as { dtype?: unknown; device_config?: Record<string, { dtype?: unknown }> };
+  return tjs.device_config?.[device]?.dtype ?? tjs.dtype;
+}
+
+/**
+ * The dtype to ask transformers.js for: the source's, else none when config.json names one (transformers.js then
+ * resolves it exactly as for its own users: a string, a per-file map or 'auto'), else fp32 (wasm would default to q8).
+ */
+export function requestedDType(source: Pick<ModelSource, 'dtype'>, config: Record<string, unknown>, device: string, fallback = 'fp32'): string | undefined {
+  if (source.dtype) return source.dtype;
+  return configDType(config, device) !== undefined ? undefined : fallback;
 }
 
 /** Chat template variables unless the source says otherwise: no Qwen3 think block (the paper's setting). */
@@ -59,12 +84,24 @@ function asIdList(v: unknown): number[] {
 
 export class CausalLM {
   private disposed = false;
+  /** The model file's dtype as transformers.js resolved it ('fp32', 'fp16', 'q4f16', …). */
+  readonly modelDType: string;
+  /** Storage dtype of `past_key_values.*` / `present.*` (from the session's input metadata). */
+  readonly kvDType: KVDType;
+  /** The session takes `num_logits_to_keep` (we only ever need the last position's logits). */
+  readonly keepsLogits: boolean;
+
   private constructor(
     readonly info: ModelInfo,
     private readonly tokenizer: TokenizerLike,
     private readonly model: ModelLike,
     private readonly templateOptions: Record<string, unknown>,
-  ) {}
+    dtype: { model: string; kv: KVDType },
+  ) {
+    this.modelDType = dtype.model;
+    this.kvDType = dtype.kv;
+    this.keepsLogits = !!model.sessions?.model?.inputNames.includes('num_logits_to_keep');
+  }
 
   static async load(source: ModelSource, o: LoadOptions): Promise<CausalLM> {
     throwIfAborted(o.signal);
@@ -77,9 +114,11 @@ export class CausalLM {
     let model: ModelLike;
     try {
       tokenizer = (await raceAbort(AutoTokenizer.from_pretrained(source.id, { progress_callback } as never), o.signal)) as unknown as TokenizerLike;
-      const dtype = source.dtype ?? o.dtype ?? 'fp32';
+      const config = (await raceAbort(AutoConfig.from_pretrained(source.id, { progress_callback } as never), o.signal)) as unknown as Record<string, unknown>;
+      const dtype = requestedDType({ dtype: source.dtype ?? o.dtype }, config, o.device);
       const pending = AutoModelForCausalLM.from_pretrained(source.id, {
-        dtype,
+        config,
+        ...(dtype ? { dtype } : {}),
         device: o.device,
         progress_callback,
         ...(o.sessionOptions ? { session_options: o.sessionOptions } : {}),
@@ -115,7 +154,14 @@ export class CausalLM {
         throw new ModelLoadError(`model "${source.id}" config.json lacks a valid ${k}`, { field: k, actual: info[k] });
       }
     }
-    return new CausalLM(info, tokenizer, model, { ...DEFAULT_TEMPLATE_OPTIONS, ...source.chatTemplateOptions });
+    const session = model.sessions?.model;
+    const kvType = session?.inputMetadata?.find((m) => m.name === 'past_key_values.0.key')?.type ?? 'float32';
+    if (!isKVDType(kvType)) {
+      await model.dispose();
+      throw new ModelLoadError(`model "${source.id}" takes ${kvType} past_key_values; only float32 and float16 KV are supported`, { field: 'dtype', actual: kvType });
+    }
+    const modelDType = session?.config?.dtype ?? source.dtype ?? o.dtype ?? 'fp32';
+    return new CausalLM(info, tokenizer, model, { ...DEFAULT_TEMPLATE_OPTIONS, ...source.chatTemplateOptions }, { model: modelDType, kv: kvType });
   }
 
   /** Receiver-style prompt ids: the chat template with the assistant generation prompt appended. */
@@ -190,18 +236,18 @@ export class CausalLM {
       position_ids: ids64(positions),
     };
     if (past) inputs.past_key_values = past;
+    // Only the last position's logits are ever used: the LM head then runs on one row, not `[n, vocab]`.
+    if (this.keepsLogits) inputs.num_logits_to_keep = new Tensor('int64', BigInt64Array.of(1n), []);
     const out = await this.model(inputs);
     const logits = out.logits;
-    const vocab = logits.dims[logits.dims.length - 1];
-    const data = (logits.location === 'gpu-buffer' && logits.ort_tensor?.getData ? await logits.ort_tensor.getData() : logits.data) as Float32Array;
-    const last = data.slice(data.length - vocab);
+    const last = await lastLogitsRow(logits);
     logits.dispose?.();
     const present: Record<string, Tensor> = {};
     for (const k of Object.keys(out)) if (k.startsWith('present.')) present[k] = out[k] as unknown as Tensor;
     return { logits: last, present };
   }
 
-  /** Prefill over `ids` (positions 0..n-1 unless given) and return the KV as our Float32 cache. */
+  /** Prefill over `ids` (positions 0..n-1 unless given) and return the KV as our cache, in the model's KV dtype. */
   async prefillKV(ids: readonly number[], positions?: readonly number[], mask?: readonly number[]): Promise<KVCache> {
     const { present } = await this.forward(ids, positions ?? ids.map((_, i) => i), null, mask);
     const kv = await presentToKVCache(present as unknown as Record<string, TensorLike>, this.info.numLayers);
@@ -209,8 +255,16 @@ export class CausalLM {
     return kv;
   }
 
+  /** Past KV tensors viewing `cache` (which must be in the model's KV dtype: a mismatch is refused, not converted). */
   pastFromKV(cache: KVCache): PastKV {
-    return kvCacheToPast(cache, (type, data, dims) => new Tensor(type, data, dims));
+    return kvCacheToPast(cache, (type, data, dims) => new Tensor(type, data, dims), this.kvDType);
+  }
+
+  /** An empty cache (seq 0) in the model's KV dtype. */
+  emptyKV(): KVCache {
+    const { numLayers, kvHeads: heads, headDim } = this.info;
+    const t = () => (this.kvDType === 'float16' ? { dtype: 'float16' as const, data: new Uint16Array(0), heads, seq: 0, headDim } : { dtype: 'float32' as const, data: new Float32Array(0), heads, seq: 0, headDim });
+    return Array.from({ length: numLayers }, () => ({ key: t(), value: t() }));
   }
 
   pastFromPresent(present: Record<string, Tensor>): PastKV {

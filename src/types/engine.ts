@@ -4,6 +4,7 @@
  */
 
 import type { FuserFormat } from './fuser';
+import type { KVDType } from './kv';
 import type { ChatMessage, ModelSource } from './model';
 import type { ChatCompletionsApi } from './openai';
 import type { GenerationMode } from './modes';
@@ -66,6 +67,8 @@ export interface DeviceReport {
   prefixReuse: boolean;
   /** Which fuser layout was loaded (c2c-web fuser.json + safetensors, or the official C2C folder). */
   fuserFormat?: FuserFormat;
+  /** Per model: the dtype of the model file transformers.js loaded ('fp32', 'fp16', 'q4f16', …) and of its KV cache. */
+  models: Record<'receiver' | 'sharer', { modelDType: string; kvDType: KVDType }>;
 }
 
 export interface TimingBreakdown {

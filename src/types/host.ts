@@ -5,7 +5,7 @@
  */
 import type { DeviceReport, FinishReason, FuserLocation, SamplingOptions } from './engine';
 import type { Fuser, FuserConfig, FuserFileReport, FuserFormat, FuserWeights, LoadedFuser } from './fuser';
-import type { KVCache } from './kv';
+import type { KVCache, KVDType } from './kv';
 import type { ChatMessage, ModelInfo, ModelSource } from './model';
 
 export type ModelRole = 'sharer' | 'receiver';
@@ -135,6 +135,10 @@ export interface LoadedModel {
   fallbackReason?: string;
   adapter?: DeviceReport['adapter'];
   shaderF16: boolean;
+  /** The model file's dtype as transformers.js resolved it ('fp32', 'fp16', 'q4f16', 'q8', …). */
+  modelDType: string;
+  /** Storage dtype of the model's past/present KV (float16 for fp16 and q4f16 exports). */
+  kvDType: KVDType;
 }
 
 /** What a platform built for `createFuser`: the fuser and, when it is a fallback, why. */

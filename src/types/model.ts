@@ -10,7 +10,11 @@ export interface ModelSource {
   id: string;
   /** Local base URL/folder the id is resolved under when offline (transformers.js `localModelPath`). */
   localPath?: string;
-  /** transformers.js dtype (default chosen from the device: fp32 unless shader-f16). */
+  /**
+   * transformers.js dtype of the model file ('fp32', 'fp16', 'q8', 'q4', 'q4f16', 'auto', …). Default: the model's own
+   * config.json `transformers.js_config.dtype` when it has one (as transformers.js picks it), else 'fp32'.
+   * The chosen dtype and the KV dtype it implies are reported in `DeviceReport.models`.
+   */
   dtype?: string;
   /**
    * Extra variables for the chat template (Jinja kwargs of `apply_chat_template`). Default

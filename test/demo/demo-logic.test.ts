@@ -12,7 +12,10 @@ import { formatTable } from '../../bench/format.mjs';
 import { describeDevice } from '../../src/demo/report';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
-const device: DeviceReport = { backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers', prefixReuse: true };
+const device: DeviceReport = {
+  backend: 'wasm', fuserBackend: 'cpu', shaderF16: false, topology: 'workers', prefixReuse: true,
+  models: { receiver: { modelDType: 'fp32', kvDType: 'float32' }, sharer: { modelDType: 'fp32', kvDType: 'float32' } },
+};
 
 function row(item: number, mode: GenerationMode, totalMs: number, correct: boolean): BenchItemResult {
   return {

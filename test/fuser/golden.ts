@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadFuserWeights } from '../../src/fuser/format/validate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers, type SafetensorsFile } from '../../src/fuser/safetensors';
 import type { FuserWeights, KVCache, KVTensor } from '../../src/types';
+import { copyTensor } from '../../src/kv/ops';
 
 export const GOLDEN_DIR = join(import.meta.dirname, '..', 'fixtures', 'fuser');
 
@@ -67,8 +68,5 @@ export function loadGoldenFixture(name: string): GoldenFixture {
 
 /** Deep copy of a cache, for checking that a fuser left its inputs untouched. */
 export function cloneCache(c: KVCache): KVCache {
-  return c.map((l) => ({
-    key: { ...l.key, data: new Float32Array(l.key.data) },
-    value: { ...l.value, data: new Float32Array(l.value.data) },
-  }));
+  return c.map((l) => ({ key: copyTensor(l.key), value: copyTensor(l.value) }));
 }

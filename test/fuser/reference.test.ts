@@ -135,7 +135,7 @@ describe('input validation', () => {
     ['sharer layer count', mutate('sharer', (c) => [...c, c[0]]), ShapeMismatchError, /sharer cache has 3 layers.*2/],
     ['sharer seq differs', mutate('sharer', (c) => { c[1].key = { data: new Float32Array(2 * 2 * 16), heads: 2, seq: 2, headDim: 16 }; }), ShapeMismatchError, /sharer\[1\]\.key\.seq is 2.*seq is 3/],
     ['seq 0', mutate('receiver', (c) => { c[0].key = { data: new Float32Array(0), heads: 4, seq: 0, headDim: 8 }; }), InvalidInputError, /receiver\[0\]\.key\.seq is 0/],
-    ['data length', mutate('receiver', (c) => { c[1].value = { ...c[1].value, data: new Float32Array(10) }; }), InvalidInputError, /receiver\[1\]\.value\.data has 10 elements/],
+    ['data length', mutate('receiver', (c) => { c[1].value = { ...c[1].value, dtype: 'float32', data: new Float32Array(10) }; }), InvalidInputError, /receiver\[1\]\.value\.data has 10 elements/],
     ['range end > seq', () => fuseCache(fx.weights, base.receiver, base.sharer, { start: 0, end: 4 }), InvalidInputError, /token range/],
     ['range start > end', () => fuseCache(fx.weights, base.receiver, base.sharer, { start: 2, end: 1 }), InvalidInputError, /token range/],
   ];

@@ -86,7 +86,7 @@ describe('models/c2c-tiny in transformers.js', () => {
     }
     return cache;
   };
-  const slice = (t: { data: Float32Array; heads: number; seq: number; headDim: number }, n: number) => {
+  const slice = (t: { data: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }; heads: number; seq: number; headDim: number }, n: number) => {
     const o = new Float32Array(t.heads * n * t.headDim);
     for (let h = 0; h < t.heads; h++) o.set(t.data.subarray(h * t.seq * t.headDim, (h * t.seq + n) * t.headDim), h * n * t.headDim);
     return o;

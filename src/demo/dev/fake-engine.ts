@@ -30,6 +30,7 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     shaderF16: false,
     topology: 'workers',
     prefixReuse: false,
+    models: { receiver: { modelDType: 'fp32', kvDType: 'float32' }, sharer: { modelDType: 'fp32', kvDType: 'float32' } },
     fallbackReason: opts.device === 'auto' ? 'fake engine: pretends WebGPU is unavailable' : undefined,
     fuserFallbackReason: opts.device === 'webgpu' ? 'fake engine: pretends the WebGPU fuser failed' : undefined,
   };

@@ -93,7 +93,7 @@ export class ProtoWriter {
 }
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
 
 /** AttributeProto.AttributeType values used here. */
 const AttrType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
@@ -111,14 +111,15 @@ export interface NodeSpec {
 export interface InitializerSpec {
   name: string;
   dims: number[];
-  /** f32 values (written as little-endian raw_data) or int64 values. */
-  data: Float32Array | BigInt64Array;
+  /** f32 values (written as little-endian raw_data), int64 values, or float16 bits (Uint16Array). */
+  data: Float32Array | BigInt64Array | Uint16Array;
 }
 
-/** A tensor value: dims are numbers or symbolic names (dim_param). */
+/** A tensor value: dims are numbers or symbolic names (dim_param); element type float32 unless given. */
 export interface ValueInfoSpec {
   name: string;
   dims: (number | string)[];
+  elemType?: 'float32' | 'float16';
 }
 
 export interface GraphSpec {
@@ -152,11 +153,12 @@ function node(n: NodeSpec): ProtoWriter {
 function tensor(t: InitializerSpec): ProtoWriter {
   // TensorProto: dims=1, data_type=2, name=8, raw_data=9 (little-endian)
   const w = new ProtoWriter().packedInts(1, t.dims);
-  w.int(2, t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64);
+  w.int(2, t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Uint16Array ? DataType.FLOAT16 : DataType.INT64);
   w.string(8, t.name);
   const raw = new Uint8Array(t.data.byteLength);
   const dv = new DataView(raw.buffer);
   if (t.data instanceof Float32Array) t.data.forEach((v, i) => dv.setFloat32(i * 4, v, true));
+  else if (t.data instanceof Uint16Array) t.data.forEach((v, i) => dv.setUint16(i * 2, v, true));
   else t.data.forEach((v, i) => dv.setBigInt64(i * 8, v, true));
   return w.bytes(9, raw);
 }
@@ -166,7 +168,7 @@ function valueInfo(v: ValueInfoSpec): ProtoWriter {
   const shape = new ProtoWriter();
   for (const d of v.dims) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
   // TypeProto.Tensor: elem_type=1, shape=2; TypeProto: tensor_type=1; ValueInfoProto: name=1, type=2
-  const tensorType = new ProtoWriter().int(1, DataType.FLOAT).message(2, shape);
+  const tensorType = new ProtoWriter().int(1, v.elemType === 'float16' ? DataType.FLOAT16 : DataType.FLOAT).message(2, shape);
   return new ProtoWriter().string(1, v.name).message(2, new ProtoWriter().message(1, tensorType));
 }
 

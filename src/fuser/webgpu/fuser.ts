@@ -5,6 +5,8 @@
  * Outputs are handed back only after the submission completed without error or device loss.
  * Weight matrices are stored in the kernel dtype or as int8 (`weightDType`, chosen automatically when the
  * loaded weights carry `quant`); activations and accumulation never go below the kernel dtype / f32.
+ * KV keeps its dtype: float16 KV is uploaded / bound as f16 bytes (native `array<f16>` with shader-f16, else u32
+ * words unpacked in the kernel: wgsl.ts `KVStore`) and the fused output is the receiver's dtype.
  *
  * @example
  *   const fuser = await createWebGPUFuser(weights, { device });
@@ -12,17 +14,18 @@
  *   const gpuFused = await fuser.fuseBuffers(recvBufs, sharerBufs, seq); // GPUBuffers in/out, same device
  */
 import { C2CError, DeviceLostError, DisposedError, InvalidInputError, MemoryBudgetError, WebGPUUnavailableError, throwIfAborted } from '../../errors';
-import type { KVCache, KVTensor, FuseOptions, Fuser, FuserConfig, FuserWeights } from '../../types';
+import type { KVCache, KVDType, KVTensor, FuseOptions, Fuser, FuserConfig, FuserWeights } from '../../types';
+import { cacheDType, kvElementBytes } from '../../kv/ops';
 import { acquireDevice, LossWatch } from './device';
 import { createGemmProgram } from './gemm';
 import { PipelineCache, encodeDispatches, type DispatchRecord } from './program';
 import { createRowRmsProgram } from './row-rms';
-import { pathGemmVariants, pathRecords, type Scratch, type WeightFormat } from './path-plan';
+import { pathGemmVariants, pathRecords, type GemmFormat, type Scratch } from './path-plan';
 import { uploadWeights, type PackedWeights } from './weights';
 import { validateGpuKV, validateSeqRange, type GpuKV, type GpuLayerKV } from './validate';
 import { checkCacheShapes } from '../reference-checks';
 import { PATHS, checkFuserWeights, maxInnerDim } from '../shapes';
-import { PACKED_4X8_FEATURE, dtypeBytes, type KernelDType, type WeightDType } from './wgsl';
+import { PACKED_4X8_FEATURE, dtypeBytes, type KVStore, type KernelDType, type WeightDType } from './wgsl';
 
 export type { GpuKV, GpuLayerKV } from './validate';
 
@@ -43,6 +46,17 @@ export interface WebGPUFuserOptions {
   weightDType?: WeightDType;
   /** WGSL language features (default `navigator.gpu.wgslLanguageFeatures`); `packed_4x8_integer_dot_product` enables `unpack4xI8`. */
   wgslLanguageFeatures?: ReadonlySet<string>;
+  /**
+   * How float16 KV is bound: 'native' (`array<f16>`, needs shader-f16) or 'packed' (f16 pairs in u32 words,
+   * `unpack2x16float` / `pack2x16float`, core WGSL). Default: native when the device has shader-f16, else packed.
+   */
+  f16KV?: 'native' | 'packed';
+}
+
+/** fuseBuffers options: the dtypes of the GPU KV (default float32); the output has the receiver's dtype. */
+export interface GpuFuseOptions extends FuseOptions {
+  receiverDType?: KVDType;
+  sharerDType?: KVDType;
 }
 
 export interface WebGPUFuser extends Fuser {
@@ -56,8 +70,13 @@ export interface WebGPUFuser extends Fuser {
   /** Bytes of uploaded weights, and how many buffers hold them. */
   readonly weightBytes: number;
   readonly weightBuffers: number;
-  /** GPU-resident fusion: outputs are fresh f32 `[heads, seq, head_dim]` buffers (STORAGE|COPY_SRC|COPY_DST) the caller owns. */
-  fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts?: FuseOptions): Promise<GpuKV>;
+  /** How float16 KV is bound on this device (see WebGPUFuserOptions.f16KV). */
+  readonly f16KV: 'native' | 'packed';
+  /**
+   * GPU-resident fusion: outputs are fresh `[heads, seq, head_dim]` buffers in the receiver's dtype
+   * (STORAGE|COPY_SRC|COPY_DST) that the caller owns.
+   */
+  fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts?: GpuFuseOptions): Promise<GpuKV>;
 }
 
 /** Default chunk cap: keeps scratch at ≤ 16 MiB per buffer for hidden 1024 in f32. */
@@ -91,13 +110,18 @@ export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFu
   const dtype: KernelDType = askedDType ?? (hasF16 ? 'f16' : 'f32');
   const weightDType: WeightDType = wd === 'int8' || (wd === undefined && allQuantized(weights)) ? 'int8' : dtype;
   const features = options.wgslLanguageFeatures ?? (globalThis as { navigator?: { gpu?: { wgslLanguageFeatures?: ReadonlySet<string> } } }).navigator?.gpu?.wgslLanguageFeatures;
-  const format: WeightFormat = weightDType === 'int8' ? { weights: 'int8', unpack: features?.has(PACKED_4X8_FEATURE) ? 'builtin' : 'bits' } : {};
+  if (options.f16KV === 'native' && !hasF16) {
+    if (owned) device.destroy();
+    throw new WebGPUUnavailableError("f16KV 'native' needs the 'shader-f16' device feature, which this device lacks", { field: 'f16KV', feature: 'shader-f16' });
+  }
+  const f16KV = options.f16KV ?? (hasF16 ? 'native' : 'packed');
+  const format: GemmFormat = weightDType === 'int8' ? { weights: 'int8', unpack: features?.has(PACKED_4X8_FEATURE) ? 'builtin' : 'bits' } : {};
   if (dtype === 'f16' && !hasF16) {
     if (owned) device.destroy();
     throw new WebGPUUnavailableError("dtype 'f16' needs the 'shader-f16' device feature, which this device lacks", { field: 'dtype', feature: 'shader-f16' });
   }
   try {
-    return await WebGPUFuserImpl.create(device, owned, weights, dtype, weightDType, format, options.maxChunkTokens, options.maxWeightBufferBytes);
+    return await WebGPUFuserImpl.create(device, owned, weights, dtype, weightDType, format, f16KV, options.maxChunkTokens, options.maxWeightBufferBytes);
   } catch (e) {
     if (owned) device.destroy();
     throw e;
@@ -115,7 +139,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
     readonly config: FuserConfig,
     readonly dtype: KernelDType,
     readonly weightDType: WeightDType,
-    private readonly format: WeightFormat,
+    private readonly format: GemmFormat,
+    readonly f16KV: 'native' | 'packed',
     readonly chunkTokens: number,
     private readonly packed: PackedWeights,
     private readonly cache: PipelineCache,
@@ -129,7 +154,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
     weights: FuserWeights,
     dtype: KernelDType,
     weightDType: WeightDType,
-    format: WeightFormat,
+    format: GemmFormat,
+    f16KV: 'native' | 'packed',
     maxChunk?: number,
     maxWeightBuffer?: number,
   ): Promise<WebGPUFuserImpl> {
@@ -160,7 +186,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
       packed.buffers.forEach((b) => b.destroy());
       throw e;
     }
-    return new WebGPUFuserImpl(device, owned, cfg, dtype, weightDType, format, chunk, packed, cache);
+    return new WebGPUFuserImpl(device, owned, cfg, dtype, weightDType, format, f16KV, chunk, packed, cache);
   }
 
   get weightBytes(): number {
@@ -179,9 +205,10 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const { device } = this;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const uploaded: GPUBuffer[] = [];
+    // The tensor's own bytes (f16 KV stays 2 bytes per value); sizes rounded to 16 for copies and packed reads.
     const upload = (t: KVTensor): GPUBuffer => {
-      const b = device.createBuffer({ label: 'c2c.fuser.kv-in', size: Math.max(16, t.data.byteLength), usage, mappedAtCreation: true });
-      new Float32Array(b.getMappedRange(0, t.data.byteLength)).set(t.data);
+      const b = device.createBuffer({ label: 'c2c.fuser.kv-in', size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage, mappedAtCreation: true });
+      new Uint8Array(b.getMappedRange(0, t.data.byteLength)).set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
       b.unmap();
       uploaded.push(b);
       return b;
@@ -197,13 +224,18 @@ class WebGPUFuserImpl implements WebGPUFuser {
         sharBufs[j][p] ??= upload(sharer[j][p]);
       }
     });
+    const kv = { receiver: cacheDType(receiver), sharer: cacheDType(sharer) };
     try {
-      const data = await this.run(recvBufs as GpuKV, sharBufs as GpuKV, seq, range, 'readback');
+      const data = await this.run(recvBufs as GpuKV, sharBufs as GpuKV, seq, range, kv, 'readback');
       throwIfAborted(opts.signal);
       return receiver.map((layer, l) => {
         const out = (p: 'key' | 'value'): KVTensor => {
           const t = layer[p];
-          return { data: data.get(`${l}.${p}`) ?? t.data.slice(), heads: t.heads, seq: t.seq, headDim: t.headDim };
+          const bytes = data.get(`${l}.${p}`);
+          if (!bytes) return { ...t, data: t.data.slice() } as KVTensor;
+          return kv.receiver === 'float16'
+            ? { dtype: 'float16', data: new Uint16Array(bytes), heads: t.heads, seq: t.seq, headDim: t.headDim }
+            : { dtype: 'float32', data: new Float32Array(bytes), heads: t.heads, seq: t.seq, headDim: t.headDim };
         };
         return { key: out('key'), value: out('value') };
       });
@@ -212,13 +244,14 @@ class WebGPUFuserImpl implements WebGPUFuser {
     }
   }
 
-  async fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts: FuseOptions = {}): Promise<GpuKV> {
+  async fuseBuffers(receiver: GpuKV, sharer: GpuKV, seq: number, opts: GpuFuseOptions = {}): Promise<GpuKV> {
     this.checkUsable();
     throwIfAborted(opts.signal);
-    validateGpuKV(this.config, receiver, sharer, seq);
+    const kv = { receiver: opts.receiverDType ?? 'float32', sharer: opts.sharerDType ?? 'float32' };
+    validateGpuKV(this.config, receiver, sharer, seq, kv);
     const range = validateSeqRange(seq, opts.start, opts.end);
     const outputs: GpuKV = [];
-    await this.run(receiver, sharer, seq, range, 'buffers', outputs);
+    await this.run(receiver, sharer, seq, range, kv, 'buffers', outputs);
     if (opts.signal?.aborted) {
       outputs.forEach((o) => (o.key.destroy(), o.value.destroy()));
       throwIfAborted(opts.signal);
@@ -230,9 +263,18 @@ class WebGPUFuserImpl implements WebGPUFuser {
    * Encodes and submits the whole cache. 'buffers': fills `outputs` with one fresh buffer per layer/path
    * (closed paths copied from the receiver). 'readback': only open paths, returned as `${layer}.${path}` → data.
    */
-  private async run(receiver: GpuKV, sharer: GpuKV, seq: number, range: { start: number; end: number }, mode: 'buffers' | 'readback', outputs: GpuKV = []): Promise<Map<string, Float32Array>> {
+  private async run(
+    receiver: GpuKV, sharer: GpuKV, seq: number, range: { start: number; end: number }, kv: { receiver: KVDType; sharer: KVDType },
+    mode: 'buffers' | 'readback', outputs: GpuKV = [],
+  ): Promise<Map<string, ArrayBuffer>> {
     const { device, config: cfg } = this;
-    const outBytes = cfg.receiver.kvHeads * seq * cfg.receiver.headDim * 4;
+    const store = (d: KVDType): KVStore => (d === 'float16' ? (this.f16KV === 'native' ? 'f16' : 'f16-packed') : 'f32');
+    const format: GemmFormat = { ...this.format, sharerKV: store(kv.sharer), receiverKV: store(kv.receiver) };
+    // f32 KV pipelines were compiled at creation; f16 ones are compiled on the first f16 call.
+    await this.cache.warm(pathGemmVariants(cfg, this.dtype, format).map(createGemmProgram));
+    const outBytes = cfg.receiver.kvHeads * seq * cfg.receiver.headDim * kvElementBytes(kv.receiver);
+    // Copies and packed (u32) access need whole words: output sizes are rounded to 4 (buffers are made in 16s).
+    const copyBytes = Math.ceil(outBytes / 4) * 4;
     const created: GPUBuffer[] = [];
     const temp: GPUBuffer[] = [];
     const make = (label: string, size: number, usage: number, list: GPUBuffer[]) => {
@@ -272,12 +314,12 @@ class WebGPUFuserImpl implements WebGPUFuser {
           const out = make(`c2c.fuser.out.${l}.${p}`, outBytes, outUsage, created);
           pair[p] = out;
           // Tokens outside [start, end) keep the receiver's values; closed gates keep all of them.
-          if (!packedPath || count < seq) encoder.copyBufferToBuffer(receiver[l][p], 0, out, 0, outBytes);
+          if (!packedPath || count < seq) encoder.copyBufferToBuffer(receiver[l][p], 0, out, 0, copyBytes);
           if (packedPath) {
             readOrder.push({ key: `${l}.${p}`, buffer: out });
             const job = { path: packedPath, weights: this.packed.buffers[packedPath.buffer], sharer: sharer[cfg.layerMap[l]][p], receiver: receiver[l][p], out };
             for (let t0 = range.start; t0 < range.end; t0 += rows)
-              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) }, maxGroups, this.format));
+              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) }, maxGroups, format));
           }
         }
         if (mode === 'buffers') outputs.push(pair as GpuLayerKV);
@@ -289,8 +331,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
       const mapUsage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
       if (mode === 'readback')
         for (const r of readOrder) {
-          const st = make(`c2c.fuser.readback.${r.key}`, outBytes, mapUsage, temp);
-          encoder.copyBufferToBuffer(r.buffer, 0, st, 0, outBytes);
+          const st = make(`c2c.fuser.readback.${r.key}`, copyBytes, mapUsage, temp);
+          encoder.copyBufferToBuffer(r.buffer, 0, st, 0, copyBytes);
           staging.push(st);
         }
       else {
@@ -310,7 +352,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
     }
 
     let failure: unknown;
-    const result = new Map<string, Float32Array>();
+    const result = new Map<string, ArrayBuffer>();
     try {
       await Promise.race([Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ))), this.loss.lost.then((i) => Promise.reject(i))]);
       const errors = (await Promise.all(scopes)).filter((e): e is GPUError => e !== null);
@@ -320,7 +362,7 @@ class WebGPUFuserImpl implements WebGPUFuser {
           ? new MemoryBudgetError(`GPU out of memory while fusing: ${msg}`)
           : new InvalidInputError(`WebGPU rejected the fusion commands (buffers from another device or destroyed?): ${msg}`);
       } else if (mode === 'readback') {
-        readOrder.forEach((r, i) => result.set(r.key, new Float32Array(staging[i].getMappedRange(0, outBytes).slice(0))));
+        readOrder.forEach((r, i) => result.set(r.key, staging[i].getMappedRange(0, copyBytes).slice(0, outBytes)));
       }
     } catch (e) {
       failure = e;

@@ -11,12 +11,15 @@
  * `packed_4x8_integer_dot_product`) or by shifts with sign extension; the per-row scale at word `sOff` is
  * applied once in the epilogue, `acc · scale[n] + bias[n]` (= Σ A·(q·scale), one multiply per output).
  * Bias and norm weights are f32 words in that mode.
+ * KV buffers (the kv-concat input, the combine's receiver read and output) are stored as `sharerKV` / `receiverKV`
+ * (wgsl.ts `KVStore`: f32, native f16, or f16 pairs packed in u32 words for devices without shader-f16), read
+ * to f32, combined in f32 and rounded once when the combine stores an f16 output.
  * Workgroup 8×8 threads, each computing a 4×4 register block of a 32×32 tile; K is staged through
  * workgroup memory 32 at a time, loaded as vec4 when every K run is a multiple of 4.
  */
 import { ShapeMismatchError } from '../../errors';
 import { packUniforms, type DispatchRecord, type ProgramInfo } from './program';
-import { ERF_GELU_WGSL, PACKED_4X8_FEATURE, SIGMOID_WGSL, preamble, storageType, type KernelDType } from './wgsl';
+import { ERF_GELU_WGSL, PACKED_4X8_FEATURE, SIGMOID_WGSL, kvArrayType, kvReadExpr, preamble, storageType, type KVStore, type KernelDType } from './wgsl';
 
 export type GemmInput = 'matrix' | 'kv-concat';
 export type GemmEpilogue = 'none' | 'gelu' | 'residual' | 'sigmoid' | 'combine';
@@ -33,6 +36,16 @@ export interface GemmParams {
   weights?: 'float' | 'int8';
   /** int8 unpacking: WGSL `unpack4xI8` ('builtin', needs the language feature) or shifts ('bits', default). */
   unpack?: 'builtin' | 'bits';
+  /** Storage of the sharer KV (kv-concat input); default f32. */
+  sharerKV?: KVStore;
+  /** Storage of the receiver KV (kv-concat input, combine read and output); default f32. */
+  receiverKV?: KVStore;
+}
+
+/** The KV stores a variant actually reads or writes (f32 where it touches no KV buffer, so keys do not split). */
+function kvStores(p: GemmParams): { s: KVStore; r: KVStore } {
+  const concat = p.input === 'kv-concat';
+  return { s: concat ? (p.sharerKV ?? 'f32') : 'f32', r: concat || p.epilogue === 'combine' ? (p.receiverKV ?? 'f32') : 'f32' };
 }
 
 /** Run-time shape facts, passed as uniforms. */
@@ -80,7 +93,9 @@ const isInt8 = (p: GemmParams) => p.weights === 'int8';
 
 export function gemmCacheKey(p: GemmParams): string {
   const w = isInt8(p) ? `w-int8-${p.unpack ?? 'bits'}` : `w-${p.dtype}`;
-  return `gemm|${p.dtype}|c${p.components}|${p.input}|${p.norm ? 'norm' : 'nonorm'}|${p.bias ? 'bias' : 'nobias'}|${p.epilogue}|${w}`;
+  const { s, r } = kvStores(p);
+  const kv = s === 'f32' && r === 'f32' ? '' : `|kv-${s}-${r}`;
+  return `gemm|${p.dtype}|c${p.components}|${p.input}|${p.norm ? 'norm' : 'nonorm'}|${p.bias ? 'bias' : 'nobias'}|${p.epilogue}|${w}${kv}`;
 }
 
 /** Rejects shapes the shader cannot serve, before anything is encoded. */
@@ -125,20 +140,21 @@ function gemmSource(p: GemmParams): string {
   const wT = int8 ? 'u32' : storageType(p.dtype, C);
   const act = p.dtype;
   const vecF = C === 4 ? 'vec4<f32>' : 'f32';
+  const kv = kvStores(p);
   const loads = (GEMM_TILE * TK) / C / THREADS;
   const bindings: string[] = [`@group(0) @binding(1) var<storage, read> W: array<${wT}>;`];
   if (p.input === 'matrix') bindings.push(`@group(0) @binding(2) var<storage, read> A: array<${storageType(act, C)}>;`);
   else {
-    bindings.push(`@group(0) @binding(2) var<storage, read> S: array<${vecF}>;`);
-    bindings.push(`@group(0) @binding(3) var<storage, read> R: array<${vecF}>;`);
+    bindings.push(`@group(0) @binding(2) var<storage, read> S: array<${kvArrayType(kv.s, C)}>;`);
+    bindings.push(`@group(0) @binding(3) var<storage, read> R: array<${kvArrayType(kv.r, C)}>;`);
   }
   if (p.norm) bindings.push(`@group(0) @binding(4) var<storage, read> invRms: array<f32>;`);
   if (p.epilogue === 'residual') bindings.push(`@group(0) @binding(5) var<storage, read> Res: array<${act}>;`);
   if (p.epilogue === 'combine') {
     bindings.push(`@group(0) @binding(6) var<storage, read> Hw: array<f32>;`);
-    bindings.push(`@group(0) @binding(7) var<storage, read> Rkv: array<f32>;`);
+    bindings.push(`@group(0) @binding(7) var<storage, read> Rkv: array<${kvArrayType(kv.r, 1)}>;`);
   }
-  const outT = p.epilogue === 'sigmoid' || p.epilogue === 'combine' ? 'f32' : act;
+  const outT = p.epilogue === 'combine' ? kvArrayType(kv.r, 1, true) : p.epilogue === 'sigmoid' ? 'f32' : act;
   bindings.push(`@group(0) @binding(8) var<storage, read_write> Out: array<${outT}>;`);
 
   // Scalar read of the weight buffer (bias, norm weight), whatever its vector width.
@@ -172,10 +188,10 @@ function gemmSource(p: GemmParams): string {
   let inS = u.sH * u.sD;
   var v: ${vecF};
   if (k < inS) {
-    v = S[((k / u.sD) * u.seq * u.sD + t * u.sD + k % u.sD) / ${C}u];
+    v = ${kvReadExpr(kv.s, 'S', C, '(k / u.sD) * u.seq * u.sD + t * u.sD + k % u.sD')};
   } else {
     let k2 = k - inS;
-    v = R[((k2 / u.rD) * u.seq * u.rD + t * u.rD + k2 % u.rD) / ${C}u];
+    v = ${kvReadExpr(kv.r, 'R', C, '(k2 / u.rD) * u.seq * u.rD + t * u.rD + k2 % u.rD')};
   }`;
   const normApply = p.norm ? `return v * (invRms[m] * ${normVec});` : 'return v;';
 
@@ -189,10 +205,24 @@ function gemmSource(p: GemmParams): string {
         return `Out[m * u.N + n] = ${act}(v + f32(Res[m * u.N + n]));`;
       case 'sigmoid':
         return `Out[m * u.N + n] = sigmoid_f32(v / u.temp);`;
-      case 'combine':
-        return `let h = n / u.rD;
+      case 'combine': {
+        const head = `let h = n / u.rD;
   let idx = (h * u.seq + u.tok0 + m) * u.rD + n % u.rD;
-  Out[idx] = Rkv[idx] + u.gate * Hw[m * u.rH + h] * v;`;
+  let fused = ${kvReadExpr(kv.r, 'Rkv', 1, 'idx')} + u.gate * Hw[m * u.rH + h] * v;`;
+        if (kv.r === 'f32') return `${head}\n  Out[idx] = fused;`;
+        if (kv.r === 'f16') return `${head}\n  Out[idx] = f16(fused);`;
+        // Two threads own the two halves of a word: each clears and sets only its own half, atomically.
+        return `${head}
+  let bits = pack2x16float(vec2<f32>(fused, 0.0)) & 0xffffu;
+  let word = idx >> 1u;
+  if ((idx & 1u) == 0u) {
+    atomicAnd(&Out[word], 0xffff0000u);
+    atomicOr(&Out[word], bits);
+  } else {
+    atomicAnd(&Out[word], 0x0000ffffu);
+    atomicOr(&Out[word], bits << 16u);
+  }`;
+      }
     }
   })();
 
@@ -203,7 +233,7 @@ function gemmSource(p: GemmParams): string {
       : `As[r * TK + kk] = a;
       Bs[r * TK + kk] = b;`;
 
-  const source = `${preamble(p.dtype)}${builtin ? `requires ${PACKED_4X8_FEATURE};\n` : ''}
+  const source = `${preamble(p.dtype, kv.s, kv.r)}${builtin ? `requires ${PACKED_4X8_FEATURE};\n` : ''}
 struct Uniforms {
   M: u32, N: u32, K: u32, wOff: u32,
   bOff: u32, gOff: u32, seq: u32, tok0: u32,

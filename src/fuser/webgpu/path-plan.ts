@@ -44,11 +44,14 @@ export interface ChunkSpan {
 
 const vec4If = (ok: boolean): 1 | 4 => (ok ? 4 : 1);
 
-/** How the weight matrices are stored and unpacked (int8 only); float weights when omitted. */
-export type WeightFormat = Pick<GemmParams, 'weights' | 'unpack'>;
+/**
+ * How the weight matrices are stored and unpacked (int8 only; float weights when omitted) and how the KV
+ * buffers are stored (f32 when omitted). Only the variants touching KV use the KV stores.
+ */
+export type GemmFormat = Pick<GemmParams, 'weights' | 'unpack' | 'sharerKV' | 'receiverKV'>;
 
 /** Every GEMM variant the path plan uses for `cfg` (for warming the pipeline cache). */
-export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: WeightFormat = {}): GemmParams[] {
+export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: GemmFormat = {}): GemmParams[] {
   const H = cfg.hiddenDim;
   // Every FFN inner width in use (intermediate_dim, and hidden_dim for scalar_mlp2) must allow vec4 loads.
   const innerVec4 = ffnModules(cfg).every((m) => m.blocks === 0 || m.inner % 4 === 0);
@@ -62,7 +65,7 @@ export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: Weigh
   ];
 }
 
-export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number, wf: WeightFormat = {}): DispatchRecord[] {
+export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number, wf: GemmFormat = {}): DispatchRecord[] {
   const [inG, w1G, w2G, headG, outG] = pathGemmVariants(cfg, dtype, wf);
   const H = cfg.hiddenDim;
   const M = span.count;

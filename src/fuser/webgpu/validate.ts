@@ -4,7 +4,8 @@
  * InvalidInputError. Messages name the layer, path and field.
  */
 import { InvalidInputError, ShapeMismatchError } from '../../errors';
-import type { FuserConfig, ModelKVDims } from '../../types';
+import type { FuserConfig, KVDType, ModelKVDims } from '../../types';
+import { kvElementBytes } from '../../kv/ops';
 import { PATHS } from '../shapes';
 
 export interface GpuLayerKV {
@@ -13,9 +14,11 @@ export interface GpuLayerKV {
 }
 
 /**
- * A KV cache resident on the GPU: one entry per model layer; each buffer holds f32 little-endian values in
+ * A KV cache resident on the GPU: one entry per model layer; each buffer holds little-endian values of the
+ * cache's dtype (f32, or f16 for fp16 models: `fuseBuffers` takes the dtypes as options) in
  * `[kv_heads, seq, head_dim]` row-major order starting at byte 0 (byte offset of element (h, n, d) is
- * `4·((h·seq + n)·head_dim + d)`); it may be larger than that (pooled allocations), never smaller.
+ * `bytes·((h·seq + n)·head_dim + d)`), at least that size rounded up to whole 4-byte words (ORT and our uploads
+ * allocate in 16-byte steps); it may be larger (pooled allocations), never smaller.
  */
 export type GpuKV = GpuLayerKV[];
 
@@ -31,21 +34,23 @@ function checkLayerCount(what: string, n: number, dims: ModelKVDims): void {
     throw new ShapeMismatchError(`${what} KV has ${n} layers, the fuser expects ${dims.numLayers}`, { field: `${what}.length`, expected: dims.numLayers, actual: n });
 }
 
-/** Checks GPU KV buffers against the fuser dims and `seq`. */
-export function validateGpuKV(cfg: FuserConfig, receiver: GpuKV, sharer: GpuKV, seq: number): void {
+/** Checks GPU KV buffers against the fuser dims, `seq` and their dtypes. */
+export function validateGpuKV(cfg: FuserConfig, receiver: GpuKV, sharer: GpuKV, seq: number, kv: { receiver: KVDType; sharer: KVDType } = { receiver: 'float32', sharer: 'float32' }): void {
+  for (const role of ['receiver', 'sharer'] as const)
+    if (kv[role] !== 'float32' && kv[role] !== 'float16') throw new InvalidInputError(`${role}DType must be 'float32' or 'float16', got ${String(kv[role])}`, { field: `${role}DType` });
   if (!Array.isArray(receiver) || !Array.isArray(sharer)) throw new InvalidInputError('receiver and sharer GPU KV must be arrays of layers', { field: 'kv' });
   validateSeqRange(seq);
   checkLayerCount('receiver', receiver.length, cfg.receiver);
   checkLayerCount('sharer', sharer.length, cfg.sharer);
   for (const [what, cache, dims] of [['receiver', receiver, cfg.receiver], ['sharer', sharer, cfg.sharer]] as const) {
-    const need = dims.kvHeads * seq * dims.headDim * 4;
+    const need = Math.ceil((dims.kvHeads * seq * dims.headDim * kvElementBytes(kv[what])) / 4) * 4;
     cache.forEach((layer, l) => {
       for (const p of PATHS) {
         const b = layer?.[p];
         const name = `${what}[${l}].${p}`;
         if (!b || typeof b.size !== 'number') throw new InvalidInputError(`${name} must be a GPUBuffer`, { tensor: name });
         if (b.size < need)
-          throw new ShapeMismatchError(`${name} has ${b.size} bytes, [${dims.kvHeads}, ${seq}, ${dims.headDim}] f32 needs ${need}`, { tensor: name, expected: need, actual: b.size });
+          throw new ShapeMismatchError(`${name} has ${b.size} bytes, [${dims.kvHeads}, ${seq}, ${dims.headDim}] ${kv[what]} needs ${need}`, { tensor: name, expected: need, actual: b.size });
         if ((b.usage & GPUBufferUsage.STORAGE) === 0 || (b.usage & GPUBufferUsage.COPY_SRC) === 0)
           throw new InvalidInputError(`${name} needs STORAGE and COPY_SRC usage`, { tensor: name, actual: b.usage });
       }
