@@ -61,7 +61,10 @@ export async function loadPair(
   return { sharer, receiver, fuser };
 }
 
-export function deviceReport(loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: Omit<LoadedFuser, 'config'> }, topology: DeviceReport['topology']): DeviceReport {
+export function deviceReport(
+  loaded: { sharer: LoadedModel; receiver: LoadedModel; fuser: Omit<LoadedFuser, 'config'> },
+  topology: DeviceReport['topology'],
+): DeviceReport {
   const r = loaded.receiver;
   const reasons = [...new Set([loaded.sharer.fallbackReason, r.fallbackReason].filter((x): x is string => !!x))];
   return {
