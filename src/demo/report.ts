@@ -17,7 +17,8 @@ export function describeDevice(d: DeviceReport): string {
   const sw = a && (a.architecture === 'swiftshader' || a.isFallbackAdapter) ? ' — SwiftShader is a CPU rasterizer, not a GPU' : '';
   const fallback = d.fallbackReason ? ` (fallback: ${d.fallbackReason})` : '';
   const fuserFallback = d.fuserFallbackReason ? ` (fuser fallback: ${d.fuserFallbackReason})` : '';
-  return `${d.backend}${adapter ? ` on ${adapter}` : ''}, fuser ${d.fuserBackend}, shader-f16 ${d.shaderF16 ? 'yes' : 'no'}, ${d.topology}${fallback}${fuserFallback}${sw}`;
+  const f16 = `shader-f16 ${d.shaderF16 ? 'yes' : 'no'}`;
+  return `${d.backend}${adapter ? ` on ${adapter}` : ''}, fuser ${d.fuserBackend}, ${f16}, ${d.topology}${fallback}${fuserFallback}${sw}`;
 }
 
 /** Compares measured and reference accuracy: exact on the full set, "n/a" on a subset. */

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { PAIR, PAIR_OR_STUB, REPO } from '../engine/pair';
-import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
+import { openTestPage, type TestPage } from './server';
 import { createNodeC2CEngine } from '../../src/node';
 import type { EngineOptions, GenerationMode, TimingBreakdown } from '../../src/types';
 
@@ -32,22 +32,16 @@ describe.skipIf(!PAIR || !process.env.C2C_BENCH)('runtime benchmark (C2C_BENCH=1
   const user = pair.golden.cases[0].user;
   const maxNew = pair.golden.max_new_tokens;
   const rows: Row[] = [];
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let tp: TestPage | undefined;
   let page: Page;
   let base = '';
 
   beforeAll(async () => {
-    server = await buildAndServe();
-    base = servePair(pair);
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.goto(`${server.url}test/browser-engine/page.html`);
-    await page.waitForFunction(() => window.c2c?.ready === true);
+    tp = await openTestPage(pair);
+    ({ page, base } = tp);
   });
   afterAll(async () => {
-    if (browser) await closeBrowser(browser);
-    await server?.close();
+    await tp?.close();
     mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
     writeFileSync(path.join(REPO, 'test-results/runtime-bench.json'), JSON.stringify(rows, null, 1));
     console.log(rows.map((r) => `${r.setup}\t${r.mode}\tload ${r.loadMs}\ttok ${r.tokens}\t${JSON.stringify(r.timing)}`).join('\n'));

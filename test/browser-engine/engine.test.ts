@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from '../engine/pair';
-import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
+import { openTestPage, type TestPage } from './server';
 import type { EngineOptions } from '../../src/types';
 
 const describeBrowser = describe.skipIf(!PAIR);
@@ -18,26 +18,16 @@ const describeBrowser = describe.skipIf(!PAIR);
 describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
   const g = pair.golden;
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let tp: TestPage | undefined;
   let page: Page;
   let base = '';
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    server = await buildAndServe();
-    base = servePair(pair);
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(`${server.url}test/browser-engine/page.html`);
-    await page.waitForFunction(() => window.c2c?.ready === true);
+    tp = await openTestPage(pair, { onPage: (p) => p.on('pageerror', (e) => pageErrors.push(e.message)) });
+    ({ page, base } = tp);
   });
-
-  afterAll(async () => {
-    if (browser) await closeBrowser(browser);
-    await server?.close();
-  });
+  afterAll(async () => tp?.close());
 
   const engineOpts = (extra: Partial<EngineOptions> = {}): EngineOptions =>
     ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, ...extra }) as EngineOptions;

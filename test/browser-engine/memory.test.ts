@@ -12,9 +12,9 @@
  * its bound several times over.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairDims } from '../engine/pair';
-import { buildAndServe, closeBrowser, launchBrowser, servePair } from './server';
+import { openTestPage, type TestPage } from './server';
 import type { DeviceReport, EngineOptions } from '../../src/types';
 import type { WorkerStats } from './instrumented.worker';
 
@@ -25,8 +25,7 @@ const ARGS = ['--js-flags=--expose-gc', '--enable-blink-features=ForceEagerMeasu
 describe.skipIf(!PAIR)(`browser engine memory${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
   const g = pair.golden;
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let tp: TestPage | undefined;
   let page: Page;
   let base = '';
 
@@ -39,18 +38,10 @@ describe.skipIf(!PAIR)(`browser engine memory${PAIR ? '' : ` (skipped: ${NO_PAIR
   const cache = { buffers: Math.min(...caches.map((c) => c.buffers)), bytes: Math.min(...caches.map((c) => c.bytes)) };
 
   beforeAll(async () => {
-    server = await buildAndServe(OUT);
-    base = servePair(pair, OUT);
-    browser = await launchBrowser(ARGS);
-    page = await browser.newPage();
-    await page.goto(`${server.url}test/browser-engine/page.html`);
-    await page.waitForFunction(() => window.c2c?.ready === true);
+    tp = await openTestPage(pair, { outDir: OUT, args: ARGS });
+    ({ page, base } = tp);
   });
-
-  afterAll(async () => {
-    if (browser) await closeBrowser(browser);
-    await server?.close();
-  });
+  afterAll(async () => tp?.close());
 
   const engineOpts = (extra: Partial<EngineOptions>): EngineOptions =>
     ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, ...extra }) as EngineOptions;

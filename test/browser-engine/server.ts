@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { cpSync, mkdirSync } from 'node:fs';
+import type { Page } from 'playwright-core';
 import type { TestPair } from '../engine/pair';
 import { build, preview } from 'vite';
 import { c2cModelsPlugin } from '../../scripts/vite-models-plugin.mjs';
@@ -47,3 +48,32 @@ export function servePair(pair: TestPair, outDir = OUT_DIR): string {
 }
 
 export { launchBrowser, closeBrowser };
+
+export interface TestPage {
+  page: Page;
+  /** Where the page loads the pair from (servePair). */
+  base: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and serves the test page, opens it in a fresh Chromium (`args` added to the harness flags) and waits
+ * for `window.c2c`. `onPage` runs before navigation (to catch errors of the first load).
+ */
+export async function openTestPage(pair: TestPair, o: { outDir?: string; args?: string[]; onPage?: (p: Page) => void } = {}): Promise<TestPage> {
+  const server = await buildAndServe(o.outDir);
+  const base = servePair(pair, o.outDir);
+  const browser = await launchBrowser(o.args);
+  const page = await browser.newPage();
+  o.onPage?.(page);
+  await page.goto(`${server.url}test/browser-engine/page.html`);
+  await page.waitForFunction(() => window.c2c?.ready === true);
+  return {
+    page,
+    base,
+    close: async () => {
+      await closeBrowser(browser);
+      await server.close();
+    },
+  };
+}

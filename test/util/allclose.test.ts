@@ -8,7 +8,8 @@ import { AllCloseError, expectAllClose, expectAllCloseKV, maxAbsDiff, maxAbsDiff
 import type { KVCache } from '../../src/types';
 
 const f32 = (xs: number[]) => new Float32Array(xs);
-const cache = (xs: number[]): KVCache => [{ key: { data: f32(xs), heads: 1, seq: xs.length, headDim: 1 }, value: { data: f32(xs), heads: 1, seq: xs.length, headDim: 1 } }];
+const tensor = (xs: number[]) => ({ data: f32(xs), heads: 1, seq: xs.length, headDim: 1 });
+const cache = (xs: number[]): KVCache => [{ key: tensor(xs), value: tensor(xs) }];
 
 describe('maxAbsDiff', () => {
   it('is the max absolute difference on finite arrays', () => {

@@ -94,7 +94,9 @@ export function expectAllCloseKV(actual: KVCache, expected: KVCache, opts: AllCl
   if (actual.length !== expected.length) throw new AllCloseError(`${what}: ${actual.length} layers vs ${expected.length}`);
   let m = 0;
   actual.forEach((layer, l) => {
-    for (const p of ['key', 'value'] as const) m = Math.max(m, expectAllClose(layer[p].data, expected[l][p].data, { ...opts, what: `${what} layer ${l} ${p}` }));
+    for (const p of ['key', 'value'] as const) {
+      m = Math.max(m, expectAllClose(layer[p].data, expected[l][p].data, { ...opts, what: `${what} layer ${l} ${p}` }));
+    }
   });
   return m;
 }
