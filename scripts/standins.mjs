@@ -5,7 +5,8 @@
  * Prints what it wrote (sizes, timings) and the peak RSS; `--json FILE` also writes that report.
  */
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { cpus } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -23,6 +24,7 @@ const HELP = `usage: npm run standins -- [options]
   --external-data-threshold BYTES   weights from which a model uses external data (default 2000000000)
   --chunk-bytes BYTES   largest external data file (default 2000000000)
   --padding-side left|right         add padding_side to tokenizer_config.json
+  --verify              open every model file with onnxruntime-node and run one 8-token prefill
   --json FILE           also write the report as JSON
   --quiet               print only the summary`;
 
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     'external-data-threshold': { type: 'string' },
     'chunk-bytes': { type: 'string' },
     'padding-side': { type: 'string' },
+    verify: { type: 'boolean' },
     json: { type: 'string' },
     quiet: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -64,7 +67,8 @@ const list = (name) => (values[name] === undefined ? undefined : values[name] ==
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { runnerImport } = await import('vite');
-const { module } = await runnerImport(join(root, 'src', 'standins', 'ensure.ts'), { root, configFile: false, logLevel: 'error', server: { watch: null } });
+const load = async (file) => (await runnerImport(join(root, 'src', 'standins', file), { root, configFile: false, logLevel: 'error', server: { watch: null } })).module;
+const module = await load('ensure.ts');
 
 const options = {
   out: values.out,
@@ -84,11 +88,23 @@ const options = {
 };
 try {
   const paths = await module.ensureStandins(options);
+  const generationPeakRss = process.resourceUsage().maxRSS * 1024;
+  const verified = [];
+  if (values.verify) {
+    const { verifyModelFolder } = await load('verify.ts');
+    for (const dir of Object.values(paths.models)) verified.push(...(await verifyModelFolder(dir, options.log)));
+  }
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const total = paths.parts.reduce((n, p) => n + p.bytes, 0);
   for (const p of paths.parts) console.log(`${p.generated ? 'generated' : 'kept     '} ${(p.bytes / 1e6).toFixed(1).padStart(9)} MB ${p.seconds.toFixed(1).padStart(7)} s  ${p.path}`);
-  console.log(`total ${(total / 1e6).toFixed(1)} MB in ${paths.seconds.toFixed(1)} s, peak RSS ${(peakRss / 1e6).toFixed(0)} MB → ${paths.root}`);
-  if (values.json) writeFileSync(values.json, `${JSON.stringify({ ...paths, totalBytes: total, peakRssBytes: peakRss, node: process.version }, null, 2)}\n`);
+  console.log(`total ${(total / 1e6).toFixed(1)} MB in ${paths.seconds.toFixed(1)} s, peak RSS ${(generationPeakRss / 1e6).toFixed(0)} MB → ${paths.root}`);
+  if (values.json) {
+    // Paths relative to the working folder: the report may be committed (no machine-specific paths).
+    const rel = (p) => relative(process.cwd(), p) || '.';
+    const relAll = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'string' ? rel(v) : relAll(v)]));
+    const report = { ...paths, root: rel(paths.root), models: relAll(paths.models), fusers: relAll(paths.fusers), converted: relAll(paths.converted), totalBytes: total, generationPeakRssBytes: generationPeakRss, peakRssBytes: peakRss, verified, node: process.version, cpus: cpus().length };
+    writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  }
 } catch (e) {
   console.error(`standins: ${e?.name ?? 'Error'}: ${e?.message ?? e}`);
   process.exit(1);

@@ -104,7 +104,27 @@ export function folderBytes(dir: string): number {
   return n;
 }
 
+/** Throws InvalidInputError for any option ensureStandins cannot honour (before anything is written). */
+export function checkStandinOptions(o: StandinOptions): void {
+  const bad = (field: string, msg: string, actual: unknown): never => {
+    throw new InvalidInputError(`${field} ${msg}, got ${JSON.stringify(actual)}`, { field, actual });
+  };
+  for (const k of ['layers', 'sharerLayers', 'hidden', 'seed', 'externalDataThreshold', 'chunkBytes'] as const) {
+    const v = o[k];
+    const min = k === 'externalDataThreshold' || k === 'seed' ? 0 : 1;
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= min)) bad(k, `must be an integer ≥ ${min}`, v);
+  }
+  if (o.sharerLayers !== undefined && o.layers === undefined) bad('sharerLayers', 'needs layers', o.sharerLayers);
+  for (const p of o.pairs ?? []) if (!(p in STANDIN_PAIRS)) bad('pairs', `must list ${Object.keys(STANDIN_PAIRS).join(' / ')}`, p);
+  for (const f of o.flavours ?? []) if (!FLAVOURS.includes(f)) bad('flavours', `must list ${FLAVOURS.join(' / ')}`, f);
+  for (const d of o.conversions ?? []) if (!CONVERSIONS.includes(d)) bad('conversions', `must list ${CONVERSIONS.join(' / ')}`, d);
+  if (o.paddingSide !== undefined && o.paddingSide !== 'left' && o.paddingSide !== 'right') bad('paddingSide', 'must be left or right', o.paddingSide);
+}
+
+const CONVERSIONS: readonly FuserDType[] = ['float32', 'float16', 'bfloat16', 'int8'];
+
 export async function ensureStandins(o: StandinOptions = {}): Promise<StandinPaths> {
+  checkStandinOptions(o);
   const root = join(resolve(o.out ?? DEFAULT_ROOT), variantName(o));
   mkdirSync(root, { recursive: true });
   return withFolderLock(root, () => generate(o, root));
@@ -115,9 +135,6 @@ async function generate(o: StandinOptions, root: string): Promise<StandinPaths> 
   const log = o.log ?? (() => {});
   const pairs = o.pairs ?? (Object.keys(STANDIN_PAIRS) as StandinPair[]);
   const flavours = o.flavours ?? [...FLAVOURS];
-  for (const p of pairs) if (!(p in STANDIN_PAIRS)) throw new InvalidInputError(`unknown pair ${p}; one of ${Object.keys(STANDIN_PAIRS).join(', ')}`, { field: 'pairs', actual: p });
-  for (const f of flavours) if (!FLAVOURS.includes(f)) throw new InvalidInputError(`unknown flavour ${f}; one of ${FLAVOURS.join(', ')}`, { field: 'flavours', actual: f });
-  if (o.sharerLayers !== undefined && o.layers === undefined) throw new InvalidInputError('sharerLayers needs layers', { field: 'sharerLayers' });
   const seed = o.seed ?? DEFAULT_SEED;
   const variant = variantName(o);
   const paths: StandinPaths = { root, variant, models: {}, fusers: {}, converted: {}, parts: [], seconds: 0 };

@@ -11,11 +11,14 @@
 /** Standard deviation of the sum of four independent uniform bytes: sqrt(4·(256² − 1)/12). */
 const BYTE_SUM_STD = Math.sqrt((4 * (256 * 256 - 1)) / 12);
 
-/** FNV-1a of the name, mixed with the seed: the tensor's own stream seed. */
+/** The tensor's own stream seed: FNV-1a of its name, combined with the seed through murmur3's finalizer. */
 export function tensorSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
+  let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  h ^= Math.imul(seed >>> 0, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** Fills `out` with mean + std·z, z normal-ish (see above), from the stream seeded by `seed`. */

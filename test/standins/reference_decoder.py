@@ -79,11 +79,11 @@ def inv_freq_of(cfg):
 
 
 def dynamic_quantize(x):
-    """ONNX DynamicQuantizeLinear: uint8, per tensor; returns (q - zero_point) as float64 and the scale."""
-    x_min = min(0.0, x.min().item())
-    x_max = max(0.0, x.max().item())
-    scale = torch.tensor((x_max - x_min) / 255.0, dtype=torch.float32)
-    zp = torch.clamp(torch.round(torch.tensor(0.0) - torch.tensor(x_min, dtype=torch.float32) / scale), 0, 255)
+    """ONNX DynamicQuantizeLinear in float32: uint8, per tensor; returns (q - zero_point) as float64 and the scale."""
+    x_min = torch.clamp(x.min(), max=0.0)
+    x_max = torch.clamp(x.max(), min=0.0)
+    scale = (x_max - x_min) / 255.0
+    zp = torch.clamp(torch.round(-x_min / scale), 0, 255)
     q = torch.clamp(torch.round(x / scale) + zp, 0, 255)
     return (q - zp).to(torch.float64), scale
 
