@@ -155,7 +155,7 @@ export function buildFuserGraph(weights: FuserWeights, layers?: readonly number[
 
   /** Declares `name` (f32) and `name.f16` and returns their f32 concatenation `[h, S, d]` (one of them is empty). */
   const dualInput = (name: string, h: number, d: number): string => {
-    inputs.push({ name, dims: [h, 'S_f32', d] }, { name: f16Name(name), dims: [h, 'S_f16', d], elemType: 'float16' });
+    inputs.push({ name, dims: [h, 'S_f32', d] }, { name: f16Name(name), dims: [h, 'S_f16', d], elemType: DataType.FLOAT16 });
     const wide = b.op('Cast', [f16Name(name)], `${name}.wide`, { to: { i: DataType.FLOAT } });
     return b.op('Concat', [name, wide], `${name}.any`, { axis: { i: 1 } });
   };
@@ -201,10 +201,10 @@ export function buildFuserGraph(weights: FuserWeights, layers?: readonly number[
   names.forEach((o, i) => {
     b.op('Squeeze', [parts[i], axis0], `${o}.sq`, undefined, o);
     b.op('Cast', [o], `${o}.h`, { to: { i: DataType.FLOAT16 } }, f16Name(o));
-    outputs.push({ name: o, dims: [hr, 'S', dr] }, { name: f16Name(o), dims: [hr, 'S', dr], elemType: 'float16' });
+    outputs.push({ name: o, dims: [hr, 'S', dr] }, { name: f16Name(o), dims: [hr, 'S', dr], elemType: DataType.FLOAT16 });
   });
 
-  const weightBytes = b.inits.reduce((n, t) => n + (t.data instanceof Float32Array ? t.data.byteLength : 0), 0);
+  const weightBytes = b.inits.reduce((n, t) => n + ('data' in t && t.data instanceof Float32Array ? t.data.byteLength : 0), 0);
   return {
     graph: { name: 'c2c_fuser', nodes: b.nodes, initializers: b.inits, inputs, outputs },
     receiverInputs: open,

@@ -1,0 +1,26 @@
+/**
+ * A fingerprint of the generator's own source: every stand-in folder records it, so a folder written by an
+ * older (or locally modified) generator counts as stale and is regenerated, with no version to bump by hand.
+ * Covers src/standins/ and the shared modules whose output lands in the files.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SHARED = ['../fuser/onnx/protobuf.ts', '../fuser/shapes.ts', '../fuser/half.ts', '../presets.ts', '../fuser/format.ts', '../fuser/quantize.ts', '../cli/convert.ts'];
+
+let cached: string | undefined;
+
+export function generatorFingerprint(): string {
+  if (cached) return cached;
+  const h = createHash('sha256');
+  const files = [...readdirSync(HERE).filter((f) => f.endsWith('.ts')).sort(), ...SHARED];
+  for (const f of files) {
+    h.update(f);
+    h.update(readFileSync(join(HERE, f)));
+  }
+  cached = h.digest('hex').slice(0, 16);
+  return cached;
+}
