@@ -123,6 +123,9 @@ export function checkStandinOptions(o: StandinOptions): void {
 
 const CONVERSIONS: readonly FuserDType[] = ['float32', 'float16', 'bfloat16', 'int8'];
 
+/** Qwen2.5 and Qwen3 share one byte-level BPE vocabulary (only special tokens differ): no alignment between them. */
+const vocabulary = (t: string) => (t === 'llama3' ? 'llama3' : 'qwen');
+
 export async function ensureStandins(o: StandinOptions = {}): Promise<StandinPaths> {
   checkStandinOptions(o);
   const root = join(resolve(o.out ?? DEFAULT_ROOT), variantName(o));
@@ -179,7 +182,7 @@ async function generate(o: StandinOptions, root: string): Promise<StandinPaths> 
         dims,
         // Cross-tokenizer pairs align with the paper's `longest`; same-tokenizer recipes say "first" with alignment
         // off (c2c-reference §3).
-        alignment: STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].tokenizer !== STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].tokenizer
+        alignment: vocabulary(STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].tokenizer) !== vocabulary(STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].tokenizer)
           ? { enabled: true, strategy: 'longest' as const }
           : { enabled: false, strategy: 'first' as const },
         seed,

@@ -9,7 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SHARED = ['../fuser/onnx/protobuf.ts', '../fuser/shapes.ts', '../fuser/half.ts', '../presets.ts', '../fuser/format.ts', '../fuser/quantize.ts', '../cli/convert.ts'];
+const SHARED = [
+  '../fuser/onnx/protobuf.ts', '../fuser/shapes.ts', '../util/half.ts', '../presets.ts', '../fuser/format/serialise.ts',
+  '../fuser/format/validate.ts', '../fuser/format/manifest.ts', '../fuser/quantize.ts', '../cli/convert.ts',
+];
 
 let cached: string | undefined;
 
