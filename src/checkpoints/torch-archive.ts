@@ -8,7 +8,7 @@
 import { CheckpointFormatError } from '../errors';
 import { PickleDict, TensorRef, describe, unpickle, type StorageDType, type UnpicklerLimits } from './unpickler';
 import { readZip, type ZipLimits } from './zip';
-import { float16BitsToFloat32 } from '../fuser/half';
+import { float16BitsToFloat32 } from '../util/half';
 
 export interface LoadedTensor {
   name: string;

@@ -4,7 +4,7 @@
  * is mostly validation, which is the point: every malformed file must end in a SafetensorsFormatError.
  */
 import { SafetensorsFormatError } from '../errors';
-import { bfloat16BitsToFloat32, float16BitsToFloat32 } from './half';
+import { bfloat16BitsToFloat32, float16BitsToFloat32 } from '../util/half';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

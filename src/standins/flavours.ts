@@ -10,7 +10,7 @@
  * lm_head reads the embedding through Gemm(transB=1) (fp32/fp16: no second copy) or Transpose (q8).
  */
 import { DataType, type DataTypeCode } from '../fuser/onnx/protobuf';
-import { float32ToFloat16Bits } from '../fuser/half';
+import { float32ToFloat16Bits } from '../util/half';
 import type { DecoderWeight } from './decoder-weights';
 import { numelOf, transposed, weightValues } from './decoder-weights';
 import { bytesOf, type GraphBuilder } from './onnx-builder';

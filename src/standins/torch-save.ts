@@ -6,7 +6,7 @@
  * state), `<archive>/byteorder` ("little"), one `<archive>/data/<key>` per storage (keys in string order,
  * as torch writes them), and `<archive>/version` ("3\n").
  */
-import { float32ToBFloat16Bits } from '../fuser/half';
+import { float32ToBFloat16Bits } from '../util/half';
 import { PyDict, PyGlobal, PyPersistentId, PyReduce, PyTuple, type PyValue } from './pickle';
 import { pickle } from './pickle';
 import { zipStored, type ZipEntry } from './zip-store';

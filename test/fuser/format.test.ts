@@ -4,7 +4,7 @@ import { expectedFuserTensors, loadFuserWeights } from '../../src/fuser/format/v
 import { serializeFuser } from '../../src/fuser/format/serialise';
 import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../../src/fuser/safetensors';
 import { randomFuserWeights } from '../../src/fuser/random-weights';
-import { roundThrough } from '../../src/fuser/half';
+import { roundThrough } from '../../src/util/half';
 import type { FuserWeights } from '../../src/types';
 import { expectFormatError } from './expect-error';
 

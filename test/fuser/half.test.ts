@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBFloat16Bits, float32ToFloat16Bits } from '../../src/fuser/half';
+import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBFloat16Bits, float32ToFloat16Bits } from '../../src/util/half';
 
 describe('half and bfloat16 conversions', () => {
   it('match IEEE binary16 on known values', () => {

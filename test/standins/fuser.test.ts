@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOfficialCheckpointFromDirectoryWithInfo } from '../../src/checkpoints/node-io';
-import { roundThrough } from '../../src/fuser/half';
+import { roundThrough } from '../../src/util/half';
 import { loadFuserFromDirectory } from '../../src/fuser/format/node-io';
 import { parseSafetensors, tensorToFloat32 } from '../../src/fuser/safetensors';
 import type { FuserDims } from '../../src/fuser/shapes';

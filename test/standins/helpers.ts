@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
-import { float16BitsToFloat32 } from '../../src/fuser/half';
+import { float16BitsToFloat32 } from '../../src/util/half';
 import { ensureStandins, type StandinOptions, type StandinPaths } from '../../src/standins/ensure';
 import { FLAVOUR_FILE, type Flavour } from '../../src/standins/flavours';
 

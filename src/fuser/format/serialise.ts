@@ -1,7 +1,7 @@
 /** Writes FuserWeights in the c2c-web fuser format: fuser.json + one safetensors file (docs/fuser-format.md). */
 import { FuserFormatError } from '../../errors';
 import type { FuserConfig, FuserDType, FuserWeights, LinearParams, ModelKVDims } from '../../types';
-import { float32ToBFloat16Bits, float32ToFloat16Bits } from '../half';
+import { float32ToBFloat16Bits, float32ToFloat16Bits } from '../../util/half';
 import { terminalLayerMap } from '../layer-map';
 import { quantizeFuserWeights } from '../quantize';
 import { writeSafetensors } from '../safetensors';

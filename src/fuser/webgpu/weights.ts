@@ -8,7 +8,7 @@
  * biases and norm weights are f32 words. Linears without `quant` are quantised here (symmetric per row).
  */
 import { MemoryBudgetError } from '../../errors';
-import { float32ToFloat16Bits } from '../half';
+import { float32ToFloat16Bits } from '../../util/half';
 import { quantizeInt8 } from '../quantize';
 import type { FFNBlockParams, FuserWeights, LinearParams, ProjectorPathParams } from '../../types';
 import { dtypeBytes, type WeightDType } from './wgsl';
