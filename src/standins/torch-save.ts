@@ -28,7 +28,7 @@ export function toBFloat16Bytes(values: Float32Array): Uint8Array {
   return new Uint8Array(h.buffer);
 }
 
-function contiguousStride(shape: number[]): number[] {
+export function contiguousStride(shape: number[]): number[] {
   const stride = new Array<number>(shape.length);
   let s = 1;
   for (let i = shape.length - 1; i >= 0; i--) {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { contiguousStride, toBFloat16Bytes as toBf16Bytes } from '../../src/standins/torch-save';
 import { zipSync, type Zippable } from 'fflate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../src/fuser/safetensors';
 import type { KVCache } from '../../src/types';
@@ -108,15 +109,22 @@ export interface TensorSpec {
   /** Declared storage numel (default: data.length). */
   storageNumel?: number | bigint;
   shapeOverride?: (number | bigint)[];
+  /** Storage key (default: the tensor's index), so several tensors can view one storage. */
+  storage?: string;
 }
 
-/** A torch.save-style state-dict pickle over bf16 storages named 0, 1, ... */
-export function stateDictPickle(specs: TensorSpec[]): Uint8Array {
+/**
+ * A torch.save-style state-dict pickle over bf16 (or f32) storages named 0, 1, ... — with knobs for hostile cases
+ * (declared numel, shape, stride, offset, shared storages). src/standins/torch-save.ts writes well-formed files.
+ */
+export function stateDictPickle(specs: TensorSpec[], dtype: 'bfloat16' | 'float32' = 'bfloat16'): Uint8Array {
+  const storageClass = dtype === 'bfloat16' ? 'BFloat16Storage' : 'FloatStorage';
   const w = new PickleWriter().op(0x80, 2).global('collections', 'OrderedDict').op(0x29, 0x52).op(0x28);
   specs.forEach((s, i) => {
     const stride = s.stride ?? contiguousStride(s.shape);
     w.str(s.name).global('torch._utils', '_rebuild_tensor_v2').op(0x28);
-    w.op(0x28).str('storage').global('torch', 'BFloat16Storage').str(String(i)).str('cpu').int(s.storageNumel ?? s.data.length).op(0x74, 0x51);
+    const numel = s.storageNumel ?? s.data.length;
+    w.op(0x28).str('storage').global('torch', storageClass).str(s.storage ?? String(i)).str('cpu').int(numel).op(0x74, 0x51);
     w.int(s.offset ?? 0).tuple(s.shapeOverride ?? s.shape).tuple(stride).op(0x89);
     w.global('collections', 'OrderedDict').op(0x29, 0x52).op(0x74, 0x52);
   });
@@ -135,25 +143,7 @@ export function torchZip(pkl: Uint8Array, specs: TensorSpec[] = [], extra: Recor
   return zipSync(entries);
 }
 
-export function toBf16Bytes(data: Float32Array): Uint8Array {
-  const bits = new Uint32Array(Float32Array.from(data).buffer);
-  const out = new Uint8Array(2 * data.length);
-  for (let i = 0; i < data.length; i++) {
-    out[2 * i] = (bits[i] >>> 16) & 0xff;
-    out[2 * i + 1] = bits[i] >>> 24;
-  }
-  return out;
-}
-
-export function contiguousStride(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
+export { contiguousStride, toBf16Bytes };
 
 /** Time a synchronous or async call, returning the thrown error (or undefined) and the elapsed ms. */
 export async function timedError(fn: () => unknown): Promise<{ error: unknown; ms: number }> {

@@ -9,7 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FuserConfig, FuserWeights, LayerProjector, LinearParams } from '../../src/types';
 import { PATHS, ffnModules, type FuserDims } from '../../src/fuser/shapes';
-import { PickleWriter, contiguousStride } from './helpers';
+import { stateDictPickle, toBf16Bytes } from './helpers';
+import { zipStored } from '../../src/standins/zip-store';
 
 export type StoredDType = 'bfloat16' | 'float32';
 
@@ -53,27 +54,14 @@ export function stateDictPickleOf(
   tensors: { name: string; shape: number[]; numel: number; storage?: string; offset?: number }[],
   dtype: StoredDType,
 ): Uint8Array {
-  const storage = dtype === 'bfloat16' ? 'BFloat16Storage' : 'FloatStorage';
-  const w = new PickleWriter().op(0x80, 2).global('collections', 'OrderedDict').op(0x29, 0x52).op(0x28);
-  tensors.forEach((t, i) => {
-    w.str(t.name).global('torch._utils', '_rebuild_tensor_v2').op(0x28);
-    w.op(0x28).str('storage').global('torch', storage).str(t.storage ?? String(i)).str('cpu').int(t.numel).op(0x74, 0x51);
-    w.int(t.offset ?? 0).tuple(t.shape).tuple(contiguousStride(t.shape)).op(0x89);
-    w.global('collections', 'OrderedDict').op(0x29, 0x52).op(0x74, 0x52);
-  });
-  return w.op(0x75, 0x2e).bytes();
+  return stateDictPickle(tensors.map((t) => ({ ...t, data: new Float32Array(0), storageNumel: t.numel })), dtype);
 }
 
 export function encodeStorage(data: Float32Array, dtype: StoredDType): Uint8Array {
-  if (dtype === 'float32') return new Uint8Array(Float32Array.from(data).buffer);
-  const bits = new Uint32Array(Float32Array.from(data).buffer);
-  const out = new Uint16Array(data.length);
-  // Round to nearest even, as torch's .to(bfloat16) does.
-  for (let i = 0; i < bits.length; i++) out[i] = (bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16;
-  return new Uint8Array(out.buffer);
+  return dtype === 'float32' ? new Uint8Array(Float32Array.from(data).buffer) : toBf16Bytes(data);
 }
 
-/** One torch.save file of the given tensors. */
+/** One torch.save file of the given tensors (f32 or bf16 storages; src/standins/torch-save.ts writes bf16 only). */
 export function torchSaveBytes(tensors: NamedTensor[], dtype: StoredDType, archive = 'archive'): Uint8Array {
   const pkl = stateDictPickleOf(tensors.map((t) => ({ name: t.name, shape: t.shape, numel: t.data.length })), dtype);
   const entries: [string, Uint8Array][] = [
@@ -85,78 +73,9 @@ export function torchSaveBytes(tensors: NamedTensor[], dtype: StoredDType, archi
   return storedZip(entries);
 }
 
-// ---------- stored zip with 64-byte aligned records ----------
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** A zip of stored entries whose data starts on 64-byte boundaries (padding in a local "FB" extra field, as torch does). */
+/** A zip of stored entries with 64-byte aligned data, as torch writes it (the project's one writer: zip-store.ts). */
 export function storedZip(entries: [string, Uint8Array][]): Uint8Array {
-  const enc = new TextEncoder();
-  const parts: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, data] of entries) {
-    const n = enc.encode(name);
-    const base = offset + 30 + n.length + 4;
-    const pad = (64 - (base % 64)) % 64;
-    const local = new Uint8Array(30 + n.length + 4 + pad);
-    const dv = new DataView(local.buffer);
-    const crc = crc32(data);
-    dv.setUint32(0, 0x04034b50, true);
-    dv.setUint16(4, 20, true);
-    dv.setUint32(14, crc, true);
-    dv.setUint32(18, data.length, true);
-    dv.setUint32(22, data.length, true);
-    dv.setUint16(26, n.length, true);
-    dv.setUint16(28, 4 + pad, true);
-    local.set(n, 30);
-    dv.setUint16(30 + n.length, 0x4246, true); // 'FB'
-    dv.setUint16(32 + n.length, pad, true);
-    local.fill(0x5a, 34 + n.length); // 'Z' padding
-    const cd = new Uint8Array(46 + n.length);
-    const cv = new DataView(cd.buffer);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint16(4, 20, true);
-    cv.setUint16(6, 20, true);
-    cv.setUint32(16, crc, true);
-    cv.setUint32(20, data.length, true);
-    cv.setUint32(24, data.length, true);
-    cv.setUint16(28, n.length, true);
-    cv.setUint32(42, offset, true);
-    cd.set(n, 46);
-    parts.push(local, data);
-    central.push(cd);
-    offset += local.length + data.length;
-  }
-  const cdSize = central.reduce((a, c) => a + c.length, 0);
-  const eocd = new Uint8Array(22);
-  const ev = new DataView(eocd.buffer);
-  ev.setUint32(0, 0x06054b50, true);
-  ev.setUint16(8, entries.length, true);
-  ev.setUint16(10, entries.length, true);
-  ev.setUint32(12, cdSize, true);
-  ev.setUint32(16, offset, true);
-  const out = new Uint8Array(offset + cdSize + 22);
-  let p = 0;
-  for (const part of [...parts, ...central, eocd]) {
-    out.set(part, p);
-    p += part.length;
-  }
-  return out;
+  return zipStored(entries.map(([name, data]) => ({ name, data })));
 }
 
 // ---------- the folder ----------
