@@ -22,7 +22,8 @@ export async function createNodeC2CEngine(opts: EngineOptions): Promise<C2CEngin
   const fuser = fuserRequest(opts, resolveNodeLocation);
   const host = new ModelHost(nodePlatform());
   const allowRemoteModels = opts.allowRemoteModels ?? false;
-  await host.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache: opts.cache ?? allowRemoteModels });
+  const cache = opts.cache ?? allowRemoteModels;
+  await host.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache });
   return assembleEngine({
     opts,
     hosts: async () => ({ sharer: host, receiver: host }),
