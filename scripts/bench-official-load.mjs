@@ -29,7 +29,9 @@ const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : path.
 
 async function vite() {
   const { createServer } = await import('vite');
-  const server = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
+  const server = await createServer({
+    root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false },
+  });
   return { load: (p) => server.ssrLoadModule(p), close: () => server.close() };
 }
 
@@ -51,12 +53,14 @@ async function generate() {
   const { terminalLayerMap } = await v.load('/src/fuser/layer-map.ts');
   const writer = await v.load('/test/checkpoints/official-writer.ts');
   const dims = releasedConfig(presets);
-  const cfg = { ...dims, rmsNormEps: 1e-6, scalarTemperature: 1, dtype: 'bfloat16', layerMap: terminalLayerMap(dims.receiver.numLayers, dims.sharer.numLayers) };
+  const layerMap = terminalLayerMap(dims.receiver.numLayers, dims.sharer.numLayers);
+  const cfg = { ...dims, rmsNormEps: 1e-6, scalarTemperature: 1, dtype: 'bfloat16', layerMap };
   // One projector at a time: a receiver-layer-sized random fuser per file.
   const layerOf = (i) => randomFuserWeights(1000 + i, { ...dims, receiver: { ...dims.receiver, numLayers: 1 }, layerMap: [0] }).layers[0];
   const t0 = performance.now();
   rmSync(FOLDER, { recursive: true, force: true });
-  const bytes = writer.writeOfficialFolder(FOLDER, writer.officialFolderEntries(cfg, layerOf, { dtype: 'bfloat16', baseModel: 'Qwen/Qwen3-0.6B', teacherModel: 'Qwen/Qwen2.5-0.5B-Instruct' }));
+  const names = { dtype: 'bfloat16', baseModel: 'Qwen/Qwen3-0.6B', teacherModel: 'Qwen/Qwen2.5-0.5B-Instruct' };
+  const bytes = writer.writeOfficialFolder(FOLDER, writer.officialFolderEntries(cfg, layerOf, names));
   console.log(`[bench] wrote ${(bytes / 1e6).toFixed(1)} MB to ${path.relative(REPO, FOLDER)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await v.close();
 }
@@ -119,7 +123,8 @@ async function measure(scenario, url) {
 
 function runChild(scenario, url) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', import.meta.filename, '--measure', scenario, ...(url ? ['--url', url] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const argv = ['--expose-gc', import.meta.filename, '--measure', scenario, ...(url ? ['--url', url] : [])];
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('exit', (code) => {
@@ -144,7 +149,9 @@ function serve() {
     res.writeHead(200, { 'content-length': statSync(file).size, 'content-type': 'application/octet-stream' });
     createReadStream(file).pipe(res);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, requests: () => requests, url: `http://127.0.0.1:${server.address().port}/fuser/` })));
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, requests: () => requests, url: `http://127.0.0.1:${server.address().port}/fuser/` }));
+  });
 }
 
 if (args[0] === '--measure') {
@@ -164,7 +171,11 @@ if (args[0] === '--measure') {
   cached.requests = http.requests() - before;
   results.push(cached);
   http.server.close();
-  for (const r of results) console.log(`[bench] ${r.scenario}: peak/(file+weights) = ${r.officialLoadPeakOverFile} (RSS ${r.peakRssOverFile}, ArrayBuffers ${r.peakArrayBuffersOverFile}), ${r.files} files, ${r.loadMs} ms${r.requests !== undefined ? `, ${r.requests} requests` : ''}`);
+  for (const r of results) {
+    const requests = r.requests !== undefined ? `, ${r.requests} requests` : '';
+    console.log(`[bench] ${r.scenario}: peak/(file+weights) = ${r.officialLoadPeakOverFile} (RSS ${r.peakRssOverFile}, `
+      + `ArrayBuffers ${r.peakArrayBuffersOverFile}), ${r.files} files, ${r.loadMs} ms${requests}`);
+  }
   const json = {
     bench: 'official checkpoint load memory (scripts/bench-official-load.mjs)',
     pair: 'qwen3-0.6b+qwen2.5-0.5b dims, seeded random bf16 weights, upstream layout',

@@ -167,7 +167,8 @@ export function checkFuserLoadBudget(dims: FuserDims, o: { budgetBytes: number; 
   const total = weights + o.rawBytes;
   if (total > o.budgetBytes) {
     throw new MemoryBudgetError(
-      `${o.what} needs about ${fmt(total)} while loading (weights ${fmt(weights)} as f32 + ${fmt(o.rawBytes)} of file bytes held at once); the budget is ${fmt(o.budgetBytes)}. No weight file was downloaded.`,
+      `${o.what} needs about ${fmt(total)} while loading (weights ${fmt(weights)} as f32 + ${fmt(o.rawBytes)} of file bytes held at once); `
+        + `the budget is ${fmt(o.budgetBytes)}. No weight file was downloaded.`,
       { field: 'memoryBudgetBytes', expected: o.budgetBytes, actual: total },
     );
   }

@@ -22,9 +22,10 @@ export { embeddedPair, embeddedPairDir } from './embedded-pair';
 export async function createNodeC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
   const fuser = fuserRequest(opts, resolveNodeLocation);
   const allowRemoteModels = opts.allowRemoteModels ?? false;
+  const cache = opts.cache ?? allowRemoteModels;
   const newHost = async () => {
     const h = new ModelHost(nodePlatform());
-    await h.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache: opts.cache ?? allowRemoteModels });
+    await h.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache });
     return h;
   };
   let host = await newHost();

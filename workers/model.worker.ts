@@ -7,7 +7,9 @@
 import { expose, releaseProxy, transfer } from 'comlink';
 import { browserPlatform } from '../src/hosts/browser-platform';
 import { ModelHost } from '../src/hosts/model-host';
-import type { FuseRequest, FuserLoadRequest, GenerateRequest, HostInit, HostTokenEvent, ModelRole, ModelSource, PrefillRequest, RawProgressEvent } from '../src/types';
+import type {
+  FuseRequest, FuserLoadRequest, GenerateRequest, HostInit, HostTokenEvent, ModelRole, ModelSource, PrefillRequest, RawProgressEvent,
+} from '../src/types';
 import { kvTransferables } from '../src/kv/convert';
 import { installTransferHandlers } from '../src/hosts/transfer';
 import { DeviceWatch } from '../src/hosts/device-watch';

@@ -196,7 +196,8 @@ function parseAlignment(model: Record<string, unknown>): FuserConfig['alignment'
 }
 
 function readerOf(source: CheckpointSource): CheckpointReader {
-  return typeof (source as CheckpointReader).read === 'function' ? (source as CheckpointReader) : memoryFileReader(source as Record<string, Uint8Array>);
+  if (typeof (source as CheckpointReader).read === 'function') return source as CheckpointReader;
+  return memoryFileReader(source as Record<string, Uint8Array>);
 }
 
 async function readFile(read: CheckpointReader, path: string): Promise<Uint8Array> {

@@ -140,7 +140,9 @@ function centralDirectory(bytes: Uint8Array, lim: ZipLimits): Entry[] {
     }
     if (names.has(name)) throw new GuardError(`duplicate entry '${name}'`);
     if (method !== 0 && method !== 8) throw new GuardError(`entry '${name}' uses compression method ${method}`);
-    if (originalSize > lim.maxEntryBytes) throw new GuardError(`entry '${name}' declares ${originalSize} bytes, over the ${lim.maxEntryBytes}-byte limit`);
+    if (originalSize > lim.maxEntryBytes) {
+      throw new GuardError(`entry '${name}' declares ${originalSize} bytes, over the ${lim.maxEntryBytes}-byte limit`);
+    }
     if (method === 0 && compressed !== originalSize) throw new GuardError(`stored entry '${name}' has mismatched sizes`);
     total += originalSize;
     if (total > lim.maxTotalBytes) throw new GuardError(`entries declare more than ${lim.maxTotalBytes} bytes in total`);

@@ -4,7 +4,9 @@
  * reports aggregated progress, and builds the device report (with any fallback reason, the models' and the fuser's).
  */
 import { InvalidInputError, ShapeMismatchError, throwIfAborted } from '../errors';
-import type { FuserConfig, FuserLoadRequest, FuserLoadResult, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions } from '../types';
+import type {
+  FuserConfig, FuserLoadRequest, FuserLoadResult, ModelInfo, HostApi, LoadedModel, ModelRole, C2CEngine, DeviceReport, EngineOptions,
+} from '../types';
 import { createTokenAligner } from '../align/token-aligner';
 import { Engine } from './engine';
 import { pairModelId } from './openai';
@@ -35,14 +37,22 @@ export function fuserRequest(opts: EngineOptions, resolveUrl: (location: string)
     throw new InvalidInputError(`fuser.format must be 'auto', 'c2c-web' or 'official', got ${JSON.stringify(loc.format)}`, { field: 'fuser.format' });
   }
   const n = loc.sharerNumLayers;
-  if (n !== undefined && !(Number.isInteger(n) && n > 0)) throw new InvalidInputError(`fuser.sharerNumLayers must be a positive integer, got ${n}`, { field: 'fuser.sharerNumLayers' });
+  if (n !== undefined && !(Number.isInteger(n) && n > 0)) {
+    throw new InvalidInputError(`fuser.sharerNumLayers must be a positive integer, got ${n}`, { field: 'fuser.sharerNumLayers' });
+  }
   const b = opts.memoryBudgetBytes;
-  if (b !== undefined && !(typeof b === 'number' && b > 0)) throw new InvalidInputError(`memoryBudgetBytes must be a positive number, got ${b}`, { field: 'memoryBudgetBytes' });
+  if (b !== undefined && !(typeof b === 'number' && b > 0)) {
+    throw new InvalidInputError(`memoryBudgetBytes must be a positive number, got ${b}`, { field: 'memoryBudgetBytes' });
+  }
   return { ...loc, url: resolveUrl(loc.url), ...(b !== undefined ? { memoryBudgetBytes: b } : {}) };
 }
 
 /** Throws ShapeMismatchError naming the first dimension where the fuser and a model disagree. */
-export function checkFuserFitsPair(cfg: FuserConfig, info: { sharer: ModelInfo; receiver: ModelInfo }, sharerLayersFrom?: FuserLoadResult['sharerLayersFrom']): void {
+export function checkFuserFitsPair(
+  cfg: FuserConfig,
+  info: { sharer: ModelInfo; receiver: ModelInfo },
+  sharerLayersFrom?: FuserLoadResult['sharerLayersFrom'],
+): void {
   for (const role of ['receiver', 'sharer'] as const) {
     const want = cfg[role];
     const got = info[role];
@@ -55,7 +65,8 @@ export function checkFuserFitsPair(cfg: FuserConfig, info: { sharer: ModelInfo; 
       if (w !== g) {
         // The official layout stores no sharer depth: say how to give it.
         const hint = role === 'sharer' && field === 'numLayers' && sharerLayersFrom === 'layer-map'
-          ? ` (the official checkpoint does not store the sharer's depth: ${w} was inferred from its layer map; pass fuser: { url, sharerNumLayers: ${g} })`
+          ? ` (the official checkpoint does not store the sharer's depth: ${w} was inferred from its layer map; `
+            + `pass fuser: { url, sharerNumLayers: ${g} })`
           : '';
         throw new ShapeMismatchError(`the fuser expects ${role}.${field} = ${w}, but model "${got.id}" has ${g}${hint}`, {
           field: `${role}.${field}`,

@@ -59,7 +59,9 @@ export async function pairCacheStatus(opts: EngineOptions, deps: PairCacheDeps):
 /** Deletes the pair's cached model files and fuser files; returns how many of each were deleted. */
 export async function clearPair(opts: EngineOptions, deps: PairCacheDeps): Promise<{ modelFiles: number; fuserFiles: number }> {
   let modelFiles = 0;
-  if (modelsRemote(opts)) for (const role of ['sharer', 'receiver'] as const) modelFiles += await deps.clearModel(opts[role].id, modelDType(opts, role));
+  if (modelsRemote(opts)) {
+    for (const role of ['sharer', 'receiver'] as const) modelFiles += await deps.clearModel(opts[role].id, modelDType(opts, role));
+  }
   let fuserFiles = 0;
   const loc = deps.fuserLocation(fuserUrlOf(opts));
   const cache = deps.fuserCache();

@@ -55,7 +55,7 @@ export class ProgressAggregator {
     this.emitAt(idx, this.done[phase].size, this.units, { model: role }, role);
   }
 
-  private emitAt(idx: number, loaded: number, total: number, extra: Partial<ProgressEvent>, role: RawProgressEvent['role'] = extra.model ?? 'receiver'): void {
+  private emitAt(idx: number, loaded: number, total: number, extra: Partial<ProgressEvent>, role = extra.model ?? 'receiver'): void {
     this.advanceTo(idx, role);
     // A file seen later grows the total: the fraction may drop, the reported progress holds (and the event still shows).
     const progress = Math.max(this.last, total > 0 ? Math.min(1, loaded / total) : 0);

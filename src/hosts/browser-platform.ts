@@ -99,8 +99,10 @@ export function browserPlatform(): HostPlatform {
       const base_fetch = globalThis.fetch.bind(globalThis);
       env.fetch = (input: string | URL, options?: RequestInit) => base_fetch(input, { ...options, signal });
     },
-    loadFuserWeights: (req, o) =>
-      loadFuserSource(httpFileReader(req.url, { cache: cache ? webFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress }), req, o.signal),
+    loadFuserWeights: (req, o) => {
+      const reader = httpFileReader(req.url, { cache: cache ? webFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress });
+      return loadFuserSource(reader, req, o.signal);
+    },
     async createFuser(weights, device) {
       if (device.backend !== 'webgpu' || !device.gpuDevice) return createCpuFuser(weights, cpuFuser);
       try {

@@ -5,8 +5,9 @@
  */
 import { AbortError, DisposedError, InvalidInputError, ModelLoadError, throwIfAborted } from '../errors';
 import type {
-  ChatMessage, Fuser, FuserLoadRequest, FuserLoadResult, FuseRequest, FuseResult, GenerateOutcome, GenerateRequest, HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache,
-  LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult, RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
+  ChatMessage, Fuser, FuserFileProgress, FuserLoadRequest, FuserLoadResult, FuseRequest, FuseResult, GenerateOutcome, GenerateRequest,
+  HostApi, HostInit, HostPlatform, HostTokenEvent, KVCache, LoadedModel, ModelRole, ModelSource, PrefillRequest, PrefillResult,
+  RawProgressEvent, ResolvedDevice, TokenizerOp, TokenizerSpecials,
 } from '../types';
 import { CausalLM, disposeTensors, raceAbort, type PastKV } from '../models/causal-lm';
 import { presentToKVCache } from '../kv/convert';
@@ -94,7 +95,7 @@ export class ModelHost implements HostApi {
     const { device } = this.ready();
     // The model loads already queued in this host (loadPair starts them first): the sharer's depth, if it is here.
     const modelsQueued = this.loadChain;
-    const report = (p: { file: string; loaded: number; total: number; cached: boolean }) => onProgress?.({ role: 'fuser', phase: 'download', ...p });
+    const report = (p: FuserFileProgress) => onProgress?.({ role: 'fuser', phase: 'download', ...p });
     const loaded = await raceAbort(this.platform.loadFuserWeights(req, { signal, onProgress: report }), signal);
     let { weights, sharerLayersFrom } = loaded;
     if (sharerLayersFrom === 'layer-map') {

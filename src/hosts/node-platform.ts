@@ -29,8 +29,10 @@ export function nodePlatform(): HostPlatform {
       env.allowLocalModels = true;
       env.localModelPath = resolve(source.localPath ?? 'models') + '/';
     },
-    loadFuserWeights: (req, o) =>
-      loadFuserSource(nodeFuserReader(req.url, { cache: cache ? nodeFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress }), req, o.signal),
+    loadFuserWeights: (req, o) => {
+      const reader = nodeFuserReader(req.url, { cache: cache ? nodeFuserCache(env) : undefined, signal: o.signal, onProgress: o.onProgress });
+      return loadFuserSource(reader, req, o.signal);
+    },
     async createFuser(weights) {
       if (cpuFuser === 'reference') return { fuser: createReferenceFuser(weights) };
       // The same onnxruntime-node instance transformers.js runs the models on (a dependency: no fallback).

@@ -23,6 +23,14 @@ export interface HostInit {
   cache?: boolean;
 }
 
+/** Byte progress of one fuser file; `cached`: served from the local cache. */
+export interface FuserFileProgress {
+  file: string;
+  loaded: number;
+  total: number;
+  cached: boolean;
+}
+
 /** A fuser load as the host receives it: the location resolved (absolute URL, or directory in Node). */
 export interface FuserLoadRequest extends FuserLocation {
   memoryBudgetBytes?: number;
@@ -209,7 +217,7 @@ export interface HostPlatform {
   /** Points transformers.js at the model's folder/URL (serialised by the host, env is global). */
   configureEnv(source: ModelSource, init: HostInit, signal?: AbortSignal): void;
   /** Reads the fuser (either format, cached where the platform caches) and reports per-file byte progress. */
-  loadFuserWeights(req: FuserLoadRequest, o: { signal?: AbortSignal; onProgress?: (p: { file: string; loaded: number; total: number; cached: boolean }) => void }): Promise<LoadedFuser>;
+  loadFuserWeights(req: FuserLoadRequest, o: { signal?: AbortSignal; onProgress?: (p: FuserFileProgress) => void }): Promise<LoadedFuser>;
   /** The WebGPU fuser on a WebGPU device, else the CPU fuser; a fallback comes with its reason, never silently. */
   createFuser(weights: FuserWeights, device: ResolvedDevice): Promise<CreatedFuser>;
 }

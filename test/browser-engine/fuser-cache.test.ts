@@ -77,7 +77,8 @@ describe.skipIf(!PAIR)(`fuser files in the browser Cache API${PAIR ? '' : ` (ski
         const engine = await window.c2c.createC2CEngine({
           ...o,
           onProgress: (e) => {
-            if (e.model === 'fuser' && e.phase === 'download' && e.file) fuserFiles[e.file] = { last: e.fileLoaded ?? -1, total: e.fileTotal ?? -1, cached: e.cached };
+            if (e.model !== 'fuser' || e.phase !== 'download' || !e.file) return;
+            fuserFiles[e.file] = { last: e.fileLoaded ?? -1, total: e.fileTotal ?? -1, cached: e.cached };
           },
         });
         try {

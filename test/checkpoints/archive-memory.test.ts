@@ -25,9 +25,12 @@ const STORAGE_ELEMENTS = 32 * MB; // bf16: 64 MB of storage bytes
 /** One bf16 storage '0' of 64 MB and `keys` tensors over it (full views, or views of numel - 7 at offsets 0..6). */
 function hostileArchive(keys: number, shifted: boolean): Uint8Array {
   const n = shifted ? STORAGE_ELEMENTS - 7 : STORAGE_ELEMENTS;
-  const tensors = Array.from({ length: keys }, (_, i) => ({ name: `t${i}`, shape: [n], numel: STORAGE_ELEMENTS, storage: '0', offset: shifted ? i % 7 : 0 }));
+  const tensors = Array.from({ length: keys }, (_, i) => ({
+    name: `t${i}`, shape: [n], numel: STORAGE_ELEMENTS, storage: '0', offset: shifted ? i % 7 : 0,
+  }));
   const pkl = stateDictPickleOf(tensors, 'bfloat16');
-  return storedZip([['archive/data.pkl', pkl], ['archive/byteorder', new TextEncoder().encode('little')], ['archive/data/0', new Uint8Array(2 * STORAGE_ELEMENTS)]]);
+  const storage = new Uint8Array(2 * STORAGE_ELEMENTS);
+  return storedZip([['archive/data.pkl', pkl], ['archive/byteorder', new TextEncoder().encode('little')], ['archive/data/0', storage]]);
 }
 
 describe('torch archive memory', () => {

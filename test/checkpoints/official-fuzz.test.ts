@@ -59,7 +59,11 @@ function mutateBytes(r: Rand, bytes: Uint8Array, hot?: [number, number]): Uint8A
     case 'flip': for (let i = 0, n = 1 + at(r, 6); i < n; i++) out[where()] ^= 1 << at(r, 8); break;
     case 'set': for (let i = 0, n = 1 + at(r, 4); i < n; i++) out[where()] = at(r, 256); break;
     case 'truncate': out = out.slice(0, at(r, out.length)); break;
-    case 'insert': { const p = where(); out = new Uint8Array([...out.subarray(0, p), ...Array.from({ length: 1 + at(r, 9) }, () => at(r, 256)), ...out.subarray(p)]); break; }
+    case 'insert': {
+      const p = where();
+      out = new Uint8Array([...out.subarray(0, p), ...Array.from({ length: 1 + at(r, 9) }, () => at(r, 256)), ...out.subarray(p)]);
+      break;
+    }
     case 'delete': { const p = where(); out = new Uint8Array([...out.subarray(0, p), ...out.subarray(p + 1 + at(r, 9))]); break; }
     case 'zeroRun': { const p = where(); out.fill(0, p, p + 1 + at(r, 32)); break; }
     case 'ffRun': { const p = where(); out.fill(0xff, p, p + 1 + at(r, 8)); break; }
@@ -72,7 +76,9 @@ const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as unknow
 
 describe('official checkpoint loader fuzz', () => {
   it(`sees only CheckpointFormatError over ${MUTATIONS} seeded mutations`, async () => {
-    const weights = randomFuserWeights(5, { numMlpLayers: 4, receiver: { numLayers: 3, kvHeads: 2, headDim: 4 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 4 }, hiddenDim: 8, intermediateDim: 12 });
+    const weights = randomFuserWeights(5, {
+      numMlpLayers: 4, receiver: { numLayers: 3, kvHeads: 2, headDim: 4 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 4 }, hiddenDim: 8, intermediateDim: 12,
+    });
     const files = officialFolderFiles(weights, { dtype: 'bfloat16' });
     // The pickle and storages of projector_1, so the pickle can be mutated and re-zipped intact.
     const tensors = projectorTensors(weights.layers[1], weights.config);
@@ -94,7 +100,8 @@ describe('official checkpoint loader fuzz', () => {
       if (target === 'zip') m['final/projector_1.pt'] = mutateBytes(r, pt);
       if (target === 'zip-directory') m['final/projector_1.pt'] = mutateBytes(r, pt, [cdStart, pt.length]);
       if (target === 'pickle') m['final/projector_1.pt'] = zipWith(mutateBytes(r, pkl));
-      if (target === 'projector-json') m['final/projector_2.json'] = r() < 0.15 ? mutateBytes(r, files['final/projector_2.json']) : enc(mutateJson(r, dec(files['final/projector_2.json'])));
+      const pj = files['final/projector_2.json'];
+      if (target === 'projector-json') m['final/projector_2.json'] = r() < 0.15 ? mutateBytes(r, pj) : enc(mutateJson(r, dec(pj)));
       if (target === 'projector-config') m['final/projector_config.json'] = enc(mutateJson(r, dec(files['final/projector_config.json'])));
       if (target === 'config') m['config.json'] = r() < 0.15 ? mutateBytes(r, files['config.json']) : enc(mutateJson(r, dec(files['config.json'])));
       const t0 = performance.now();

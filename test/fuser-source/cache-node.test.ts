@@ -66,7 +66,8 @@ describe('fuser loading over HTTP with the Node file cache', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  const load = (prefix: string, cacheDir: string, extra: { onProgress?: (p: FileProgress) => void; signal?: AbortSignal; budget?: number; format?: 'official' } = {}) =>
+  type Extra = { onProgress?: (p: FileProgress) => void; signal?: AbortSignal; budget?: number; format?: 'official' };
+  const load = (prefix: string, cacheDir: string, extra: Extra = {}) =>
     loadFuserSource(
       nodeFuserReader(`${server.url}${prefix}/`, { cache: nodeFileCache(cacheDir), onProgress: extra.onProgress, signal: extra.signal }),
       { url: `${server.url}${prefix}/`, format: extra.format, memoryBudgetBytes: extra.budget },
@@ -93,7 +94,8 @@ describe('fuser loading over HTTP with the Node file cache', () => {
         expect(last).toMatchObject({ loaded: f.bytes, total: f.bytes, cached: false });
       }
       // fuser.json lists sha256 for the c2c-web file: checked; the official files have Content-Length only.
-      expect(first.files.find((f) => f.file === (format === 'c2c-web' ? 'fuser.safetensors' : 'final/projector_0.pt'))!.verified).toBe(format === 'c2c-web' ? 'sha256' : 'content-length');
+      const weightFile = first.files.find((f) => f.file === (format === 'c2c-web' ? 'fuser.safetensors' : 'final/projector_0.pt'))!;
+      expect(weightFile.verified).toBe(format === 'c2c-web' ? 'sha256' : 'content-length');
 
       const mid = server.count();
       const cachedProgress: FileProgress[] = [];
@@ -163,7 +165,8 @@ describe('fuser loading over HTTP with the Node file cache', () => {
   it('names what it looked for when the folder holds neither format', async () => {
     const err = await load('empty', tmp()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FuserFormatError);
-    expect((err as Error).message).toMatch(/looked for a fuser\.json \(c2c-web format\) and for config\.json \+ final\/projector_config\.json \(official C2C layout\)/);
+    const looked = /looked for a fuser\.json \(c2c-web format\) and for config\.json \+ final\/projector_config\.json \(official C2C layout\)/;
+    expect((err as Error).message).toMatch(looked);
   });
 
   it('a server answering missing paths with its index page (200 HTML): detection is not fooled and caches no page', async () => {

@@ -82,7 +82,9 @@ describe.skipIf(!PAIR)(`Node engine with an official-layout fuser over HTTP${PAI
     const fuserBytes = [...perFile.values()].reduce((a, b) => a + b, 0);
     const lastDownload = events.filter((e) => e.phase === 'download').at(-1)!;
     expect(lastDownload.total).toBeGreaterThanOrEqual(fuserBytes);
-    for (let i = 1; i < events.length; i++) if (events[i].phase === events[i - 1].phase) expect(events[i].progress).toBeGreaterThanOrEqual(events[i - 1].progress);
+    for (let i = 1; i < events.length; i++) {
+      if (events[i].phase === events[i - 1].phase) expect(events[i].progress).toBeGreaterThanOrEqual(events[i - 1].progress);
+    }
 
     const status = await getPairCacheStatus(options(url));
     expect(status).toMatchObject({ cached: true, fuser: { state: 'cached', format: 'official' } });

@@ -5,7 +5,7 @@
  * official C2C layout) read through it, so caching, progress and integrity work the same for both.
  */
 import { FuserFormatError } from '../../errors';
-import type { FuserFileReport } from '../../types';
+import type { FuserFileProgress, FuserFileReport } from '../../types';
 
 /** What a manifest says about a file (c2c-web fuser.json `integrity`); absent fields are not checked. */
 export interface FileExpectation {
@@ -14,12 +14,7 @@ export interface FileExpectation {
 }
 
 /** Byte progress of one file; `cached`: served from the local cache, not the network. */
-export interface FileProgress {
-  file: string;
-  loaded: number;
-  total: number;
-  cached: boolean;
-}
+export type FileProgress = FuserFileProgress;
 
 export type FileReport = FuserFileReport;
 
@@ -58,14 +53,22 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string | undefined> 
  * Checks bytes against what the manifest says; returns what was verified or throws FuserFormatError.
  * `fallback` names the weaker check already passed (e.g. Content-Length) when the manifest says nothing.
  */
-export async function verifyFile(path: string, bytes: Uint8Array, expect: FileExpectation | undefined, fallback: FileReport['verified']): Promise<FileReport['verified']> {
+export async function verifyFile(
+  path: string,
+  bytes: Uint8Array,
+  expect: FileExpectation | undefined,
+  fallback: FileReport['verified'],
+): Promise<FileReport['verified']> {
   if (expect?.size !== undefined && bytes.length !== expect.size) {
-    throw new FuserFormatError(`'${path}' has ${bytes.length} bytes, fuser.json says ${expect.size}`, { file: path, expected: expect.size, actual: bytes.length });
+    const details = { file: path, expected: expect.size, actual: bytes.length };
+    throw new FuserFormatError(`'${path}' has ${bytes.length} bytes, fuser.json says ${expect.size}`, details);
   }
   if (expect?.sha256 !== undefined) {
     const got = await sha256Hex(bytes);
     if (got !== undefined) {
-      if (got !== expect.sha256) throw new FuserFormatError(`'${path}' has sha256 ${got}, fuser.json says ${expect.sha256}`, { file: path, expected: expect.sha256, actual: got });
+      if (got !== expect.sha256) {
+        throw new FuserFormatError(`'${path}' has sha256 ${got}, fuser.json says ${expect.sha256}`, { file: path, expected: expect.sha256, actual: got });
+      }
       return 'sha256';
     }
   }

@@ -39,7 +39,8 @@ export function httpFileReader(baseUrl: string, opts: HttpReaderOptions = {}): F
   };
 
   /** An intact cached copy, or undefined (a damaged one is deleted). */
-  const fromCache = async (path: string, url: string, expect?: FileExpectation): Promise<{ bytes: Uint8Array; report: FileReport } | 'damaged' | undefined> => {
+  type Hit = { bytes: Uint8Array; report: FileReport };
+  const fromCache = async (path: string, url: string, expect?: FileExpectation): Promise<Hit | 'damaged' | undefined> => {
     const hit = await cache?.get(url).catch(() => undefined);
     if (!hit) return undefined;
     const bad = hit.bytes.length !== hit.meta.size
@@ -74,19 +75,27 @@ export function httpFileReader(baseUrl: string, opts: HttpReaderOptions = {}): F
       await res.body?.cancel().catch(() => undefined);
       return null;
     }
-    if (!res.ok) throw new FuserFormatError(`cannot fetch '${path}' (${res.status} ${res.statusText}) from ${url}`, { file: path, status: res.status });
+    if (!res.ok) {
+      throw new FuserFormatError(`cannot fetch '${path}' (${res.status} ${res.statusText}) from ${url}`, { file: path, status: res.status });
+    }
     // Content-Length is the wire size: a decoded (gzip) body may be longer, never shorter, than an intact one.
     const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
     const announced = Number(res.headers.get('content-length') ?? NaN);
     const total = Number.isSafeInteger(announced) && announced >= 0 ? announced : 0;
     const bytes = await readBody(res, path, total, opts);
     if (total > 0 && (encoded ? bytes.length < total : bytes.length !== total)) {
-      throw new FuserFormatError(`'${path}' arrived truncated: ${bytes.length} of ${total} bytes (${url})`, { file: path, expected: total, actual: bytes.length });
+      const details = { file: path, expected: total, actual: bytes.length };
+      throw new FuserFormatError(`'${path}' arrived truncated: ${bytes.length} of ${total} bytes (${url})`, details);
     }
     return { bytes, lengthChecked: total > 0 && !encoded };
   };
 
-  const fetchAndStore = async (path: string, expect: FileExpectation | undefined, optional: boolean, accept?: (b: Uint8Array) => boolean): Promise<Uint8Array | null> => {
+  const fetchAndStore = async (
+    path: string,
+    expect: FileExpectation | undefined,
+    optional: boolean,
+    accept?: (b: Uint8Array) => boolean,
+  ): Promise<Uint8Array | null> => {
     const url = urlOf(path);
     const cached = await fromCache(path, url, expect);
     if (cached && cached !== 'damaged') {

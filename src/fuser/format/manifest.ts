@@ -140,12 +140,15 @@ function readIntegrity(v: unknown, files: Set<string>): FuserManifest['integrity
     if (!isObj(facts)) fail(at, 'must be an object with size and/or sha256', facts);
     const entry: { size?: number; sha256?: string } = {};
     if (facts.size !== undefined) {
-      if (typeof facts.size !== 'number' || !Number.isSafeInteger(facts.size) || facts.size < 0) fail(`${at}.size`, `must be a byte count, got ${JSON.stringify(facts.size)}`, facts.size);
+      if (typeof facts.size !== 'number' || !Number.isSafeInteger(facts.size) || facts.size < 0) {
+        fail(`${at}.size`, `must be a byte count, got ${JSON.stringify(facts.size)}`, facts.size);
+      }
       entry.size = facts.size;
     }
     if (facts.sha256 !== undefined) {
-      if (typeof facts.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(facts.sha256)) fail(`${at}.sha256`, 'must be 64 lowercase hex digits', facts.sha256);
-      entry.sha256 = facts.sha256;
+      const hex = typeof facts.sha256 === 'string' && /^[0-9a-f]{64}$/.test(facts.sha256);
+      if (!hex) fail(`${at}.sha256`, 'must be 64 lowercase hex digits', facts.sha256);
+      entry.sha256 = facts.sha256 as string;
     }
     if (files.has(file)) out[file] = entry;
   }
