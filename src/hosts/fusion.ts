@@ -12,7 +12,7 @@ import { gpuKVToPresent, isGpuFuser, presentDType, presentToGpuKV } from './gpu-
 import type { KeptKV } from './kv-registry';
 
 /** The CPU KV of a kept entry, downloading (and then freeing) its GPU tensors if it holds those. */
-export async function keptToCpu(k: Pick<KeptKV, 'kv' | 'present'>, info: ModelInfo): Promise<KVCache> {
+export async function keptToCpu(k: Pick<KeptKV, 'kv' | 'present'>, info: Pick<ModelInfo, 'numLayers'>): Promise<KVCache> {
   if (!k.kv) {
     k.kv = await presentToKVCache(k.present as never, info.numLayers);
     disposeTensors(k.present);
@@ -25,7 +25,8 @@ export interface FusionInput {
   fuser: Fuser;
   receiver: KeptKV;
   sharer: Pick<KeptKV, 'kv' | 'present' | 'seq'>;
-  info: { receiver: ModelInfo; sharer: ModelInfo };
+  /** The sharer's layer count only: in the workers topology the sharer model lives in another host. */
+  info: { receiver: ModelInfo; sharer: Pick<ModelInfo, 'numLayers'> };
   /** Token ranges [start, end) to fuse; default the whole cache. Empty ranges are skipped. */
   ranges?: [number, number][];
   signal?: AbortSignal;

@@ -36,13 +36,13 @@ export async function buildAndServe(): Promise<{ url: string; close: () => Promi
 
 /**
  * The base URL the page loads the pair from: a pair under models/ is served by the models plugin; one outside
- * (C2C_TEST_PAIR) is copied next to the built page.
+ * (C2C_TEST_PAIR, a generated pair) is copied next to the built page, under `name`.
  */
-export function servePair(pair: TestPair): string {
+export function servePair(pair: TestPair, name = 'pair'): string {
   if (pair.rel.startsWith('models/')) return `/${pair.rel}/`;
-  mkdirSync(path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-  cpSync(pair.dir, path.join(REPO, OUT_DIR, 'pair'), { recursive: true });
-  return '/pair/';
+  mkdirSync(path.join(REPO, OUT_DIR, name), { recursive: true });
+  cpSync(pair.dir, path.join(REPO, OUT_DIR, name), { recursive: true });
+  return `/${name}/`;
 }
 
 export { launchBrowser, closeBrowser };
