@@ -190,7 +190,8 @@ export class ModelHost implements HostApi {
     // Decoding is receiver-only: a sharer handle of this host is consumed here.
     const sharer = 'handle' in req.sharer ? this.kept.take(req.sharer.handle, 'sharer') : { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
     const t0 = now();
-    const info = { receiver: this.model('receiver').info, sharer: { numLayers: this.fuser!.config.sharer.numLayers } };
+    // Workers topology: the sharer model is in another worker; its layer count is the fuser's (checked at load).
+    const info = { receiver: this.model('receiver').info, sharer: this.models.get('sharer')?.info ?? this.fuser!.config.sharer };
     await fuseKept({ fuser: this.fuser, receiver, sharer, info, ranges: req.ranges, signal: req.signal });
     return { ms: now() - t0 };
   }

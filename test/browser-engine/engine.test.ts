@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from '../engine/pair';
-import { openTestPage, type TestPage } from './server';
+import { openTestPage, servePair, type TestPage } from './server';
+import { ensureFp16Pair } from '../helpers/fp16-pair';
 import type { EngineOptions } from '../../src/types';
 
 const describeBrowser = describe.skipIf(!PAIR);
@@ -79,6 +80,24 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
     expect(p.some((e) => e.phase === 'download' && e.total > 1_000_000)).toBe(true);
     expect(p.at(-1)).toMatchObject({ phase: 'warmup', progress: 1 });
     console.log('[browser wasm workers] c2c timing', JSON.stringify(out[`${ids[0]}/c2c`].timing));
+  });
+
+  it('fp16 pair (float16 KV) in workers on wasm: dtypes reported, receiver/sharer/c2c give the golden tokens', async () => {
+    const base16 = servePair(ensureFp16Pair(pair), undefined, 'pair-fp16');
+    const ids = g.cases.map((c) => c.case);
+    const opts = { sharer: { id: 'sharer', localPath: base16 }, receiver: { id: 'receiver', localPath: base16 }, fuser: `${base16}fuser/`, device: 'wasm', topology: 'workers' } as EngineOptions;
+    const { device, out } = await runAllModes(opts, ['receiver', 'sharer', 'c2c', 'text-relay'], ids);
+    // No dtype given: each model's config.json default (fp16) is picked, as transformers.js users get it.
+    expect(device.models).toEqual({ receiver: { modelDType: 'fp16', kvDType: 'float16' }, sharer: { modelDType: 'fp16', kvDType: 'float16' } });
+    expect(device).toMatchObject({ backend: 'wasm', fuserBackend: 'cpu', topology: 'workers' });
+    let relay = 0;
+    for (const id of ids) {
+      for (const mode of ['receiver', 'sharer', 'c2c']) expect(out[`${id}/${mode}`].tokenIds, `case ${id} ${mode}`).toEqual(goldenOf(id, mode));
+      expect(out[`${id}/text-relay`].tokenIds.length, `case ${id} text-relay ran`).toBeGreaterThan(0);
+      relay += +(JSON.stringify(out[`${id}/text-relay`].tokenIds) === JSON.stringify(goldenOf(id, 'text-relay')));
+    }
+    // f16 KV flips near-ties in the longer relay prompts (test/engine/fp16.test.ts explains each one in Node).
+    console.log(`[browser wasm workers fp16] text relay golden matches: ${relay}/${ids.length}; c2c timing ${JSON.stringify(out[`${ids[0]}/c2c`].timing)}`);
   });
 
   it('single topology on wasm: c2c and text relay give the golden tokens', async () => {

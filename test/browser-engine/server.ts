@@ -38,13 +38,13 @@ export async function buildAndServe(outDir = OUT_DIR): Promise<{ url: string; cl
 
 /**
  * The base URL the page loads the pair from: a pair under models/ is served by the models plugin; one outside
- * (C2C_TEST_PAIR) is copied next to the built page.
+ * (C2C_TEST_PAIR, a generated pair) is copied next to the built page, under `name`.
  */
-export function servePair(pair: TestPair, outDir = OUT_DIR): string {
+export function servePair(pair: TestPair, outDir = OUT_DIR, name = 'pair'): string {
   if (pair.rel.startsWith('models/')) return `/${pair.rel}/`;
-  mkdirSync(path.join(REPO, outDir, 'pair'), { recursive: true });
-  cpSync(pair.dir, path.join(REPO, outDir, 'pair'), { recursive: true });
-  return '/pair/';
+  mkdirSync(path.join(REPO, outDir, name), { recursive: true });
+  cpSync(pair.dir, path.join(REPO, outDir, name), { recursive: true });
+  return `/${name}/`;
 }
 
 export { launchBrowser, closeBrowser };

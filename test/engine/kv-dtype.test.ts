@@ -119,3 +119,28 @@ describe('model dtype choice (what transformers.js is asked for)', () => {
     expect(requestedDType({}, {}, 'wasm')).toBe('fp32');
   });
 });
+
+describe('GPU-resident f16 KV hand-off (single topology; tensors built with onnxruntime Tensor.fromGpuBuffer)', () => {
+  it('present.* of a float16 model are read as f16 GPU KV and fused buffers are wrapped back as float16', async () => {
+    const ortNode = await import('onnxruntime-node');
+    const { Tensor } = await import('@huggingface/transformers');
+    const { gpuKVToPresent, presentDType, presentOnGpu, presentToGpuKV } = await import('../../src/hosts/gpu-kv');
+    const destroyed: string[] = [];
+    const buffer = (name: string) => ({ label: name, size: 64, usage: 0, destroy: () => destroyed.push(name) }) as unknown as GPUBuffer;
+    const gpuTensor = (name: string, dataType: 'float16' | 'float32') =>
+      new Tensor(ortNode.Tensor.fromGpuBuffer(buffer(name), { dataType, dims: [1, 2, 3, 4] } as never) as never);
+    const present = { 'present.0.key': gpuTensor('k', 'float16'), 'present.0.value': gpuTensor('v', 'float16') };
+    expect(presentOnGpu(present, 1)).toBe(true);
+    expect(presentDType(present)).toBe('float16');
+    expect(presentDType({ 'present.0.key': gpuTensor('k32', 'float32') })).toBe('float32');
+    const bufs = presentToGpuKV(present, 1);
+    expect((bufs[0].key as unknown as { label: string }).label).toBe('k');
+    const fused = [{ key: buffer('fk'), value: buffer('fv') }];
+    const info = { id: 'm', numLayers: 1, kvHeads: 2, headDim: 4, vocabSize: 8, maxPositions: 16, eosIds: [], padId: null, unkId: null };
+    const wrapped = gpuKVToPresent(fused, present['present.0.key'], info, 3, 'float16');
+    expect(wrapped['present.0.key'].type).toBe('float16');
+    expect(wrapped['present.0.value'].dims).toEqual([1, 2, 3, 4]);
+    wrapped['present.0.key'].dispose();
+    expect(destroyed).toEqual(['fk']);
+  });
+});

@@ -32,13 +32,11 @@ export const outputName = (l: number, kv: KVKind): string => `f${l}.${kv}`;
 /** The float16 twin of an input or output name. */
 export const f16Name = (name: string): string => `${name}.f16`;
 
-/** `[out, in]` row-major → `[in, out]` row-major. */
-function transposeWeight(p: LinearParams): Float32Array {
-  const t = new Float32Array(p.weight.length);
+/** `[out, in]` row-major → `[in, out]` row-major, written into `t` at element offset `at`. */
+function transposeInto(p: LinearParams, t: Float32Array, at: number): void {
   for (let o = 0; o < p.outDim; o++) {
-    for (let i = 0; i < p.inDim; i++) t[i * p.outDim + o] = p.weight[o * p.inDim + i];
+    for (let i = 0; i < p.inDim; i++) t[at + i * p.outDim + o] = p.weight[o * p.inDim + i];
   }
-  return t;
 }
 
 class Builder {
@@ -108,7 +106,10 @@ function stack(parts: Float32Array[]): Float32Array {
 function stackedLinear(b: Builder, x: string, paths: ProjectorPathParams[], pick: (p: ProjectorPathParams) => LinearParams, prefix: string): string {
   const ls = paths.map(pick);
   const { inDim, outDim } = ls[0];
-  const w = b.init(`${prefix}.wt`, [ls.length, inDim, outDim], stack(ls.map(transposeWeight)));
+  // Transposed straight into the stacked array: one copy of the weights per graph, not two.
+  const stacked = new Float32Array(ls.length * inDim * outDim);
+  ls.forEach((l, i) => transposeInto(l, stacked, i * inDim * outDim));
+  const w = b.init(`${prefix}.wt`, [ls.length, inDim, outDim], stacked);
   const y = b.op('MatMul', [x, w], `${prefix}.mm`);
   if (!ls[0].bias) return y;
   return b.op('Add', [y, b.init(`${prefix}.b`, [ls.length, 1, outDim], stack(ls.map((l) => l.bias!)))], `${prefix}.y`);

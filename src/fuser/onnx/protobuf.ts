@@ -218,6 +218,19 @@ function node(n: NodeSpec): ProtoWriter {
   return w;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** The tensor's little-endian bytes: a view of its own memory on little-endian hosts (no copy), else a swapped copy. */
+function rawLittleEndian(data: ValuesInitializerSpec['data']): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const raw = new Uint8Array(data.byteLength);
+  const dv = new DataView(raw.buffer);
+  if (data instanceof Float32Array) data.forEach((v: number, i: number) => dv.setFloat32(i * 4, v, true));
+  else if (data instanceof Uint16Array) data.forEach((v: number, i: number) => dv.setUint16(i * 2, v, true));
+  else data.forEach((v: bigint, i: number) => dv.setBigInt64(i * 8, v, true));
+  return raw;
+}
+
 function tensor(t: InitializerSpec): ProtoWriter {
   // TensorProto: dims=1, data_type=2, name=8, raw_data=9 (little-endian), external_data=13, data_location=14
   const w = new ProtoWriter().packedInts(1, t.dims);
@@ -235,12 +248,7 @@ function tensor(t: InitializerSpec): ProtoWriter {
   }
   w.int(2, t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Uint16Array ? DataType.FLOAT16 : DataType.INT64);
   w.string(8, t.name);
-  const raw = new Uint8Array(t.data.byteLength);
-  const dv = new DataView(raw.buffer);
-  if (t.data instanceof Float32Array) t.data.forEach((v, i) => dv.setFloat32(i * 4, v, true));
-  else if (t.data instanceof Uint16Array) t.data.forEach((v, i) => dv.setUint16(i * 2, v, true));
-  else t.data.forEach((v, i) => dv.setBigInt64(i * 8, v, true));
-  return w.bytes(9, raw);
+  return w.bytes(9, rawLittleEndian(t.data));
 }
 
 function valueInfo(v: ValueInfoSpec): ProtoWriter {
