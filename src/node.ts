@@ -25,7 +25,8 @@ export async function createNodeC2CEngine(opts: EngineOptions): Promise<C2CEngin
   const cache = opts.cache ?? allowRemoteModels;
   const newHost = async () => {
     const h = new ModelHost(nodePlatform());
-    await h.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache });
+    await h.init({ device: opts.device ?? 'cpu', allowRemoteModels, shareDevice: false, topology: 'node', cpuFuser: opts.cpuFuser, cache,
+      remoteHost: opts.remoteHost });
     return h;
   };
   let host = await newHost();

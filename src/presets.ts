@@ -132,13 +132,15 @@ export function presetFuserUrl(p: PairPreset, hubBase = 'https://huggingface.co'
  * Engine options for a preset, as a Hub user runs it: both models by Hub id (remote models allowed), the
  * released fuser straight from its Hub folder (official layout; the sharer depth, which it does not store, from
  * the preset), the preset's chat template variables. `overrides` replaces any of it (e.g. `localPath` sources
- * and a local fuser URL for stand-ins, a dtype, a device).
+ * and a local fuser URL for stand-ins, a dtype, a device); `overrides.remoteHost` (a Hub mirror) serves the
+ * fuser folder too.
  */
 export function presetEngineOptions(p: PairPreset, overrides: Partial<EngineOptions> = {}): EngineOptions {
   const source = (m: PresetModel) => ({ id: m.id, chatTemplateOptions: { ...p.chatTemplateOptions } });
+  const hub = overrides.remoteHost?.replace(/\/+$/, '');
   const fuser = p.fuser.kind === 'official'
-    ? { url: presetFuserUrl(p), format: 'official' as const, sharerNumLayers: p.sharer.arch.numLayers }
-    : { url: presetFuserUrl(p), format: 'c2c-web' as const };
+    ? { url: presetFuserUrl(p, hub), format: 'official' as const, sharerNumLayers: p.sharer.arch.numLayers }
+    : { url: presetFuserUrl(p, hub), format: 'c2c-web' as const };
   return { receiver: source(p.receiver), sharer: source(p.sharer), fuser, allowRemoteModels: true, ...overrides };
 }
 

@@ -39,6 +39,7 @@ export async function createC2CEngine(opts: EngineOptions): Promise<C2CEngine> {
     topology,
     cpuFuser: opts.cpuFuser,
     cache: opts.cache ?? opts.allowRemoteModels ?? false,
+    remoteHost: opts.remoteHost,
   };
   const fuser = fuserRequest(opts, absolute);
   // Workers resolve relative URLs against their own script: hand them absolute ones.

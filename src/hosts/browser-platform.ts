@@ -82,6 +82,7 @@ export function browserPlatform(): HostPlatform {
     },
     configureEnv(source, init, signal) {
       env.allowRemoteModels = init.allowRemoteModels;
+      if (init.remoteHost) env.remoteHost = init.remoteHost;
       env.allowLocalModels = true;
       // An origin-relative path ('/models/'), never an http URL: transformers.js 4.3 skips the local
       // lookup for URLs (and would then report the tokenizer as missing).

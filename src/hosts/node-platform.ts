@@ -12,6 +12,8 @@ import { nodeFuserCache, nodeFuserReader } from '../fuser-source/node';
 import { createOnnxFuser, type OrtModuleLike } from '../fuser/onnx/index';
 import { createReferenceFuser } from '../fuser/reference';
 
+const DEFAULT_REMOTE_HOST = env.remoteHost;
+
 export function nodePlatform(): HostPlatform {
   let cpuFuser: 'onnx' | 'reference' = 'onnx';
   let cache = false;
@@ -26,6 +28,8 @@ export function nodePlatform(): HostPlatform {
     },
     configureEnv(source, init) {
       env.allowRemoteModels = init.allowRemoteModels;
+      env.remoteHost = init.remoteHost ?? DEFAULT_REMOTE_HOST;
+      // Remote model files always go to env.cacheDir: transformers.js hands onnxruntime-node a file path.
       env.allowLocalModels = true;
       env.localModelPath = resolve(source.localPath ?? 'models') + '/';
     },

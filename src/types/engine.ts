@@ -154,6 +154,11 @@ export interface EngineOptions {
   /** 'workers': one worker per model; 'single': both models + fuser in one worker on one GPUDevice. */
   topology?: 'workers' | 'single';
   allowRemoteModels?: boolean;
+  /**
+   * The Hub (or a mirror of it) remote model ids resolve against, as transformers.js `env.remoteHost`
+   * (default 'https://huggingface.co/'); files are fetched from `<remoteHost><id>/resolve/main/<file>`.
+   */
+  remoteHost?: string;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
   /** Text relay wording (defaults match the shipped tiny pair's training data; see src/engine/relay.ts). */

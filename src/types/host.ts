@@ -14,6 +14,8 @@ export interface HostInit {
   /** Where models run; 'auto' tries WebGPU then falls back to wasm (browser) and reports why. */
   device: 'auto' | 'webgpu' | 'wasm' | 'cpu';
   allowRemoteModels: boolean;
+  /** transformers.js `env.remoteHost` for remote model ids (EngineOptions.remoteHost). */
+  remoteHost?: string;
   /** 'single' (browser): every model of this host shares one GPUDevice, passed to ORT as the EP option. */
   shareDevice: boolean;
   topology: DeviceReport['topology'];
