@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * One measurement of `npm run bench:scale` (scripts/bench-scale.mjs) in a fresh Node process, so peak memory
+ * is this part's alone. Prints one JSON line (the last line of stdout). Parts:
+ *   model   — ModelHost.loadModel of the receiver or sharer as a Hub id through the local mirror (cold cache);
+ *   fuser   — the official checkpoint by URL (loadFuserSource: reader, unpickler, bf16 → f32), then the ONNX
+ *             CPU fuser compiled from it (createOnnxFuser), each with its own time and peak memory;
+ *   run     — the Node engine on the preset path: load, one warm-up per mode, then `reps` rounds of
+ *             receiver / C2C / text relay at the given prompt, answer and hint lengths, timings per stage.
+ * Peak memory: Linux VmHWM (reset through /proc/self/clear_refs) over the post-GC baseline, plus ArrayBuffer
+ * and external bytes sampled every 50 ms (V8 counts what RSS shows late or not at all).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runnerImport } from 'vite';
+
+const REPO = path.resolve(import.meta.dirname, '..');
+const { values: a } = parseArgs({
+  options: {
+    part: { type: 'string' }, role: { type: 'string' }, hub: { type: 'string' }, pair: { type: 'string' }, dtype: { type: 'string' },
+    'sharer-layers': { type: 'string' }, prompt: { type: 'string' }, answer: { type: 'string' }, hint: { type: 'string' },
+    reps: { type: 'string' }, 'cache-dir': { type: 'string' },
+  },
+});
+const load = async (p) => (await runnerImport(path.join(REPO, p), { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } })).module;
+const { env } = await import('@huggingface/transformers');
+env.cacheDir = a['cache-dir'];
+const presets = await load('src/presets.ts');
+const preset = presets.findPreset(a.pair);
+const sharerNumLayers = Number(a['sharer-layers']);
+
+// ---- memory probes ---------------------------------------------------------------------------------------
+const gc = () => globalThis.gc?.();
+const vmHwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+function probe() {
+  gc();
+  const base = process.memoryUsage();
+  writeFileSync('/proc/self/clear_refs', '5');
+  let peakBuffers = base.arrayBuffers, peakExternal = base.external;
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    peakBuffers = Math.max(peakBuffers, m.arrayBuffers);
+    peakExternal = Math.max(peakExternal, m.external);
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    const m = process.memoryUsage();
+    return {
+      peakExtraRssBytes: Math.max(0, vmHwm() - base.rss),
+      peakExtraArrayBuffersBytes: Math.max(0, Math.max(peakBuffers, m.arrayBuffers) - base.arrayBuffers),
+      peakExtraExternalBytes: Math.max(0, Math.max(peakExternal, m.external) - base.external),
+      rssAfterBytes: m.rss,
+      arrayBuffersAfterBytes: m.arrayBuffers,
+    };
+  };
+}
+const timed = async (fn) => {
+  const stop = probe();
+  const t = performance.now();
+  const value = await fn();
+  const ms = performance.now() - t;
+  return { value, ms: +ms.toFixed(1), memory: stop() };
+};
+
+const source = (role) => ({ id: preset[role].id, dtype: a.dtype, chatTemplateOptions: { ...preset.chatTemplateOptions } });
+const hostInit = { device: 'cpu', allowRemoteModels: true, remoteHost: a.hub, shareDevice: false, topology: 'node', cache: true };
+
+async function modelPart() {
+  const { ModelHost } = await load('src/hosts/model-host.ts');
+  const { nodePlatform } = await load('src/hosts/node-platform.ts');
+  const host = new ModelHost(nodePlatform());
+  await host.init(hostInit);
+  const r = await timed(() => host.loadModel(a.role, source(a.role)));
+  const out = { part: 'model', role: a.role, id: preset[a.role].id, dtype: a.dtype, kvDType: r.value.kvDType, loadMs: r.ms, memory: r.memory };
+  await host.dispose();
+  return out;
+}
+
+async function fuserPart() {
+  const { loadFuserSource } = await load('src/fuser-source/index.ts');
+  const { nodeFuserReader } = await load('src/fuser-source/node.ts');
+  const { createOnnxFuser } = await load('src/fuser/onnx/index.ts');
+  const ort = await import('onnxruntime-node');
+  const url = presets.presetFuserUrl(preset, a.hub.replace(/\/+$/, ''));
+  const files = new Map();
+  const reader = nodeFuserReader(url, { onProgress: (p) => files.set(p.file, p.total) });
+  const checkpoint = await timed(() => loadFuserSource(reader, { url, format: 'official', sharerNumLayers }));
+  const weights = checkpoint.value.weights;
+  const fileBytes = [...files.values()].reduce((n, b) => n + b, 0);
+  const weightBytes = weights.layers.reduce((n, p) => n + projectorFloats(p) * 4, 0);
+  const compile = await timed(() => createOnnxFuser(weights, { ort }));
+  const openPaths = weights.layers.reduce((n, p) => n + (p.key.gateLogit > 0) + (p.value.gateLogit > 0), 0);
+  await compile.value.dispose?.();
+  return {
+    part: 'fuser', url, files: files.size, fileBytes, weightBytes, config: weights.config, openPaths,
+    checkpointLoad: { ms: checkpoint.ms, memory: checkpoint.memory, peakOverFile: +(checkpoint.memory.peakExtraRssBytes / (fileBytes + weightBytes)).toFixed(3) },
+    onnxCompile: { ms: compile.ms, memory: compile.memory },
+  };
+}
+
+/** Float32 values held by one projector's parameters (every typed array in it). */
+function projectorFloats(p) {
+  let n = 0;
+  const walk = (v) => {
+    if (v instanceof Float32Array) n += v.length;
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(p);
+  return n;
+}
+
+async function runPart() {
+  const node = await load('src/node.ts');
+  const base = presets.presetEngineOptions(preset, { remoteHost: a.hub, cache: true, device: 'cpu', prefixReuse: false });
+  const opts = { ...base, receiver: source('receiver'), sharer: source('sharer'), fuser: { ...base.fuser, sharerNumLayers } };
+  const engine = await timed(() => node.createNodeC2CEngine(opts));
+  const e = engine.value;
+  const messages = [{ role: 'user', content: a.prompt }];
+  const gen = (mode, answer = Number(a.answer)) => e.generate(messages, { mode, maxNewTokens: answer, relayMaxTokens: Number(a.hint) });
+  for (const mode of ['receiver', 'c2c', 'text-relay']) await gen(mode, 2); // warm-up: first-run allocations and kernels
+  const rounds = [];
+  const stop = probe();
+  for (let rep = 0; rep < Number(a.reps); rep++) {
+    // Rotate the order so drift on a shared machine hits every mode alike.
+    const modes = ['receiver', 'c2c', 'text-relay'];
+    const order = [...modes.slice(rep % 3), ...modes.slice(0, rep % 3)];
+    const round = {};
+    for (const mode of order) {
+      const r = await gen(mode);
+      const { device, ...timing } = r.timing;
+      round[mode] = { timing, promptTokens: r.promptIds.length, answerTokens: r.tokenIds.length, hintTokens: r.hint?.tokenIds.length };
+    }
+    rounds.push(round);
+  }
+  const during = stop();
+  const device = e.device;
+  await e.dispose();
+  return { part: 'run', dtype: a.dtype, device, loadMs: engine.ms, loadMemory: engine.memory, generationMemory: during, rounds };
+}
+
+const parts = { model: modelPart, fuser: fuserPart, run: runPart };
+const result = await parts[a.part]();
+console.log(JSON.stringify(result));
+process.exit(0);
