@@ -1,15 +1,15 @@
 /**
- * Benchmark result views: the summary table (accuracy vs PyTorch, mean/p50/p90 latency, TTFT, tok/s,
- * the two headline ratios, the device) and a standalone HTML report with the same table and charts.
+ * Benchmark result views: the summary table (accuracy vs PyTorch, mean/p50/p90 latency, TTFT, tok/s, the
+ * device), the accuracy gains and latency ratios beside the paper's (paper-reference.mjs), and a standalone
+ * HTML report with the same table and charts.
  */
 import type { DeviceReport } from '../types';
 import type { BenchRun } from './bench-core';
 import { accuracyChart, latencyChart } from './charts';
 import { fmtMs, h } from './dom';
+import { paperComparisonLines } from './paper-reference.mjs';
 import type { ReferenceAccuracy } from './reference';
 import { MODE_LABELS } from './stages';
-
-export const GOALS = { c2cSpeedupOverRelay: 4, c2cOverReceiver: 1.15 };
 
 export function describeDevice(d: DeviceReport): string {
   const a = d.adapter;
@@ -30,17 +30,9 @@ export function accuracyMatch(run: BenchRun, mode: BenchRun['modes'][number], re
   return Math.abs(s.accuracy - r) < 1e-9 ? 'match' : 'MISMATCH';
 }
 
+/** Measured accuracy gains and latency ratios, with the device, beside the paper's figures. */
 export function ratioLines(run: BenchRun): string[] {
-  const out: string[] = [];
-  if (run.c2cSpeedupOverRelay !== null) {
-    const ok = run.c2cSpeedupOverRelay >= GOALS.c2cSpeedupOverRelay;
-    out.push(`C2C speedup over text relay: ${run.c2cSpeedupOverRelay.toFixed(2)}× (goal ≥ ${GOALS.c2cSpeedupOverRelay}×: ${ok ? 'met' : 'NOT met'})`);
-  }
-  if (run.c2cOverReceiver !== null) {
-    const ok = run.c2cOverReceiver <= GOALS.c2cOverReceiver;
-    out.push(`C2C latency over receiver-only: ${run.c2cOverReceiver.toFixed(2)}× (goal ≤ ${GOALS.c2cOverReceiver}×: ${ok ? 'met' : 'NOT met'})`);
-  }
-  return out;
+  return paperComparisonLines(run);
 }
 
 export function resultsTable(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?: number): HTMLTableElement {

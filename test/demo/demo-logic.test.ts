@@ -1,7 +1,8 @@
 /**
  * Pure logic behind the demo and the benchmark: percentiles and per-mode summaries, the headline ratios,
  * the PyTorch report reader, the pair manifest reader, the eval-set parser, the answer rule and the
- * terminal table's mismatch flag, the device line with both fallback reasons. DOM and browser parts are covered by e2e/.
+ * terminal table's mismatch flag, the paper-comparison lines, the device line with both fallback reasons. DOM and
+ * browser parts are covered by e2e/.
  */
 import { describe, expect, it } from 'vitest';
 import { buildRun, percentile, summarise, type BenchItemResult } from '../../src/demo/bench-core';
@@ -9,7 +10,7 @@ import { parseEvalJsonl, scoreAnswer } from '../../src/demo/eval-set';
 import { pairFromManifest, unavailableReason, HUB_PAIRS } from '../../src/demo/pairs';
 import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
-import { describeDevice } from '../../src/demo/report';
+import { describeDevice, ratioLines } from '../../src/demo/report';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
 const device: DeviceReport = {
@@ -57,6 +58,28 @@ describe('bench statistics', () => {
     expect(full).toMatch(/receiver alone.*match/);
     expect(full).toMatch(/C2C.*MISMATCH/);
     expect(formatTable(run, { receiver: 0.5, c2c: 0.5 }, 10)).not.toContain('MISMATCH');
+  });
+});
+
+describe('paper comparison', () => {
+  it('prints the measured figures with the device beside the paper\'s, never a pass/fail goal', () => {
+    const results = [row(0, 'receiver', 10, false), row(0, 'text-relay', 60, true), row(0, 'c2c', 20, true)];
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 1,
+      maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const lines = ratioLines(run);
+    expect(lines).toEqual([
+      'C2C accuracy vs receiver alone: +100.0 points here on wasm (paper: +8.5–10.5% over single models)',
+      'C2C accuracy vs text relay: +0.0 points here on wasm (paper: +3–5%)',
+      'C2C speedup over text relay: 3.00× here on wasm (paper, one NVIDIA A100, batch 1: about 2×; Table 3: 1,596 → 445 ms)',
+      'C2C latency / receiver alone: 2.00× here on wasm (paper Table 3: 445 / 308 ms = 1.44×; '
+        + 'fusion 90 ms vs receiver prefill 27 ms)',
+    ]);
+    const table = formatTable(run, {}, 1);
+    for (const l of lines) expect(table).toContain(l);
+    expect(table).not.toMatch(/goal|NOT met/);
+    const gpu = ratioLines({ ...run, device: { ...device, backend: 'webgpu',
+      adapter: { vendor: 'google', architecture: 'swiftshader', description: '', isFallbackAdapter: true } } });
+    expect(gpu[2]).toContain('here on webgpu on google/swiftshader');
   });
 });
 
