@@ -1,9 +1,9 @@
 /**
  * The stand-in model folders load the way real onnx-community folders do: transformers.js (Node,
  * onnxruntime-node, device cpu) with AutoTokenizer + AutoModelForCausalLM for every family and flavour,
- * `present.*` / `logits` with the declared dims and dtypes, our CausalLM wrapper prefilling (fp32 and q8:
- * src/kv/convert.ts accepts float32 KV only, so fp16 is checked through transformers.js alone), the real
- * chat templates and special-token ids, external data (forced on with a zero threshold, split in chunks),
+ * `present.*` / `logits` with the declared dims and dtypes, our CausalLM wrapper prefilling (fp32 and q8 here;
+ * src/kv/convert.ts takes float16 KV too, and the wrapper's fp16 path is tested in test/engine/fp16.test.ts), the
+ * real chat templates and special-token ids, external data (forced on with a zero threshold, split in chunks),
  * and the optional num_logits_to_keep input.
  */
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { STANDIN_MODELS, type StandinModelKey } from '../../src/standins/familie
 import { FLAVOURS, type Flavour } from '../../src/standins/flavours';
 import { readManifest, type ModelManifest } from '../../src/standins/model-folder';
 import type { ModelArch } from '../../src/presets';
+import { maxAbsDiff } from '../util/allclose';
 import { CI_STANDINS, ciStandins } from './helpers';
 
 const MODELS = Object.keys(STANDIN_MODELS) as StandinModelKey[];
@@ -41,14 +42,8 @@ const useRoot = (root: string) => {
 };
 const ids = (v: number[]) => new Tensor('int64', BigInt64Array.from(v, BigInt), [1, v.length]);
 const ones = (n: number) => new Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
-/** Largest |a − b| (Infinity when the lengths differ); typed arrays too big for expect().toEqual's diff. */
-function maxAbsDiff(a: unknown, b: unknown): number {
-  const x = a as ArrayLike<number>, y = b as ArrayLike<number>;
-  if (x.length !== y.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
+/** Tensor data as numbers for maxAbsDiff (NaN-poisoned; throws on a length mismatch). */
+const nums = (d: unknown) => d as ArrayLike<number>;
 const archOf = (dir: string) => readManifest<ModelManifest>(dir)!.key.arch as ModelArch;
 
 async function forward(root: string, id: string, dtype: Flavour, tokens: number[], extra: Record<string, unknown> = {}) {
@@ -174,8 +169,9 @@ describe('external data and num_logits_to_keep', () => {
       expect(rec.files[0].bytes).toBeLessThan(200_000);
       const a = (await forward(ext.root, STANDIN_MODELS['qwen2.5-0.5b-instruct'].hubId, f, tokens)).out;
       const b = (await forward(ci.root, STANDIN_MODELS['qwen2.5-0.5b-instruct'].hubId, f, tokens)).out;
-      expect(maxAbsDiff(a.logits.data, b.logits.data), `${f} logits`).toBe(0);
-      expect(maxAbsDiff(a['present.1.value'].data, b['present.1.value'].data), `${f} present.1.value`).toBe(0);
+      expect(maxAbsDiff(nums(a.logits.data), nums(b.logits.data)), `${f} logits`).toBe(0);
+      const present = (o: typeof a) => nums(o['present.1.value'].data);
+      expect(maxAbsDiff(present(a), present(b)), `${f} present.1.value`).toBe(0);
     }
   });
 
@@ -191,8 +187,9 @@ describe('external data and num_logits_to_keep', () => {
       const last = (await forward(keep.root, id, f, tokens, { num_logits_to_keep: new Tensor('int64', [1n], []) })).out.logits;
       expect(last.dims).toEqual([1, 1, vocab]);
       // q8 quantizes activations per tensor: over the kept rows only, the last row's scale can differ.
-      expect(maxAbsDiff(last.data, (plain.data as Float32Array).subarray(-vocab))).toBeLessThan(f === 'fp32' ? 1e-5 : 2e-2);
-      expect(maxAbsDiff(all.out.logits.data, plain.data)).toBe(0);
+      const tail = (plain.data as Float32Array).subarray(-vocab);
+      expect(maxAbsDiff(nums(last.data), tail)).toBeLessThan(f === 'fp32' ? 1e-5 : 2e-2);
+      expect(maxAbsDiff(nums(all.out.logits.data), nums(plain.data))).toBe(0);
     }
   });
 });
