@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * int8 fuser accuracy on the embedded pair's held-out eval set: runs the Node engine (createNodeC2CEngine,
- * onnxruntime-node + CPU reference fuser) twice on the same items, greedy, once with the stored f32 fuser and
- * once with its int8 quantisation (written to a temp folder with serializeFuser(…, { dtype: 'int8' })), and
+ * onnxruntime-node + its default CPU fuser, the ONNX graph) twice on the same items, greedy, once with the
+ * stored f32 fuser and once with its int8 quantisation (written to a temp folder with serializeFuser(…, { dtype: 'int8' })), and
  * reports C2C accuracy for both, how often the two give the same tokens, and receiver-alone accuracy.
  *
  *   node scripts/eval-int8.mjs [--pair models/c2c-tiny] [--items <pair>/eval_E3.jsonl] [--limit N] [--json out.json]
