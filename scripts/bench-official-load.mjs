@@ -152,7 +152,8 @@ function serve() {
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, requests: () => requests, url: `http://127.0.0.1:${server.address().port}/fuser/` }));
+    server.listen(0, '127.0.0.1', () => resolve({ server, requests: () => requests,
+      url: `http://127.0.0.1:${server.address().port}/fuser/` }));
   });
 }
 

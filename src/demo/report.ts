@@ -13,7 +13,8 @@ import { MODE_LABELS } from './stages';
 
 export function describeDevice(d: DeviceReport): string {
   const a = d.adapter;
-  const adapter = a ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join('/')}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : '';
+  const adapter = a
+    ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join('/')}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : '';
   const sw = a && (a.architecture === 'swiftshader' || a.isFallbackAdapter) ? ' — SwiftShader is a CPU rasterizer, not a GPU' : '';
   const fallback = d.fallbackReason ? ` (fallback: ${d.fallbackReason})` : '';
   const fuserFallback = d.fuserFallbackReason ? ` (fuser fallback: ${d.fuserFallbackReason})` : '';
@@ -47,7 +48,8 @@ export function resultsTable(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?
   return h('table', { class: 'results' },
     h('caption', {}, `${run.items} items × ${run.modes.length} modes, greedy, max ${run.maxNewTokens} new tokens${run.warmup ? ', after one untimed warm-up per mode' : ''} — ${describeDevice(run.device)}`),
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, ...rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r[0]), ...r.slice(1).map((c) => h('td', { class: c === 'MISMATCH' ? 'bad' : '' }, c))))));
+    h('tbody', {}, ...rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r[0]),
+      ...r.slice(1).map((c) => h('td', { class: c === 'MISMATCH' ? 'bad' : '' }, c))))));
 }
 
 const REPORT_CSS = `body{font-family:system-ui,sans-serif;color:#1d2430;margin:24px;max-width:1100px}
@@ -63,10 +65,12 @@ export function renderReportHtml(runs: BenchRun[], ref: ReferenceAccuracy, fullS
     const sec = h('section', { class: 'run' }, h('h2', {}, `${run.pair} — ${run.device.backend}`));
     if (run.engineKind === 'fake') sec.append(h('p', { class: 'warn' }, 'FAKE ENGINE: simulated numbers for UI testing, not results.'));
     if (run.device.adapter?.isFallbackAdapter || run.device.adapter?.architecture === 'swiftshader') {
-      sec.append(h('p', { class: 'warn' }, 'WebGPU here is SwiftShader, a CPU rasterizer: these WebGPU timings say nothing about GPU speed.'));
+      sec.append(
+        h('p', { class: 'warn' }, 'WebGPU here is SwiftShader, a CPU rasterizer: these WebGPU timings say nothing about GPU speed.'));
     }
     sec.append(resultsTable(run, ref, fullSetSize));
-    sec.append(h('ul', {}, ...ratioLines(run).map((l) => h('li', {}, l)), h('li', {}, `started ${run.startedAt}, wall ${fmtMs(run.wallMs)}`)));
+    sec.append(h('ul', {}, ...ratioLines(run).map((l) => h('li', {}, l)),
+      h('li', {}, `started ${run.startedAt}, wall ${fmtMs(run.wallMs)}`)));
     sec.append(h('div', { class: 'charts' }, accuracyChart(run.summaries, ref), latencyChart(run.summaries)));
     body.append(sec);
   }

@@ -21,7 +21,8 @@ const device: DeviceReport = {
 function row(item: number, mode: GenerationMode, totalMs: number, correct: boolean): BenchItemResult {
   return {
     item, mode, text: correct ? 'Oslo' : 'Lima', tokenIds: [5], expected: 'Oslo', correct,
-    timing: { sharerPrefillMs: 1, receiverPrefillMs: 2, fuseMs: mode === 'c2c' ? 0.5 : 0, relayMs: mode === 'text-relay' ? 30 : 0, ttftMs: 3, decodeMs: 4, decodeTokensPerS: 250, totalMs },
+    timing: { sharerPrefillMs: 1, receiverPrefillMs: 2, fuseMs: mode === 'c2c' ? 0.5 : 0, relayMs: mode === 'text-relay' ? 30 : 0,
+      ttftMs: 3, decodeMs: 4, decodeTokensPerS: 250, totalMs },
   };
 }
 
@@ -44,7 +45,8 @@ describe('bench statistics', () => {
     const s = summarise('text-relay', results);
     expect(s).toMatchObject({ n: 2, correct: 2, accuracy: 1, meanMs: 120, p90Ms: 140 });
     expect(s.stages.relayMs).toBe(30);
-    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 2, maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 2,
+      maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
     expect(run.c2cSpeedupOverRelay).toBeCloseTo(6, 10);
     expect(run.c2cOverReceiver).toBeCloseTo(1, 10);
     const noRelay = buildRun({ ...run, modes: ['receiver', 'c2c'], results: results.filter((r) => r.mode !== 'text-relay') });
@@ -53,7 +55,8 @@ describe('bench statistics', () => {
 
   it('the terminal table flags accuracy mismatches on the full set only', () => {
     const results = [row(0, 'receiver', 10, true), row(1, 'receiver', 10, false), row(0, 'c2c', 10, true), row(1, 'c2c', 10, true)];
-    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'c2c'], items: 2, maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'c2c'], items: 2, maxNewTokens: 8,
+      warmup: true, startedAt: '', wallMs: 1, results });
     const full = formatTable(run, { receiver: 0.5, c2c: 0.5 }, 2);
     expect(full).toMatch(/receiver alone.*match/);
     expect(full).toMatch(/C2C.*MISMATCH/);
@@ -85,7 +88,8 @@ describe('paper comparison', () => {
 
 describe('device line', () => {
   it('names the models\' and the fuser\'s fallback reasons, and neither when there is none', () => {
-    const line = describeDevice({ ...device, backend: 'webgpu', fallbackReason: 'no adapter', fuserFallbackReason: 'WebGPU fuser failed: boom' });
+    const line = describeDevice({ ...device, backend: 'webgpu', fallbackReason: 'no adapter',
+      fuserFallbackReason: 'WebGPU fuser failed: boom' });
     expect(line).toContain('(fallback: no adapter)');
     expect(line).toContain('(fuser fallback: WebGPU fuser failed: boom)');
     expect(describeDevice(device)).not.toMatch(/fallback/);
@@ -95,7 +99,8 @@ describe('device line', () => {
 describe('PyTorch report reader', () => {
   it('reads eval_E3 accuracies with the text_relay alias', () => {
     const report = { pair: 'c2c-tiny', params: { seed: 1 }, eval_E3: {
-      receiver: { accuracy: 0.25, n: 48 }, sharer: { accuracy: 0.9, n: 48 }, text_relay: { accuracy: 0.5, n: 48 }, c2c: { accuracy: 0.75, n: 48 }, hint_exact: 0.4,
+      receiver: { accuracy: 0.25, n: 48 }, sharer: { accuracy: 0.9, n: 48 }, text_relay: { accuracy: 0.5, n: 48 },
+        c2c: { accuracy: 0.75, n: 48 }, hint_exact: 0.4,
     } };
     expect(referenceAccuracies(report)).toEqual({ receiver: 0.25, sharer: 0.9, 'text-relay': 0.5, c2c: 0.75 });
   });

@@ -54,13 +54,15 @@ async function twoHostEngine(o: EngineOptions): Promise<C2CEngine> {
   const hosts = { sharer: await make(), receiver: await make() };
   const loaded = await loadPair(hosts, o, { url: o.fuser as string });
   return new Engine({
-    hosts: async () => hosts, device: deviceReport(loaded, 'workers', o.prefixReuse !== false), modelId: 'c2c-tiny', prefixReuse: o.prefixReuse,
+    hosts: async () => hosts, device: deviceReport(loaded, 'workers', o.prefixReuse !== false), modelId: 'c2c-tiny',
+      prefixReuse: o.prefixReuse,
     info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info }, fuser: loaded.fuser.config,
     dispose: async () => { await hosts.sharer.dispose(); await hosts.receiver.dispose(); },
   });
 }
 
-function pairSuite(label: string, opts: () => EngineOptions, skip: string | undefined, create: (o: EngineOptions) => Promise<C2CEngine> = createNodeC2CEngine) {
+function pairSuite(label: string, opts: () => EngineOptions, skip: string | undefined,
+  create: (o: EngineOptions) => Promise<C2CEngine> = createNodeC2CEngine) {
   describe.skipIf(!!skip)(`prefix reuse, ${label}${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let reusing: C2CEngine;
     let fresh: C2CEngine;
@@ -122,7 +124,8 @@ describe.skipIf(!PAIR)('prefix reuse memory', () => {
     const { loadPair, deviceReport } = await import('../../src/engine/assemble');
     const host = new ModelHost(nodePlatform());
     await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
-    const o = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir }, fuser: path.join(pair.dir, 'fuser') };
+    const o = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir },
+      fuser: path.join(pair.dir, 'fuser') };
     const loaded = await loadPair({ sharer: host, receiver: host }, o, { url: o.fuser });
     const engine = new Engine({
       hosts: async () => ({ sharer: host, receiver: host }), device: deviceReport(loaded, 'node'), modelId: 'c2c-tiny',

@@ -50,7 +50,8 @@ async function forward(root: string, id: string, dtype: Flavour, tokens: number[
   useRoot(root);
   const model = (await AutoModelForCausalLM.from_pretrained(id, { dtype, device: 'cpu' } as never)) as unknown as Model;
   try {
-    return { out: await model({ input_ids: ids(tokens), attention_mask: ones(tokens.length), ...extra }), inputNames: model.sessions.model.inputNames };
+    return { out: await model({ input_ids: ids(tokens), attention_mask: ones(tokens.length), ...extra }),
+      inputNames: model.sessions.model.inputNames };
   } finally {
     await model.dispose();
   }
@@ -94,7 +95,8 @@ describe('CausalLM wrapper (fp32, q8)', () => {
         const lm = await CausalLM.load({ id: STANDIN_MODELS[key].hubId }, { device: 'cpu', dtype: f });
         try {
           const real = STANDIN_MODELS[key].arch;
-          expect([lm.info.numLayers, lm.info.kvHeads, lm.info.headDim, lm.info.vocabSize]).toEqual([CI_STANDINS.layers, real.kvHeads, real.headDim, real.vocabSize]);
+          expect([lm.info.numLayers, lm.info.kvHeads, lm.info.headDim, lm.info.vocabSize]).toEqual(
+            [CI_STANDINS.layers, real.kvHeads, real.headDim, real.vocabSize]);
           expect(lm.info.maxPositions).toBe(real.maxContext);
           const prompt = lm.encodeChat([{ role: 'user', content: 'What is the capital of France?' }]);
           const kv = await lm.prefillKV(prompt.slice(0, -1));
@@ -119,14 +121,16 @@ describe('tokenizers and chat templates', () => {
   const render = async (key: StandinModelKey) => {
     useRoot(ci.root);
     const tok = (await AutoTokenizer.from_pretrained(STANDIN_MODELS[key].hubId)) as unknown as Tok;
-    const text = tok.apply_chat_template([{ role: 'user', content: 'Hi' }], { tokenize: false, add_generation_prompt: true, enable_thinking: false });
+    const text = tok.apply_chat_template([{ role: 'user', content: 'Hi' }],
+      { tokenize: false, add_generation_prompt: true, enable_thinking: false });
     return { tok, text: String(text) };
   };
 
   it('Qwen3: thinking disabled renders the empty think block; <think> is one added token', async () => {
     const { tok, text } = await render('qwen3-0.6b');
     expect(text).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n');
-    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual([151643, 151644, 151645, 151667, 151668]);
+    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual(
+      [151643, 151644, 151645, 151667, 151668]);
     expect(tok.encode('<think>', { add_special_tokens: false })).toEqual([151667]);
     expect([tok.eos_token_id, tok.pad_token_id]).toEqual([151645, 151643]);
   });
@@ -134,7 +138,8 @@ describe('tokenizers and chat templates', () => {
   it("Qwen2.5-Instruct: default system prompt, no think block; Qwen3's extra tokens are plain text", async () => {
     const { tok, text } = await render('qwen2.5-0.5b-instruct');
     expect(text).toBe('<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
-    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|file_sep|>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual([151643, 151644, 151645, 151664]);
+    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|file_sep|>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual(
+      [151643, 151644, 151645, 151664]);
     for (const t of ['<think>', '</think>', '<tool_response>']) {
       const enc = tok.encode(t, { add_special_tokens: false });
       expect(enc.length, t).toBeGreaterThan(1);
@@ -156,7 +161,8 @@ describe('external data and num_logits_to_keep', () => {
   const qwenPair = ['qwen3-0.6b+qwen2.5-0.5b'] as const;
 
   it('threshold 0 with 4 MB chunks: every flavour in model.onnx_data[_n], counted in config.json, same outputs as inline', async () => {
-    const ext = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, externalDataThreshold: 0, chunkBytes: 4_000_000 });
+    const ext = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, externalDataThreshold: 0,
+      chunkBytes: 4_000_000 });
     const dir = ext.models['qwen2.5-0.5b-instruct']!;
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     const counts = cfg['transformers.js_config'].use_external_data_format as Record<string, number>;
@@ -176,7 +182,8 @@ describe('external data and num_logits_to_keep', () => {
   });
 
   it('num_logits_to_keep: declared input; 1 keeps the last row, 0 (transformers.js default in forward) keeps all', async () => {
-    const keep = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, flavours: ['fp32', 'q8'], numLogitsToKeep: true });
+    const keep = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, flavours: ['fp32', 'q8'],
+      numLogitsToKeep: true });
     const id = STANDIN_MODELS['qwen3-0.6b'].hubId;
     const vocab = STANDIN_MODELS['qwen3-0.6b'].arch.vocabSize;
     for (const f of ['fp32', 'q8'] as const) {

@@ -77,7 +77,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
             }),
           ]);
           const y = linear(norm ? rmsNorm(a, M, K, g, 1e-6) : a, M, K, w, N, b);
-          const want = y.map((v, i) => (epilogue === 'gelu' ? gelu(v) : epilogue === 'residual' ? v + res[i] : epilogue === 'sigmoid' ? sigmoid(v / 0.7) : v));
+          const want = y.map((v, i) => (epilogue === 'gelu' ? gelu(v) : epilogue === 'residual' ? v
+            + res[i] : epilogue === 'sigmoid' ? sigmoid(v / 0.7) : v));
           expect(maxAbsDiff(await readback(gpu.device, out, M * N), want), `M=${M} N=${N} K=${K} c=${components}`).toBeLessThan(TOL);
         }
       });
@@ -102,7 +103,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
       const out = emptyBuffer(gpu.device, M * N);
       const p: GemmParams = { dtype: 'f32', components, input: 'kv-concat', norm: false, bias: true, epilogue: 'none' };
       await run([
-        gemmDispatch(p, { M, N, K, wOff: offsets[0], bOff: offsets[1], seq, tok0, sharerHeads: sH, sharerDim: sD, receiverHeads: rH, receiverDim: rD }, {
+        gemmDispatch(p, { M, N, K, wOff: offsets[0], bOff: offsets[1], seq, tok0, sharerHeads: sH, sharerDim: sD, receiverHeads: rH,
+          receiverDim: rD }, {
           weights: wb, sharer: upload(gpu.device, s), receiver: upload(gpu.device, r), out,
         }),
       ]);
@@ -128,7 +130,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
       const r = randomArray(rand, rH * seq * rD);
       const { buffer: wb, offsets } = packWeights([w, b]);
       const out = upload(gpu.device, new Float32Array(rH * seq * rD).fill(123));
-      const p: GemmParams = { dtype: 'f32', components: components as 1 | 4, input: 'matrix', norm: false, bias: true, epilogue: 'combine' };
+      const p: GemmParams = { dtype: 'f32', components: components as 1 | 4, input: 'matrix', norm: false, bias: true,
+        epilogue: 'combine' };
       await run([
         gemmDispatch(p, { M, N, K, wOff: offsets[0], bOff: offsets[1], seq, tok0, receiverHeads: rH, receiverDim: rD, gate: 1 }, {
           weights: wb, a: upload(gpu.device, a), headWeight: upload(gpu.device, hw), receiver: upload(gpu.device, r), out,
@@ -162,7 +165,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
     expect(maxAbsDiff(tanhGelu, want)).toBeGreaterThan(1e-4);
   });
 
-  it('every shader variant compiles without errors (f16 variants checked with f16 demoted to f32 when the device lacks shader-f16)', async () => {
+  it('every shader variant compiles without errors (f16 variants checked with f16 demoted to f32 when the device lacks shader-f16)',
+    async () => {
     const hasF16 = gpu.device.features.has('shader-f16');
     const variants: { name: string; source: string }[] = [];
     for (const dtype of ['f32', 'f16'] as const) {
