@@ -16,7 +16,7 @@ import { createOnnxFuser, type OrtModuleLike } from '../../src/fuser/onnx';
 import { kvCacheByteLength, kvTransferables } from '../../src/kv/convert';
 import { widenData } from '../../src/kv/ops';
 import type { C2CEngine, FuserWeights, KVCache } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, type TestPair } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions, type TestPair } from './pair';
 import { ensureFp16Pair } from '../helpers/fp16-pair';
 import { toF16Cache, toF32Cache } from '../helpers/kv-dtype';
 
@@ -193,11 +193,7 @@ describe.skipIf(!PAIR)(`float16 KV end to end in Node${PAIR ? '' : ` (skipped: $
   describe('the Node engine on the fp16 pair', () => {
     let engine: C2CEngine;
     beforeAll(async () => {
-      engine = await createNodeC2CEngine({
-        sharer: { id: 'sharer', localPath: pair.dir },
-        receiver: { id: 'receiver', localPath: pair.dir },
-        fuser: path.join(pair.dir, 'fuser'),
-      });
+      engine = await createNodeC2CEngine(pairOptions(pair.dir));
     });
     afterAll(async () => engine?.dispose());
 

@@ -5,12 +5,11 @@
  * request fields the runtime cannot honour are refused with the field named.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import { InvalidInputError } from '../../src/errors';
 import { createNodeC2CEngine } from '../../src/node';
 import { resolveMode, toChatMessages, toGenerateOptions } from '../../src/engine/openai';
 import { GENERATION_MODES, type C2CEngine, type ChatCompletionChunk, type GenerationMode } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions } from './pair';
 
 describe('OpenAI request mapping (no model)', () => {
   it('maps fields, reads the mode from c2c.mode or the model suffix, and refuses what it cannot serve', () => {
@@ -51,12 +50,7 @@ describe.skipIf(!PAIR)(`OpenAI-shaped API on the Node engine${PAIR ? '' : ` (ski
   let engine: C2CEngine;
 
   beforeAll(async () => {
-    engine = await createNodeC2CEngine({
-      name: 'c2c-tiny',
-      sharer: { id: 'sharer', localPath: pair.dir },
-      receiver: { id: 'receiver', localPath: pair.dir },
-      fuser: path.join(pair.dir, 'fuser'),
-    });
+    engine = await createNodeC2CEngine({ name: 'c2c-tiny', ...pairOptions(pair.dir) });
   });
   afterAll(async () => engine?.dispose());
 

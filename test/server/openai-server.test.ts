@@ -5,14 +5,13 @@
  * interleaving (each answer equals the one it gets alone).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { createNodeC2CEngine } from '../../src/node';
 import { createChatCompletions } from '../../src/engine/openai';
 import { createOpenAIServer } from '../../src/server/openai-server';
 import type { C2CEngine, StreamEvent } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from '../engine/pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions } from '../engine/pair';
 
 describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
@@ -26,12 +25,7 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
   let nextRequest = 0;
 
   beforeAll(async () => {
-    engine = await createNodeC2CEngine({
-      name: 'c2c-tiny',
-      sharer: { id: 'sharer', localPath: pair.dir },
-      receiver: { id: 'receiver', localPath: pair.dir },
-      fuser: path.join(pair.dir, 'fuser'),
-    });
+    engine = await createNodeC2CEngine({ name: 'c2c-tiny', ...pairOptions(pair.dir) });
     // The server sees the real engine through a recorder of its stream events.
     const recorded = {
       modelId: engine.modelId,

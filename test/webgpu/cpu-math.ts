@@ -21,3 +21,15 @@ export function flattenTokens(kv: Float32Array, heads: number, seq: number, dim:
 export function randomArray(rand: () => number, n: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
 }
+
+/**
+ * `[M, N, K, components]` GEMM shapes both kernel suites run: odd K pads every int8 row (K = 1, 3, 37), and the
+ * vec4 path needs K % 4 = 0.
+ */
+export const GEMM_MATRIX_CASES: readonly (readonly [number, number, number, 1 | 4])[] = [
+  [1, 1, 1, 1],
+  [5, 7, 3, 1],
+  [33, 40, 37, 1],
+  [3, 9, 8, 4],
+  [40, 33, 68, 4],
+];

@@ -12,7 +12,7 @@ import { dequantizeInt8, quantizeInt8 } from '../../src/fuser/quantize';
 import { seededRandom } from '../../src/fuser/random-weights';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, uploadWords, type TestGpu, runDispatches } from './dawn';
-import { flattenTokens, invRms, randomArray } from './cpu-math';
+import { GEMM_MATRIX_CASES, flattenTokens, invRms, randomArray } from './cpu-math';
 
 const TOL = 1e-4;
 
@@ -55,14 +55,7 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
     expect(words[0]).toBe((1 | (0xfe << 8) | (3 << 16) | (0x81 << 24)) >>> 0);
   });
 
-  // [M, N, K, components]: odd K pads every row (K=1, 3, 37); vec4 needs K % 4 = 0.
-  const cases: [number, number, number, 1 | 4][] = [
-    [1, 1, 1, 1],
-    [5, 7, 3, 1],
-    [33, 40, 37, 1],
-    [3, 9, 8, 4],
-    [40, 33, 68, 4],
-  ];
+  const cases = GEMM_MATRIX_CASES;
   for (const epilogue of ['none', 'gelu', 'residual', 'sigmoid'] as const)
     it(`matrix input, ${epilogue} epilogue (with and without RMSNorm prologue, bias)`, async () => {
       const rand = seededRandom(300 + epilogue.length);

@@ -6,7 +6,7 @@ import { PipelineCache, type DispatchRecord } from '../../src/fuser/webgpu/progr
 import { seededRandom } from '../../src/fuser/random-weights';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu, runDispatches } from './dawn';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
-import { flattenTokens, invRms, randomArray } from './cpu-math';
+import { GEMM_MATRIX_CASES, flattenTokens, invRms, randomArray } from './cpu-math';
 
 // The CPU reference math (src/fuser/math.ts) in this file's argument order.
 const linear = (a: Float32Array, M: number, K: number, w: Float32Array, N: number, b?: Float32Array) => mathLinear(a, w, b, M, K, N);
@@ -50,13 +50,7 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
     }
   });
 
-  const matrixCases: [number, number, number, 1 | 4][] = [
-    [1, 1, 1, 1],
-    [5, 7, 3, 1],
-    [33, 40, 37, 1],
-    [3, 9, 8, 4],
-    [40, 33, 68, 4],
-  ];
+  const matrixCases = GEMM_MATRIX_CASES;
   for (const epilogue of ['none', 'gelu', 'residual', 'sigmoid'] as const)
     for (const norm of [false, true])
       it(`matrix input, ${norm ? 'RMSNorm prologue, ' : ''}${epilogue} epilogue`, async () => {
