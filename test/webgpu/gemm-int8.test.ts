@@ -12,7 +12,7 @@ import { dequantizeInt8, quantizeInt8 } from '../../src/fuser/quantize';
 import { seededRandom } from '../../src/fuser/random-weights';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, uploadWords, type TestGpu, runDispatches } from './dawn';
-import { GEMM_MATRIX_CASES, flattenTokens, invRms, randomArray } from './cpu-math';
+import { GEMM_MATRIX_CASES, concatTokenRows, invRms, randomArray } from './cpu-math';
 
 const TOL = 1e-4;
 
@@ -105,13 +105,7 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
         await run([gemmDispatch({ ...base, input: 'kv-concat', epilogue: 'none' },
           { M, N, K, wOff: W.wOff, sOff: W.sOff, bOff: W.vOff[0], ...kv },
           { weights: W.buffer, sharer: upload(gpu.device, s), receiver: upload(gpu.device, r), out: hOut })]);
-        const xs = flattenTokens(s, sH, seq, sD, tok0, M);
-        const xr = flattenTokens(r, rH, seq, rD, tok0, M);
-        const x = new Float32Array(M * K);
-        for (let m = 0; m < M; m++) {
-          x.set(xs.subarray(m * sH * sD, (m + 1) * sH * sD), m * K);
-          x.set(xr.subarray(m * rH * rD, (m + 1) * rH * rD), m * K + sH * sD);
-        }
+        const x = concatTokenRows(s, sH, sD, r, rH, rD, seq, tok0, M);
         const err = maxAbsDiff(await readback(gpu.device, hOut, M * N), mathLinear(x, W.deq, b, M, K, N));
         expect(err, `kv-concat ${unpack} K=${K} c=${components}`).toBeLessThanOrEqual(TOL);
 

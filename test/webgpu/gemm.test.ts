@@ -6,7 +6,7 @@ import { PipelineCache, type DispatchRecord } from '../../src/fuser/webgpu/progr
 import { seededRandom } from '../../src/fuser/random-weights';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu, runDispatches } from './dawn';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
-import { GEMM_MATRIX_CASES, flattenTokens, invRms, randomArray } from './cpu-math';
+import { GEMM_MATRIX_CASES, concatTokenRows, invRms, randomArray } from './cpu-math';
 
 // The CPU reference math (src/fuser/math.ts) in this file's argument order.
 const linear = (a: Float32Array, M: number, K: number, w: Float32Array, N: number, b?: Float32Array) => mathLinear(a, w, b, M, K, N);
@@ -102,13 +102,7 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
           weights: wb, sharer: upload(gpu.device, s), receiver: upload(gpu.device, r), out,
         }),
       ]);
-      const xs = flattenTokens(s, sH, seq, sD, tok0, M);
-      const xr = flattenTokens(r, rH, seq, rD, tok0, M);
-      const x = new Float32Array(M * K);
-      for (let m = 0; m < M; m++) {
-        x.set(xs.subarray(m * sH * sD, (m + 1) * sH * sD), m * K);
-        x.set(xr.subarray(m * rH * rD, (m + 1) * rH * rD), m * K + sH * sD);
-      }
+      const x = concatTokenRows(s, sH, sD, r, rH, rD, seq, tok0, M);
       expect(maxAbsDiff(await readback(gpu.device, out, M * N), linear(x, M, K, w, N, b)), `seq=${seq} c=${components}`).toBeLessThan(TOL);
     }
   });
