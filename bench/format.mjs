@@ -1,7 +1,10 @@
 /**
  * Plain-text benchmark table for the terminal (scripts/bench.mjs): accuracy per mode beside the PyTorch
- * report's (flagging mismatches on the full set), mean and p90 latency, and the two headline ratios.
+ * report's (flagging mismatches on the full set), mean and p90 latency, and the accuracy gains and latency
+ * ratios beside the C2C paper's figures (src/demo/paper-reference.mjs).
  */
+import { paperComparisonLines } from '../src/demo/paper-reference.mjs';
+
 const LABELS = { receiver: 'receiver alone', sharer: 'sharer alone', 'text-relay': 'text relay', c2c: 'C2C' };
 const pct = (x) => (x === undefined || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '–');
@@ -28,8 +31,7 @@ export function formatTable(run, reference = {}, fullSetSize) {
     `device: ${describeDevice(run.device)}`,
     line(rows[0]), ...rows.slice(1).map(line),
   ];
-  if (run.c2cSpeedupOverRelay !== null) out.push(`C2C speedup over text relay: ${run.c2cSpeedupOverRelay.toFixed(2)}× (goal ≥ 4×: ${run.c2cSpeedupOverRelay >= 4 ? 'met' : 'NOT met'})`);
-  if (run.c2cOverReceiver !== null) out.push(`C2C latency / receiver-only: ${run.c2cOverReceiver.toFixed(2)}× (goal ≤ 1.15×: ${run.c2cOverReceiver <= 1.15 ? 'met' : 'NOT met'})`);
+  out.push(...paperComparisonLines(run));
   if (subset) out.push(`note: ${run.items} of ${fullSetSize} items — PyTorch accuracies are over the full set, so they are not compared.`);
   if (run.consoleErrors?.length) out.push(`console errors: ${run.consoleErrors.length} (first: ${run.consoleErrors[0]})`);
   return out.join('\n') + '\n';

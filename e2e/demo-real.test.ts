@@ -14,7 +14,8 @@ import { REPO, buildDemo, chromePath, closeBrowser, launchBrowser, serveDemo, wa
 interface GoldenMode { output_ids: number[]; text: string; hint_ids?: number[]; hint_text?: string }
 interface GoldenCase { case: number; type: string; user: string; answer: string; prompt_ids: number[]; receiver: GoldenMode; sharer: GoldenMode; text_relay: GoldenMode; c2c: GoldenMode }
 interface Golden { max_new_tokens: number; hint_max_tokens: number; eos_token_ids: number[]; cases: GoldenCase[] }
-interface PageResult { text: string; tokenIds: number[]; promptIds: number[]; hint?: { text: string; tokenIds: number[] }; timing: Record<string, unknown> }
+interface PageResult { text: string; tokenIds: number[]; promptIds: number[]; hint?: {
+  text: string; tokenIds: number[] }; timing: Record<string, unknown> }
 
 /** C2C_MODELS_DIR (also read by the Vite models plugin) points the test at another models folder. */
 const MODELS = path.resolve(REPO, process.env.C2C_MODELS_DIR ?? 'models');
@@ -65,7 +66,8 @@ describe.skipIf(!ready)('demo e2e on the embedded pair (wasm, golden outputs)', 
     await page.fill('#prompt', gcase.user);
     results = await page.evaluate((user) =>
       (window as unknown as { c2cDemo: { ask: (t: string) => Promise<Record<string, PageResult>> } }).c2cDemo.ask(user), gcase.user);
-    const expected: Record<string, GoldenMode> = { receiver: gcase.receiver, sharer: gcase.sharer, 'text-relay': gcase.text_relay, c2c: gcase.c2c };
+    const expected: Record<string, GoldenMode> = { receiver: gcase.receiver, sharer: gcase.sharer, 'text-relay': gcase.text_relay,
+      c2c: gcase.c2c };
     for (const [mode, g] of Object.entries(expected)) {
       const r = results[mode];
       expect(r, mode).toBeDefined();
@@ -86,8 +88,10 @@ describe.skipIf(!ready)('demo e2e on the embedded pair (wasm, golden outputs)', 
     }
     expect((await page.textContent('[data-mode=text-relay] .hint-text'))?.trim()).toBe(gcase.text_relay.hint_text);
     // The C2C bar has a fuse stage; the relay bar has a relay stage.
-    expect(await page.$$eval('[data-testid=timing-c2c] .tbar-seg', (els) => els.some((e) => (e as HTMLElement).title.startsWith('fuse')))).toBe(true);
-    expect(await page.$$eval('[data-testid=timing-text-relay] .tbar-seg', (els) => els.some((e) => (e as HTMLElement).title.startsWith('relay')))).toBe(true);
+    expect(await page.$$eval('[data-testid=timing-c2c] .tbar-seg',
+      (els) => els.some((e) => (e as HTMLElement).title.startsWith('fuse')))).toBe(true);
+    expect(await page.$$eval('[data-testid=timing-text-relay] .tbar-seg',
+      (els) => els.some((e) => (e as HTMLElement).title.startsWith('relay')))).toBe(true);
     await page.screenshot({ path: 'test-results/demo-real-wasm.png', fullPage: true });
   });
 

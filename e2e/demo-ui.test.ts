@@ -36,7 +36,8 @@ describe.skipIf(!hasChrome)('demo UI (fake engine)', () => {
     expect(await page.locator('#engine-banner').textContent()).toContain('FAKE ENGINE');
     // Every form control has an accessible label.
     const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll('select, input, textarea')].filter((el) => (el as HTMLInputElement).labels?.length === 0).map((el) => el.id));
+      [...document.querySelectorAll('select, input, textarea')].filter((el) => (el as HTMLInputElement).labels?.length === 0).map(
+        (el) => el.id));
     expect(unlabelled).toEqual([]);
     await page.focus('#load');
     await page.keyboard.press('Enter');
@@ -90,7 +91,8 @@ describe.skipIf(!hasChrome)('demo UI (fake engine)', () => {
     try {
       await p.goto(`${server.url}?engine=fake&device=webgpu&autoload=1`);
       await p.waitForSelector('body[data-state=ready]', { timeout: 20_000 });
-      const rows = await p.$$eval('[data-testid=device-report] dt', (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
+      const rows = await p.$$eval('[data-testid=device-report] dt',
+        (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
       expect(rows).toContainEqual(['Fuser backend', 'cpu']);
       expect(rows).toContainEqual(['Fuser fallback reason', 'fake engine: pretends the WebGPU fuser failed']);
       expect(errs).toEqual([]);

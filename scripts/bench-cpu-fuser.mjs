@@ -22,7 +22,8 @@ const reps = Number(opt('--reps', '15'));
 const fuserDir = path.resolve(REPO, opt('--fuser', 'models/c2c-tiny/fuser'));
 const outFile = path.resolve(REPO, opt('--out', 'bench/cpu-fuser.json'));
 
-const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
+const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false } });
 const load = (p) => vite.ssrLoadModule(p);
 const { loadFuserFromDirectory } = await load('/src/fuser/format/node-io.ts');
 const { fuseCache } = await load('/src/fuser/reference.ts');
@@ -33,7 +34,8 @@ const weights = await loadFuserFromDirectory(fuserDir);
 const cfg = weights.config;
 const rand = seededRandom(7);
 const kvCache = (dims, seq) => Array.from({ length: dims.numLayers }, () => {
-  const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1), heads: dims.kvHeads, seq, headDim: dims.headDim });
+  const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1),
+    heads: dims.kvHeads, seq, headDim: dims.headDim });
   return { key: t(), value: t() };
 });
 
@@ -71,7 +73,8 @@ function flopsPerToken() {
 const backends = [];
 const ortNode = await import('onnxruntime-node');
 backends.push({ name: 'onnx-node-cpu', make: () => createOnnxFuser(weights, { ort: ortNode }) });
-backends.push({ name: 'onnx-node-cpu-1thread', make: () => createOnnxFuser(weights, { ort: ortNode, sessionOptions: { intraOpNumThreads: 1 } }) });
+backends.push({ name: 'onnx-node-cpu-1thread', make: () => createOnnxFuser(weights,
+  { ort: ortNode, sessionOptions: { intraOpNumThreads: 1 } }) });
 try {
   const ortWeb = await import('onnxruntime-web');
   ortWeb.env.wasm.numThreads = Number(opt('--wasm-threads', String(os.availableParallelism())));
@@ -100,7 +103,8 @@ for (const seq of tokens) {
   for (const { name, fuser } of fusers) {
     const out = await fuser.fuse(receiver, sharer);
     const ms = await timeIt(() => fuser.fuse(receiver, sharer));
-    row.onnx[name] = { ms, gflops: +(gflop / (ms / 1e3)).toFixed(2), speedup: +(refMs / ms).toFixed(1), maxAbsDiffVsReference: maxAbs(out, ref) };
+    row.onnx[name] = { ms, gflops: +(gflop / (ms / 1e3)).toFixed(2), speedup: +(refMs / ms).toFixed(1),
+      maxAbsDiffVsReference: maxAbs(out, ref) };
   }
   rows.push(row);
   console.log(JSON.stringify(row));
@@ -110,7 +114,8 @@ for (const { fuser } of fusers) fuser.dispose();
 const result = {
   what: 'CPU fuser: plain-JS reference vs ONNX graph on onnxruntime (whole cache, all layers, K and V, random KV)',
   fuser: path.relative(REPO, fuserDir),
-  config: { receiver: cfg.receiver, sharer: cfg.sharer, hiddenDim: cfg.hiddenDim, intermediateDim: cfg.intermediateDim, numMlpLayers: cfg.numMlpLayers },
+  config: { receiver: cfg.receiver, sharer: cfg.sharer, hiddenDim: cfg.hiddenDim, intermediateDim: cfg.intermediateDim,
+    numMlpLayers: cfg.numMlpLayers },
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
   reps,
   wasmThreads: Number(opt('--wasm-threads', String(os.availableParallelism()))),

@@ -24,7 +24,8 @@ const flag = (name, dflt) => {
 };
 const outArg = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;
 
-const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
+const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false } });
 const load = (p) => vite.ssrLoadModule(p);
 const { getTestGpu } = await load('/test/webgpu/dawn.ts');
 const { createWebGPUFuser } = await load('/src/fuser/webgpu/index.ts');
@@ -74,12 +75,14 @@ const pathFlops = (cfg) => pathFlopsPerToken(cfg);
 const pathShapes = (cfg, M) => pathLinearShapes(cfg).map(([n, k]) => [M, n, k]);
 
 function randomCache(rand, dims, seq) {
-  const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1), heads: dims.kvHeads, seq, headDim: dims.headDim });
+  const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1),
+    heads: dims.kvHeads, seq, headDim: dims.headDim });
   return Array.from({ length: dims.numLayers }, () => ({ key: t(), value: t() }));
 }
 
 function storage(bytes) {
-  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
 }
 
 /**
@@ -100,7 +103,8 @@ async function plainGemmChain(cfg, tokens, paths) {
   for (let p = 0; p < paths; p++) {
     let wOff = 0;
     for (const [M, N, K] of shapes) {
-      records.push(gemmDispatch({ dtype: 'f32', components: K % 4 === 0 ? 4 : 1, input: 'matrix', norm: false, bias: false, epilogue: 'none' }, { M, N, K, wOff }, { weights: weights[p], a, out }));
+      records.push(gemmDispatch({ dtype: 'f32', components: K % 4 === 0 ? 4 : 1, input: 'matrix', norm: false, bias: false,
+        epilogue: 'none' }, { M, N, K, wOff }, { weights: weights[p], a, out }));
       wOff += Math.ceil((N * K) / 4) * 4;
     }
   }
@@ -134,7 +138,8 @@ async function benchConfig(name, opts, tokens) {
 
   const toGpu = (cache) => cache.map((l) => ({ key: upload(l.key.data), value: upload(l.value.data) }));
   const upload = (data) => {
-    const b = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const b = device.createBuffer(
+      { size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     new Float32Array(b.getMappedRange()).set(data);
     b.unmap();
     return b;
@@ -177,7 +182,8 @@ async function benchConfig(name, opts, tokens) {
       msPerToken: +(int8Ms / tokens).toFixed(3),
     },
     plainGemm: { ms: +plain.ms.toFixed(2), gflops: +(plain.flops / plain.ms / 1e6).toFixed(4) },
-    referenceTs: { ms: +referenceMs.toFixed(2), gflops: +(flops / referenceMs / 1e6).toFixed(4), msPerToken: +(referenceMs / tokens).toFixed(3) },
+    referenceTs: { ms: +referenceMs.toFixed(2), gflops: +(flops / referenceMs / 1e6).toFixed(4),
+      msPerToken: +(referenceMs / tokens).toFixed(3) },
   };
   console.log(`${name}: ${tokens} tokens, ${r.gflop.toFixed(3)} GFLOP | fuser ${r.fuser.ms} ms (${r.fuser.gflops} GFLOP/s, ${r.fuser.msPerToken} ms/token) | copy path ${r.fuserCopyPath.ms} ms | int8 fuser ${r.int8.ms} ms (${r.int8.gflops} GFLOP/s; weights ${r.int8.weightBytes} B vs ${r.weightBytes} B ${r.dtype}) | plain GEMM ${r.plainGemm.ms} ms (${r.plainGemm.gflops} GFLOP/s) | TS reference ${r.referenceTs.ms} ms (${r.referenceTs.gflops} GFLOP/s)`);
   return r;
@@ -186,14 +192,16 @@ async function benchConfig(name, opts, tokens) {
 const results = [];
 try {
   results.push(
-    await benchConfig('embedded-pair', { receiver: { numLayers: 4, kvHeads: 2, headDim: 32 }, sharer: { numLayers: 3, kvHeads: 4, headDim: 16 }, hiddenDim: 128, intermediateDim: 128 }, flag('--small-tokens', 32)),
+    await benchConfig('embedded-pair', { receiver: { numLayers: 4, kvHeads: 2, headDim: 32 },
+      sharer: { numLayers: 3, kvHeads: 4, headDim: 16 }, hiddenDim: 128, intermediateDim: 128 }, flag('--small-tokens', 32)),
   );
   const qwenLayers = flag('--qwen-layers', fallback ? 1 : 28);
   if (qwenLayers > 0)
     results.push(
       await benchConfig(
         `qwen3-0.6b<-qwen2.5-0.5b${qwenLayers < 28 ? ` (${qwenLayers} of 28 layers)` : ''}`,
-        { receiver: { numLayers: qwenLayers, kvHeads: 8, headDim: 128 }, sharer: { numLayers: Math.max(1, qwenLayers - 4), kvHeads: 2, headDim: 64 }, hiddenDim: 1024, intermediateDim: 1024 },
+        { receiver: { numLayers: qwenLayers, kvHeads: 8, headDim: 128 },
+          sharer: { numLayers: Math.max(1, qwenLayers - 4), kvHeads: 2, headDim: 64 }, hiddenDim: 1024, intermediateDim: 1024 },
         flag('--qwen-tokens', fallback ? 4 : 128),
       ),
     );
@@ -203,8 +211,10 @@ try {
 }
 
 const report = {
-  device: { runtime: `dawn.node (npm webgpu)`, vendor: info.vendor, architecture: info.architecture, description: info.description, isFallbackAdapter: fallback, shaderF16: device.features.has('shader-f16') },
-  caveat: fallback ? 'SwiftShader is a CPU rasterizer (no GPU available): these are not GPU numbers, only relative costs on this machine.' : undefined,
+  device: { runtime: `dawn.node (npm webgpu)`, vendor: info.vendor, architecture: info.architecture, description: info.description,
+    isFallbackAdapter: fallback, shaderF16: device.features.has('shader-f16') },
+  caveat: fallback
+    ? 'SwiftShader is a CPU rasterizer (no GPU available): these are not GPU numbers, only relative costs on this machine.' : undefined,
   date: new Date().toISOString(),
   reps,
   results,

@@ -9,13 +9,15 @@
  *   http-cached — the same URL again: every file from the cache (the server counts zero requests).
  * Per load: peak extra RSS (Linux VmHWM after resetting it through /proc/self/clear_refs) and peak extra
  * ArrayBuffer/external bytes (sampled at every progress callback), both over the post-GC baseline, divided by
- * (file bytes + resulting f32 weight bytes): `officialLoadPeakOverFile` (goal ≤ 1.5). Writes bench/official-load.json.
+ * (file bytes + resulting f32 weight bytes): `officialLoadPeakOverFile`. Writes bench/official-load.json, with the
+ * machine it ran on.
  *
  * Flags: --out FILE (default bench/official-load.json), --keep (keep the generated folder and cache).
  */
 import { createServer as createHttpServer } from 'node:http';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import path from 'node:path';
@@ -150,7 +152,8 @@ function serve() {
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, requests: () => requests, url: `http://127.0.0.1:${server.address().port}/fuser/` }));
+    server.listen(0, '127.0.0.1', () => resolve({ server, requests: () => requests,
+      url: `http://127.0.0.1:${server.address().port}/fuser/` }));
   });
 }
 
@@ -181,7 +184,7 @@ if (args[0] === '--measure') {
     pair: 'qwen3-0.6b+qwen2.5-0.5b dims, seeded random bf16 weights, upstream layout',
     node: process.version,
     date: new Date().toISOString().slice(0, 10),
-    goal: 'officialLoadPeakOverFile <= 1.5',
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, totalMemGiB: Math.round(totalmem() / 2 ** 27) / 8 },
     memory: { officialLoadPeakOverFile: Math.max(...results.map((r) => r.officialLoadPeakOverFile)) },
     results,
   };

@@ -30,7 +30,8 @@ if (!['after', 'before'].includes(impl)) throw new Error(`--impl must be 'after'
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (the weights are dropped and collected between phases)');
 
 const GiB = 2 ** 30;
-const status = () => Object.fromEntries(readFileSync('/proc/self/status', 'utf8').split('\n').filter((l) => /^Vm(HWM|RSS):/.test(l)).map((l) => [l.split(':')[0], Number(l.split(/\s+/)[1]) * 1024]));
+const status = () => Object.fromEntries(readFileSync('/proc/self/status', 'utf8').split('\n').filter(
+  (l) => /^Vm(HWM|RSS):/.test(l)).map((l) => [l.split(':')[0], Number(l.split(/\s+/)[1]) * 1024]));
 
 /** Merges one run's record into the results file (also called by the watchdog thread when it kills the run). */
 const MERGE = `function merge(file, impl, run) {
@@ -72,14 +73,17 @@ function phase(name, extra = {}) {
   const m = process.memoryUsage();
   const s = status();
   const now = performance.now();
-  const rec = { phase: name, ms: Math.round(now - t), peakRssGiB: +(s.VmHWM / GiB).toFixed(3), rssGiB: +(s.VmRSS / GiB).toFixed(3), arrayBuffersGiB: +(m.arrayBuffers / GiB).toFixed(3), externalGiB: +(m.external / GiB).toFixed(3), heapUsedGiB: +(m.heapUsed / GiB).toFixed(3), ...extra };
+  const rec = { phase: name, ms: Math.round(now - t), peakRssGiB: +(s.VmHWM / GiB).toFixed(3), rssGiB: +(s.VmRSS / GiB).toFixed(3),
+    arrayBuffersGiB: +(m.arrayBuffers / GiB).toFixed(3), externalGiB: +(m.external / GiB).toFixed(3),
+    heapUsedGiB: +(m.heapUsed / GiB).toFixed(3), ...extra };
   phases.push(rec);
   watchdog.postMessage(rec);
   console.log(`[bench-onnx-memory] ${impl} ${JSON.stringify(rec)}`);
   t = performance.now();
 }
 
-const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
+const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false } });
 const load = (p) => vite.ssrLoadModule(p);
 
 /** The old fuser's three files from git, imports pointed at this tree's modules (their APIs are the same). */
@@ -107,7 +111,8 @@ let weights = randomFuserWeights(2026, dims);
 let weightBytes = 0;
 for (const l of weights.layers) for (const p of ['key', 'value']) {
   const q = l[p];
-  for (const lin of [q.in, q.scalarHead, q.projOut, ...[...q.mlp1, ...q.scalarMlp2, ...q.projMlp2].flatMap((b) => [b.w1, b.w2])]) weightBytes += 4 * (lin.weight.length + (lin.bias?.length ?? 0));
+  for (const lin of [q.in, q.scalarHead, q.projOut, ...[...q.mlp1, ...q.scalarMlp2, ...q.projMlp2].flatMap(
+    (b) => [b.w1, b.w2])]) weightBytes += 4 * (lin.weight.length + (lin.bias?.length ?? 0));
 }
 phase('weights', { weightGiB: +(weightBytes / GiB).toFixed(3) });
 
@@ -133,7 +138,8 @@ if (fuser) {
   const cache = (d, f16) => Array.from({ length: d.numLayers }, () => {
     const t = () => {
       const data = Float32Array.from({ length: d.kvHeads * tokens * d.headDim }, () => rand() * 2 - 1);
-      return f16 ? { dtype: 'float16', data: Uint16Array.from(data, () => 0x3c00), heads: d.kvHeads, seq: tokens, headDim: d.headDim } : { dtype: 'float32', data, heads: d.kvHeads, seq: tokens, headDim: d.headDim };
+      return f16 ? { dtype: 'float16', data: Uint16Array.from(data, () => 0x3c00), heads: d.kvHeads, seq: tokens,
+        headDim: d.headDim } : { dtype: 'float32', data, heads: d.kvHeads, seq: tokens, headDim: d.headDim };
     };
     return { key: t(), value: t() };
   });
@@ -154,7 +160,8 @@ const result = {
   dims,
   tokens,
   onnxruntimeNode: JSON.parse(readFileSync(path.join(REPO, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version,
-  machine: { cores: (await import('node:os')).cpus().length, totalMemGiB: +((await import('node:os')).totalmem() / GiB).toFixed(1), node: process.version },
+  machine: { cores: (await import('node:os')).cpus().length, totalMemGiB: +((await import('node:os')).totalmem() / GiB).toFixed(1),
+    node: process.version },
   peakRssGiB: +(status().VmHWM / GiB).toFixed(3),
   sampledPeakRssGiB: +(sampledMax / GiB).toFixed(3),
   phases,

@@ -12,7 +12,8 @@ import { createServer } from 'vite';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const reps = Number(process.argv.includes('--reps') ? process.argv[process.argv.indexOf('--reps') + 1] : 7);
-const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false } });
+const vite = await createServer({ root: REPO, configFile: false, logLevel: 'error', appType: 'custom',
+  server: { middlewareMode: true, hmr: false, ws: false } });
 const { encodeModel } = await vite.ssrLoadModule('/src/fuser/onnx/protobuf.ts');
 const ort = await import('onnxruntime-node');
 

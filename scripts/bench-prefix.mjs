@@ -16,12 +16,14 @@ import { runnerImport } from 'vite';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
-  options: { pair: { type: 'string' }, turns: { type: 'string', default: '8' }, reps: { type: 'string', default: '3' }, out: { type: 'string' } },
+  options: { pair: { type: 'string' }, turns: { type: 'string', default: '8' }, reps: { type: 'string', default: '3' },
+    out: { type: 'string' } },
 });
 const turns = Number(values.turns);
 const reps = Number(values.reps);
 const dir = path.resolve(values.pair ?? path.join(REPO, 'models/c2c-tiny'));
-const { module: node } = await runnerImport(path.join(REPO, 'src/node.ts'), { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } });
+const { module: node } = await runnerImport(path.join(REPO, 'src/node.ts'),
+  { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } });
 
 const opts = { sharer: { id: 'sharer', localPath: dir }, receiver: { id: 'receiver', localPath: dir }, fuser: path.join(dir, 'fuser') };
 const reusing = await node.createNodeC2CEngine(opts);
@@ -46,7 +48,8 @@ async function runChat(mode) {
       const out = new Map();
       for (const e of order) out.set(e, await e.generate(history, { mode, maxNewTokens: 8 }));
       const a = out.get(reusing), b = out.get(fresh);
-      if (JSON.stringify(a.tokenIds) !== JSON.stringify(b.tokenIds)) throw new Error(`${mode} turn ${t + 1}: reuse and full re-fusion answers differ`);
+      if (JSON.stringify(a.tokenIds) !== JSON.stringify(
+        b.tokenIds)) throw new Error(`${mode} turn ${t + 1}: reuse and full re-fusion answers differ`);
       samples[t].reuse.push(a.timing.ttftMs);
       samples[t].full.push(b.timing.ttftMs);
       samples[t].promptTokens = a.promptIds.length;
@@ -56,7 +59,8 @@ async function runChat(mode) {
   }
   for (const [t, s] of samples.entries()) {
     const reuse = median(s.reuse), full = median(s.full);
-    rows.push({ turn: t + 1, promptTokens: s.promptTokens, reusedTokens: s.reused, ttftMsReuse: +reuse.toFixed(2), ttftMsFull: +full.toFixed(2), fullOverReuse: +(full / reuse).toFixed(2) });
+    rows.push({ turn: t + 1, promptTokens: s.promptTokens, reusedTokens: s.reused, ttftMsReuse: +reuse.toFixed(2),
+      ttftMsFull: +full.toFixed(2), fullOverReuse: +(full / reuse).toFixed(2) });
   }
   return rows;
 }

@@ -47,7 +47,8 @@ try {
     await page.evaluate(() => window.c2cDemo.ready);
     const t0 = Date.now();
     await page.evaluate((d) => window.c2cDemo.load(undefined, d), dev.name);
-    const info = await page.evaluate(() => ({ device: window.c2cDemo.device(), n: window.c2cDemo.evalItems().length, ref: window.c2cDemo.reference() }));
+    const info = await page.evaluate(() => ({ device: window.c2cDemo.device(), n: window.c2cDemo.evalItems().length,
+      ref: window.c2cDemo.reference() }));
     fullSetSize = info.n;
     reference = info.ref;
     const n = Math.min(dev.limit ?? info.n, info.n);
@@ -76,7 +77,8 @@ try {
   const compact = runs.map(({ results, ...rest }) => ({ ...rest, results: results.map((r) => ({
     item: r.item, mode: r.mode, text: r.text, correct: r.correct, totalMs: Math.round(r.timing.totalMs * 10) / 10,
   })) }));
-  writeFileSync(outJson, JSON.stringify({ generatedAt: new Date().toISOString(), argv: args, fullSetSize, reference, runs: compact }, null, 1) + '\n');
+  writeFileSync(outJson, JSON.stringify({ generatedAt: new Date().toISOString(), argv: args, fullSetSize, reference,
+    runs: compact }, null, 1) + '\n');
   writeFileSync(path.join(outDir, 'results-full.json'), JSON.stringify({ fullSetSize, reference, runs }, null, 1) + '\n');
   console.log(`[bench] wrote ${path.relative(REPO, outJson)}, bench/out/report.html, bench/out/report.png`);
 } catch (e) {

@@ -6,8 +6,8 @@
  * Prints the path it settled on. Other scripts import `findChromium()`.
  */
 import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { aptGet, canApt } from './apt.mjs';
 
 const DEFAULT_PATH = '/usr/bin/chromium';
 
@@ -20,36 +20,13 @@ export function findChromium() {
   return existsSync(DEFAULT_PATH) ? DEFAULT_PATH : null;
 }
 
-function hasCommand(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function ensureChromium() {
   const found = findChromium();
   if (found) return found;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (isRoot && hasCommand('apt-get')) {
+  if (canApt()) {
     console.log('[ensure-chromium] Chromium not found; installing Debian package "chromium" with apt-get…');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const apt = (args) => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          execFileSync('apt-get', args, { stdio: 'inherit', env });
-          return;
-        } catch (e) {
-          if (attempt >= 5) throw e;
-          console.log(`[ensure-chromium] apt-get failed (attempt ${attempt}); retrying in 10 s (dpkg lock?)`);
-          execFileSync('sleep', ['10']);
-        }
-      }
-    };
-    apt(['update', '-q']);
-    apt(['install', '-y', '-q', 'chromium']);
+    aptGet(['update', '-q'], 'ensure-chromium');
+    aptGet(['install', '-y', '-q', 'chromium'], 'ensure-chromium');
     const after = findChromium();
     if (after) return after;
   }

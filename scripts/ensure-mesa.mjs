@@ -8,8 +8,8 @@
  * lavapipe suites skip with it (never fails the run: SwiftShader still covers the f32 kernels).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { aptGet, canApt, shellOk } from './apt.mjs';
 
 export const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
 const BACKPORTS_LINE = 'deb http://deb.debian.org/debian bookworm-backports main';
@@ -31,41 +31,18 @@ export function lavapipeProblem() {
   return null;
 }
 
-const sh = (cmd) => {
-  try {
-    execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-function apt(args) {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      execFileSync('apt-get', args, { stdio: 'inherit', env });
-      return;
-    } catch (e) {
-      if (attempt >= 5) throw e;
-      console.log(`[ensure-mesa] apt-get failed (attempt ${attempt}); retrying in 10 s (dpkg lock?)`);
-      execFileSync('sleep', ['10']);
-    }
-  }
-}
-
 /** Returns null when lavapipe is usable (installing it if it can), else the reason the lavapipe suites skip. */
 export function ensureMesa() {
   let problem = lavapipeProblem();
   if (!problem) return null;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const bookworm = sh('grep -q "VERSION_CODENAME=bookworm" /etc/os-release');
-  if (!(isRoot && bookworm && sh('command -v apt-get'))) return `${problem}; to run the f16 kernel tests install it (${HOW})`;
+  const bookworm = shellOk('grep -q "VERSION_CODENAME=bookworm" /etc/os-release');
+  if (!(bookworm && canApt())) return `${problem}; to run the f16 kernel tests install it (${HOW})`;
   console.log(`[ensure-mesa] ${problem}; installing mesa-vulkan-drivers from bookworm-backports…`);
   try {
-    if (!sh(`grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/`)) writeFileSync(BACKPORTS_FILE, `${BACKPORTS_LINE}\n`);
-    apt(['update', '-q']);
-    apt(['install', '-y', '-q', '-t', 'bookworm-backports', 'mesa-vulkan-drivers']);
+    const hasBackports = shellOk('grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/');
+    if (!hasBackports) writeFileSync(BACKPORTS_FILE, `${BACKPORTS_LINE}\n`);
+    aptGet(['update', '-q'], 'ensure-mesa');
+    aptGet(['install', '-y', '-q', '-t', 'bookworm-backports', 'mesa-vulkan-drivers'], 'ensure-mesa');
   } catch (e) {
     return `${problem}; installing it failed (${e.message}); ${HOW}`;
   }

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * int8 fuser accuracy on the embedded pair's held-out eval set: runs the Node engine (createNodeC2CEngine,
- * onnxruntime-node + CPU reference fuser) twice on the same items, greedy, once with the stored f32 fuser and
- * once with its int8 quantisation (written to a temp folder with serializeFuser(…, { dtype: 'int8' })), and
+ * onnxruntime-node + its default CPU fuser, the ONNX graph) twice on the same items, greedy, once with the
+ * stored f32 fuser and once with its int8 quantisation (written to a temp folder with serializeFuser(…, { dtype: 'int8' })), and
  * reports C2C accuracy for both, how often the two give the same tokens, and receiver-alone accuracy.
  *
  *   node scripts/eval-int8.mjs [--pair models/c2c-tiny] [--items <pair>/eval_E3.jsonl] [--limit N] [--json out.json]
@@ -35,9 +35,11 @@ for (const need of [join(pairDir, 'receiver'), join(pairDir, 'sharer'), join(pai
 }
 const items = readFileSync(itemsPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).slice(0, limit);
 const goldenPath = join(pairDir, 'golden', 'golden.json');
-const maxNewTokens = Number(arg('--max-new-tokens', existsSync(goldenPath) ? JSON.parse(readFileSync(goldenPath, 'utf8')).max_new_tokens : 8));
+const maxNewTokens = Number(arg('--max-new-tokens', existsSync(goldenPath)
+  ? JSON.parse(readFileSync(goldenPath, 'utf8')).max_new_tokens : 8));
 
-const vite = await createServer({ root, configFile: false, logLevel: 'error', appType: 'custom', server: { middlewareMode: true, hmr: false } });
+const vite = await createServer({ root, configFile: false, logLevel: 'error', appType: 'custom',
+  server: { middlewareMode: true, hmr: false } });
 const tmp = mkdtempSync(join(tmpdir(), 'c2c-int8-'));
 try {
   const node = await vite.ssrLoadModule('/src/node.ts');
@@ -87,7 +89,8 @@ try {
     receiver: acc(withF32, 'receiver'),
     c2cF32: acc(withF32, 'c2c'),
     c2cInt8: acc(withInt8, 'c2c'),
-    byType: Object.fromEntries(kinds.map((k) => [k, { receiver: acc(withF32, 'receiver', k), c2cF32: acc(withF32, 'c2c', k), c2cInt8: acc(withInt8, 'c2c', k) }])),
+    byType: Object.fromEntries(kinds.map((k) => [k, { receiver: acc(withF32, 'receiver', k), c2cF32: acc(withF32, 'c2c', k),
+      c2cInt8: acc(withInt8, 'c2c', k) }])),
     sameOutputTokens: same,
     flipped: {
       rightToWrong: items.filter((it, i) => withF32[i].c2c.text === it.answer && withInt8[i].c2c.text !== it.answer).length,
@@ -95,7 +98,8 @@ try {
     },
     fuserFileBytes: { float32: null, int8: Object.values(files).reduce((s, b) => s + b.length, 0) },
     wallSeconds: Math.round(secs),
-    rows: items.map((it, i) => ({ id: it.id, answer: it.answer, receiver: withF32[i].receiver.text, c2cF32: withF32[i].c2c.text, c2cInt8: withInt8[i].c2c.text })),
+    rows: items.map((it, i) => ({ id: it.id, answer: it.answer, receiver: withF32[i].receiver.text, c2cF32: withF32[i].c2c.text,
+      c2cInt8: withInt8[i].c2c.text })),
   };
   report.fuserFileBytes.float32 = Object.values(node.serializeFuser(f32, { dtype: 'float32' }).files).reduce((s, b) => s + b.length, 0);
   const pct = (a) => `${(100 * a.accuracy).toFixed(1)} % (${a.correct}/${a.n})`;

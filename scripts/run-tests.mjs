@@ -23,7 +23,8 @@ try {
 }
 
 const noLavapipe = ensureMesa();
-console.log(noLavapipe ? `[test] lavapipe unavailable, the f16 kernel suites will skip: ${noLavapipe}` : '[test] lavapipe: ready (f16 kernel suites run)');
+console.log(noLavapipe
+  ? `[test] lavapipe unavailable, the f16 kernel suites will skip: ${noLavapipe}` : '[test] lavapipe: ready (f16 kernel suites run)');
 
 if (run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']) !== 0) {
   console.error('[test] type check failed');
@@ -43,7 +44,8 @@ if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   passed = r.numPassedTests ?? 0;
   // A file that fails to load has no failed tests: count each such file once so the line never hides it.
-  const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+  const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some(
+    (a) => a.status === 'failed')).length;
   failed = (r.numFailedTests ?? 0) + brokenFiles;
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }

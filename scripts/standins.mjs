@@ -67,7 +67,8 @@ const list = (name) => (values[name] === undefined ? undefined : values[name] ==
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { runnerImport } = await import('vite');
-const load = async (file) => (await runnerImport(join(root, 'src', 'standins', file), { root, configFile: false, logLevel: 'error', server: { watch: null } })).module;
+const load = async (file) => (await runnerImport(join(root, 'src', 'standins', file),
+  { root, configFile: false, logLevel: 'error', server: { watch: null } })).module;
 const module = await load('ensure.ts');
 
 const options = {
@@ -102,7 +103,9 @@ try {
     // Paths relative to the working folder: the report may be committed (no machine-specific paths).
     const rel = (p) => relative(process.cwd(), p) || '.';
     const relAll = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'string' ? rel(v) : relAll(v)]));
-    const report = { ...paths, root: rel(paths.root), models: relAll(paths.models), fusers: relAll(paths.fusers), converted: relAll(paths.converted), totalBytes: total, generationPeakRssBytes: generationPeakRss, peakRssBytes: peakRss, verified, node: process.version, cpus: cpus().length };
+    const report = { ...paths, root: rel(paths.root), models: relAll(paths.models), fusers: relAll(paths.fusers),
+      converted: relAll(paths.converted), totalBytes: total, generationPeakRssBytes: generationPeakRss, peakRssBytes: peakRss,
+      verified, node: process.version, cpus: cpus().length };
     writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
   }
 } catch (e) {

@@ -90,7 +90,8 @@ export function estimateMemory(p: PairPreset, o: MemoryOptions): MemoryEstimate 
   ];
   const largestBuffer = buffers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   const totalBytes =
-    est.receiverWeightsBytes + est.sharerWeightsBytes + est.fuserWeightsBytes + est.receiverKVBytes + est.sharerKVBytes + est.fusedKVBytes + est.fuserScratchBytes;
+    est.receiverWeightsBytes + est.sharerWeightsBytes + est.fuserWeightsBytes + est.receiverKVBytes + est.sharerKVBytes
+      + est.fusedKVBytes + est.fuserScratchBytes;
   return { ...est, totalBytes, largestBuffer };
 }
 
@@ -116,7 +117,8 @@ function violations(e: MemoryEstimate, l: DeviceMemoryLimits): string[] {
   const v: string[] = [];
   const bufferLimit = Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize);
   if (e.largestBuffer.bytes > bufferLimit) v.push(`${e.largestBuffer.name} needs ${fmt(e.largestBuffer.bytes)} in one buffer; the adapter allows ${fmt(bufferLimit)}`);
-  if (l.budgetBytes !== undefined && e.totalBytes > l.budgetBytes) v.push(`the whole setup needs about ${fmt(e.totalBytes)}; the budget is ${fmt(l.budgetBytes)}`);
+  if (l.budgetBytes !== undefined
+    && e.totalBytes > l.budgetBytes) v.push(`the whole setup needs about ${fmt(e.totalBytes)}; the budget is ${fmt(l.budgetBytes)}`);
   return v;
 }
 
@@ -135,7 +137,8 @@ export function checkMemoryBudget(p: PairPreset, o: MemoryOptions, limits: Devic
   const current = [o.modelDType ?? 'fp32', o.fuserDType ?? 'float16', o.kvDType ?? 'float32'];
   if (smaller.some((d, i) => d !== current[i])) {
     const o2 = { ...o, modelDType: smaller[0], fuserDType: smaller[1], kvDType: smaller[2] };
-    if (violations(estimateMemory(p, o2), limits).length === 0) suggestions.push(`models ${smaller[0]}, fuser ${smaller[1]}, KV ${smaller[2]} at ${o.contextLength} tokens`);
+    if (violations(estimateMemory(p, o2),
+      limits).length === 0) suggestions.push(`models ${smaller[0]}, fuser ${smaller[1]}, KV ${smaller[2]} at ${o.contextLength} tokens`);
     else {
       const c2 = maxContextThatFits(p, o2, limits);
       if (c2 > 0) suggestions.push(`models ${smaller[0]}, fuser ${smaller[1]}, KV ${smaller[2]} with at most ${c2} tokens`);

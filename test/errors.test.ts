@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AbortError, C2CError, FuserFormatError, ShapeMismatchError, deserializeError, serializeError, throwIfAborted } from '../src/errors';
+import { AbortError, C2CError, FuserFormatError, ShapeMismatchError, deserializeError, serializeError,
+  throwIfAborted } from '../src/errors';
 
 describe('errors', () => {
   it('keep class, name, code and details across a structured-clone round trip', () => {

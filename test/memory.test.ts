@@ -74,7 +74,8 @@ describe('memory budget', () => {
   it('refuses a single buffer above the adapter limit, naming it and suggesting smaller dtypes', () => {
     // Default WebGPU limits (128 MiB binding) cannot hold Qwen3's fp32 embedding table (≈594 MiB).
     const small = { maxBufferSize: 256 * 1024 ** 2, maxStorageBufferBindingSize: 128 * 1024 ** 2 };
-    expect(() => checkMemoryBudget(pair, { contextLength: 512, modelDType: 'fp32' }, small)).toThrow(/embedding table needs .* in one buffer/);
+    expect(() => checkMemoryBudget(pair, { contextLength: 512, modelDType: 'fp32' },
+      small)).toThrow(/embedding table needs .* in one buffer/);
     expect(maxContextThatFits(pair, { modelDType: 'fp32' }, small)).toBe(0);
     expect(() => checkMemoryBudget(pair, { contextLength: 512, modelDType: 'fp32' }, small)).toThrow(/What would fit: models q4f16/);
   });

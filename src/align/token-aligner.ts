@@ -107,7 +107,9 @@ export class ChatTokenAligner implements TokenAligner {
   private pairSpecials(): Promise<PairSpecials> {
     this.specials ??= (async () => {
       const [rSp, sSp] = await Promise.all([this.receiver.specials(), this.sharer.specials()]);
-      if (rSp.padId === null || sSp.padId === null) throw new InvalidInputError('cross-tokenizer alignment needs a pad token in both tokenizers', { field: 'pad_token' });
+      if (rSp.padId === null
+        || sSp.padId === null) throw new InvalidInputError('cross-tokenizer alignment needs a pad token in both tokenizers',
+        { field: 'pad_token' });
       const tokens = sSp.specialTokens ?? [];
       const encoded = tokens.length ? await this.sharer.encodeTexts(tokens) : [];
       const sharerSpecial = new Map<string, number>();
@@ -123,8 +125,10 @@ export class ChatTokenAligner implements TokenAligner {
     const [rText, sText, sp] = await Promise.all([this.receiver.render(messages), this.sharer.render(messages), this.pairSpecials()]);
     const rSec = splitSections(rText, messages);
     const sSec = splitSections(sText, messages);
-    if (rSec.length !== sSec.length) throw new InvalidInputError('receiver and sharer chat templates split into different section counts', { field: 'messages' });
-    const [rEnc, sEnc] = await Promise.all([this.receiver.encodeTexts(rSec.map((s) => s.text)), this.sharer.encodeTexts(sSec.map((s) => s.text))]);
+    if (rSec.length !== sSec.length) throw new InvalidInputError('receiver and sharer chat templates split into different section counts',
+      { field: 'messages' });
+    const [rEnc, sEnc] = await Promise.all([this.receiver.encodeTexts(rSec.map((s) => s.text)),
+      this.sharer.encodeTexts(sSec.map((s) => s.text))]);
     const mapped = await this.mapMessageTokens(rSec.flatMap((sec, k) => (sec.kind === 'message' ? rEnc[k] : [])), sp);
     const out: AlignedChat = { receiverIds: [], sharerIds: [], receiverMask: [], sharerMask: [], positions: [], messageRanges: [] };
     let m = 0;
@@ -152,7 +156,8 @@ export class ChatTokenAligner implements TokenAligner {
     }
     out.positions = out.receiverIds.map((_, i) => i);
     if (out.receiverMask.at(-1) !== 1) {
-      throw new InvalidInputError('the last prompt token is padding: the two chat templates tokenize their final sections differently', { field: 'messages' });
+      throw new InvalidInputError('the last prompt token is padding: the two chat templates tokenize their final sections differently',
+        { field: 'messages' });
     }
     return out;
   }

@@ -4,7 +4,8 @@
  */
 import type { FuserWeights } from '../types';
 import { directoryFileReader } from '../fuser/format/node-io';
-import { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo, type CheckpointReader, type LoadOfficialOptions, type OfficialCheckpointInfo } from './official';
+import { loadOfficialCheckpoint, loadOfficialCheckpointWithInfo, type CheckpointReader, type LoadOfficialOptions,
+  type OfficialCheckpointInfo } from './official';
 
 /** Reads files under `dir` (paths may not climb out of it): the shared directory reader. */
 export function directoryCheckpointReader(dir: string): CheckpointReader {

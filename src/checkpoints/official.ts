@@ -106,7 +106,8 @@ export async function loadOfficialCheckpointWithInfo(
   const maxSource = Math.max(...layerMap);
   const sharerLayers = opts.sharerNumLayers ?? maxSource + 1;
   if (!Number.isInteger(sharerLayers) || sharerLayers <= maxSource) {
-    throw new CheckpointFormatError(`sharerNumLayers ${sharerLayers} is too small for the layer map (max sharer layer ${maxSource})`, { field: 'sharerNumLayers' });
+    throw new CheckpointFormatError(`sharerNumLayers ${sharerLayers} is too small for the layer map (max sharer layer ${maxSource})`,
+      { field: 'sharerNumLayers' });
   }
   const config: FuserConfig = {
     receiver: { numLayers: layerMap.length, kvHeads: dims.targetHeads, headDim: dims.targetDim },
@@ -135,7 +136,8 @@ export function parseLayerMap(json: Record<string, unknown>, file: string): { la
   if (targets.length !== 1 || targets[0] !== '0') fail(file, 'top level must hold only target model "0"', '0');
   const sources = obj(json['0'], file, '0');
   const sourceKeys = Object.keys(sources);
-  if (sourceKeys.length !== 1 || sourceKeys[0] !== '1') fail(file, `only one sharer (source model "1") is supported, found ${JSON.stringify(sourceKeys)}`, '0');
+  if (sourceKeys.length !== 1 || sourceKeys[0] !== '1') fail(file,
+    `only one sharer (source model "1") is supported, found ${JSON.stringify(sourceKeys)}`, '0');
   const layers = obj(sources['1'], file, '0.1');
   const keys = Object.keys(layers);
   const layerMap: number[] = new Array(keys.length);
@@ -160,7 +162,8 @@ function parseProjectorJson(json: Record<string, unknown>, file: string): { dims
   const a = obj(json.init_args, file, 'init_args');
   const int = (k: string, min: number): number => {
     const v = a[k];
-    if (!Number.isInteger(v) || (v as number) < min) fail(file, `init_args.${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`, `init_args.${k}`);
+    if (!Number.isInteger(v) || (v as number) < min) fail(file,
+      `init_args.${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`, `init_args.${k}`);
     return v as number;
   };
   const dims: ProjectorDims = {
@@ -185,10 +188,12 @@ function parseProjectorJson(json: Record<string, unknown>, file: string): { dims
 
 function parseAlignment(model: Record<string, unknown>): FuserConfig['alignment'] {
   const enabled = model.is_do_alignment ?? false;
-  if (typeof enabled !== 'boolean') fail('config.json', `model.is_do_alignment must be a boolean, got ${JSON.stringify(enabled)}`, 'model.is_do_alignment');
+  if (typeof enabled !== 'boolean') fail('config.json', `model.is_do_alignment must be a boolean, got ${JSON.stringify(enabled)}`,
+    'model.is_do_alignment');
   const s = model.alignment_strategy;
   if (enabled && (typeof s !== 'string' || !STRATEGIES.has(s))) {
-    fail('config.json', `model.alignment_strategy must be "first" or "longest" when alignment is on, got ${JSON.stringify(s)}`, 'model.alignment_strategy');
+    fail('config.json', `model.alignment_strategy must be "first" or "longest" when alignment is on, got ${JSON.stringify(s)}`,
+      'model.alignment_strategy');
   }
   // Off: the strategy is never used; keep a valid value (the paper's default) when the recipe has another.
   const strategy = typeof s === 'string' && STRATEGIES.has(s) ? (s as 'first' | 'longest') : 'longest';

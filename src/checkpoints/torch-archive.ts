@@ -47,7 +47,8 @@ export function readTorchStateDict(bytes: Uint8Array, fileName: string, opts: To
   const storages = new Map<string, Float32Array>();
   const out = new Map<string, LoadedTensor>();
   for (const [name, value] of root.entries) {
-    if (typeof name !== 'string') throw new CheckpointFormatError(`${fileName}: state-dict key ${name} is not a string`, { field: fileName });
+    if (typeof name !== 'string') throw new CheckpointFormatError(`${fileName}: state-dict key ${name} is not a string`,
+      { field: fileName });
     if (!(value instanceof TensorRef)) {
       throw new CheckpointFormatError(`${fileName}: '${name}' is ${describe(value)}, not a tensor`, { field: fileName, tensor: name });
     }
@@ -55,7 +56,8 @@ export function readTorchStateDict(bytes: Uint8Array, fileName: string, opts: To
     let storage = storages.get(st.key);
     if (!storage) {
       const raw = entries.get(`${prefix}data/${st.key}`);
-      if (!raw) throw new CheckpointFormatError(`${fileName}: storage '${st.key}' of '${name}' is missing from the zip`, { field: fileName, tensor: name });
+      if (!raw) throw new CheckpointFormatError(`${fileName}: storage '${st.key}' of '${name}' is missing from the zip`,
+        { field: fileName, tensor: name });
       const expectBytes = st.numel * ELEMENT_BYTES[st.dtype];
       if (raw.length !== expectBytes) {
         throw new CheckpointFormatError(
@@ -74,7 +76,8 @@ export function readTorchStateDict(bytes: Uint8Array, fileName: string, opts: To
 /** The tensor's elements: a contiguous window [offset, offset + numel) of its storage, as a view (no copy). */
 function view(t: TensorRef, storage: Float32Array, fileName: string, name: string): Float32Array {
   const bad = (msg: string): never => {
-    throw new CheckpointFormatError(`${fileName}: tensor '${name}' ${msg}`, { field: fileName, tensor: name, shape: t.shape, stride: t.stride });
+    throw new CheckpointFormatError(`${fileName}: tensor '${name}' ${msg}`,
+      { field: fileName, tensor: name, shape: t.shape, stride: t.stride });
   };
   let numel = 1;
   for (const d of t.shape) {
@@ -85,7 +88,8 @@ function view(t: TensorRef, storage: Float32Array, fileName: string, name: strin
   let expect = 1;
   for (let i = t.shape.length - 1; i >= 0; i--) {
     // torch ignores the stride of a size-1 dim when deciding contiguity; so do we.
-    if (t.shape[i] !== 1 && t.stride[i] !== expect) bad(`is not contiguous (shape [${t.shape.join(', ')}], stride [${t.stride.join(', ')}])`);
+    if (t.shape[i] !== 1
+      && t.stride[i] !== expect) bad(`is not contiguous (shape [${t.shape.join(', ')}], stride [${t.stride.join(', ')}])`);
     expect *= t.shape[i];
   }
   if (t.offset + numel > storage.length) bad(`reads past its storage (offset ${t.offset} + ${numel} > ${storage.length})`);

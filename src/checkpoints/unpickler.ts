@@ -100,11 +100,13 @@ export function unpickle(bytes: Uint8Array, where = 'data.pkl', limits: Partial<
     stack.push(v);
   };
   const pop = (): PickleValue => {
-    if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[marks.length - 1])) fail(`${OPCODE_NAMES[op]} on an empty stack`, opPos);
+    if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[
+      marks.length - 1])) fail(`${OPCODE_NAMES[op]} on an empty stack`, opPos);
     return stack.pop() as PickleValue;
   };
   const top = (): PickleValue => {
-    if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[marks.length - 1])) fail(`${OPCODE_NAMES[op]} on an empty stack`, opPos);
+    if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[
+      marks.length - 1])) fail(`${OPCODE_NAMES[op]} on an empty stack`, opPos);
     return stack[stack.length - 1] as PickleValue;
   };
   const popMark = (): PickleValue[] => {
@@ -149,7 +151,8 @@ export function unpickle(bytes: Uint8Array, where = 'data.pkl', limits: Partial<
   };
   const global = (module: string, name: string): PickleGlobal => {
     const g = new PickleGlobal(module, name);
-    if (!WHITELIST.has(g.qualified)) fail(`global '${module} ${name}' is not allowed (only torch state-dict globals are)`, opPos, { global: g.qualified });
+    if (!WHITELIST.has(g.qualified)) fail(`global '${module} ${name}' is not allowed (only torch state-dict globals are)`, opPos,
+      { global: g.qualified });
     return created(g);
   };
   const setItems = (dict: PickleValue, items: PickleValue[]): void => {
@@ -217,7 +220,8 @@ export function unpickle(bytes: Uint8Array, where = 'data.pkl', limits: Partial<
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[pos + i]);
         if (n > 0 && bytes[pos + n - 1] & 0x80) v -= 1n << BigInt(8 * n);
         pos += n;
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) fail(`integer ${v} is out of the safe range`, opPos);
+        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(
+          Number.MIN_SAFE_INTEGER)) fail(`integer ${v} is out of the safe range`, opPos);
         push(Number(v));
         break;
       }
@@ -289,7 +293,8 @@ export function unpickle(bytes: Uint8Array, where = 'data.pkl', limits: Partial<
       default: {
         const name = KNOWN_UNSUPPORTED[op];
         const hex = `0x${op.toString(16).padStart(2, '0')}`;
-        fail(name ? `opcode ${name} (${hex}) is not allowed in a state-dict pickle` : `unknown opcode ${hex}`, opPos, { opcode: name ?? hex });
+        fail(name ? `opcode ${name} (${hex}) is not allowed in a state-dict pickle` : `unknown opcode ${hex}`, opPos,
+          { opcode: name ?? hex });
       }
     }
   }

@@ -172,7 +172,8 @@ function zip64Extra(bytes: Uint8Array, at: number, len: number): Uint8Array {
 function entryData(bytes: Uint8Array, e: Entry, fileName: string): Uint8Array {
   const dv = view(bytes);
   const truncated = (have: number): never => {
-    throw new CheckpointFormatError(`${fileName}: entry '${e.name}' is truncated (${have} of ${e.size} bytes)`, { field: fileName, tensor: e.name });
+    throw new CheckpointFormatError(`${fileName}: entry '${e.name}' is truncated (${have} of ${e.size} bytes)`,
+      { field: fileName, tensor: e.name });
   };
   need(bytes, e.localOffset, 30, `local header of '${e.name}'`);
   if (dv.getUint32(e.localOffset, true) !== SIG_LOCAL) throw new BrokenError(`entry '${e.name}' has no local header at ${e.localOffset}`);

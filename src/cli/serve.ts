@@ -39,9 +39,12 @@ export async function startServer(args: ServeArgs, out: (s: string) => void = co
   if (args.pair) {
     const dir = resolve(args.pair);
     for (const sub of ['receiver', 'sharer', 'fuser']) {
-      if (!existsSync(resolve(dir, sub))) throw new ModelLoadError(`--pair ${dir} has no ${sub}/ folder (expected receiver/, sharer/, fuser/)`, { field: '--pair' });
+      if (!existsSync(
+        resolve(dir, sub))) throw new ModelLoadError(`--pair ${dir} has no ${sub}/ folder (expected receiver/, sharer/, fuser/)`,
+        { field: '--pair' });
     }
-    opts = { name: basename(dir), receiver: { id: 'receiver', localPath: dir }, sharer: { id: 'sharer', localPath: dir }, fuser: resolve(dir, 'fuser') };
+    opts = { name: basename(dir), receiver: { id: 'receiver', localPath: dir }, sharer: { id: 'sharer', localPath: dir },
+      fuser: resolve(dir, 'fuser') };
   } else opts = embeddedPair();
   const name = args.name ?? opts.name ?? 'pair';
   const engine = await createNodeC2CEngine({ ...opts, name });

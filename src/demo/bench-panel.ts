@@ -78,7 +78,8 @@ export class BenchPanel {
 
   /** `fullSetSize`: the whole eval set, so a subset is never compared with the full-set PyTorch accuracy. */
   show(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?: number): void {
-    const warn = run.engineKind === 'fake' ? h('p', { class: 'warn' }, 'FAKE ENGINE: simulated numbers for UI testing, not results.') : null;
+    const warn = run.engineKind === 'fake' ? h('p', { class: 'warn' },
+      'FAKE ENGINE: simulated numbers for UI testing, not results.') : null;
     this.out.replaceChildren(
       ...(warn ? [warn] : []),
       resultsTable(run, ref, fullSetSize),

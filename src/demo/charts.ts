@@ -15,9 +15,11 @@ type LegendEntry = { label: string; color: string; marker?: boolean };
 
 function frame(title: string, rows: number, legend: LegendEntry[]): SVGSVGElement {
   const height = TOP + rows * ROW_H + 34;
-  const root = svg('svg', { viewBox: `0 0 ${W} ${height}`, width: '100%', role: 'img', 'aria-label': title, xmlns: 'http://www.w3.org/2000/svg' });
+  const root = svg('svg', { viewBox: `0 0 ${W} ${height}`, width: '100%', role: 'img', 'aria-label': title,
+    xmlns: 'http://www.w3.org/2000/svg' });
   root.append(svg('rect', { x: 0, y: 0, width: W, height, fill: '#ffffff' }));
-  const t = svg('text', { x: 8, y: 20, 'font-family': 'system-ui, sans-serif', 'font-size': 14, 'font-weight': 600, fill: '#1d2430' }, title);
+  const t = svg('text', { x: 8, y: 20, 'font-family': 'system-ui, sans-serif', 'font-size': 14, 'font-weight': 600,
+    fill: '#1d2430' }, title);
   root.append(t);
   let x = 8;
   const ly = height - 12;
@@ -54,7 +56,8 @@ export function accuracyChart(summaries: ModeSummary[], reference: Partial<Recor
     const acc = Number.isFinite(s.accuracy) ? s.accuracy : 0;
     root.append(svg('rect', { x: LABEL_W, y: y + 6, width: acc * plotW, height: ROW_H - 12, fill: MODE_COLORS[s.mode] }));
     const ref = reference[s.mode];
-    if (ref !== undefined) root.append(svg('rect', { x: LABEL_W + ref * plotW - 1.5, y: y + 2, width: 3, height: ROW_H - 4, fill: '#111111' }));
+    if (ref !== undefined) root.append(svg('rect', { x: LABEL_W + ref * plotW - 1.5, y: y + 2, width: 3, height: ROW_H - 4,
+      fill: '#111111' }));
     valueText(root, LABEL_W + plotW + 6, y, `${(100 * acc).toFixed(1)}%`);
   });
   return root;

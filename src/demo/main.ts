@@ -1,6 +1,7 @@
 /**
  * Demo entry: wires the pair picker, load panel, question box, answer columns and benchmark panel to a
- * C2C engine. URL flags: `?device=wasm|webgpu|auto`, `?topology=workers|single`, `?pair=<id>`, `?autoload=1`; `?engine=fake` (UI tests only).
+ * C2C engine. URL flags: `?device=wasm|webgpu|auto`, `?topology=workers|single`, `?pair=<id>`, `?autoload=1`;
+ * `?engine=fake` (UI tests only).
  * `window.c2cDemo` exposes the same actions to the e2e tests and the benchmark runner.
  */
 import type { C2CEngine, GenerationMode, GenerationResult } from '../types';
@@ -53,7 +54,8 @@ const maxNew = () => Math.max(1, Math.min(256, Number(ui.maxNew.value) || 16));
 
 const bench = new BenchPanel(
   () => (engine && loaded
-    ? { engine, items: loaded.items, pair: loaded.pair.label, engineKind, reference: loaded.reference, maxNewTokens: maxNew(), relayMaxTokens: loaded.pair.relayMaxTokens }
+    ? { engine, items: loaded.items, pair: loaded.pair.label, engineKind, reference: loaded.reference, maxNewTokens: maxNew(),
+      relayMaxTokens: loaded.pair.relayMaxTokens }
     : null),
   modes,
 );

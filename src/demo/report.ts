@@ -1,19 +1,20 @@
 /**
- * Benchmark result views: the summary table (accuracy vs PyTorch, mean/p50/p90 latency, TTFT, tok/s,
- * the two headline ratios, the device) and a standalone HTML report with the same table and charts.
+ * Benchmark result views: the summary table (accuracy vs PyTorch, mean/p50/p90 latency, TTFT, tok/s, the
+ * device), the accuracy gains and latency ratios beside the paper's (paper-reference.mjs), and a standalone
+ * HTML report with the same table and charts.
  */
 import type { DeviceReport } from '../types';
 import type { BenchRun } from './bench-core';
 import { accuracyChart, latencyChart } from './charts';
 import { fmtMs, h } from './dom';
+import { paperComparisonLines } from './paper-reference.mjs';
 import type { ReferenceAccuracy } from './reference';
 import { MODE_LABELS } from './stages';
 
-export const GOALS = { c2cSpeedupOverRelay: 4, c2cOverReceiver: 1.15 };
-
 export function describeDevice(d: DeviceReport): string {
   const a = d.adapter;
-  const adapter = a ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join('/')}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : '';
+  const adapter = a
+    ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join('/')}${a.isFallbackAdapter ? ' (fallback adapter)' : ''}` : '';
   const sw = a && (a.architecture === 'swiftshader' || a.isFallbackAdapter) ? ' — SwiftShader is a CPU rasterizer, not a GPU' : '';
   const fallback = d.fallbackReason ? ` (fallback: ${d.fallbackReason})` : '';
   const fuserFallback = d.fuserFallbackReason ? ` (fuser fallback: ${d.fuserFallbackReason})` : '';
@@ -30,17 +31,9 @@ export function accuracyMatch(run: BenchRun, mode: BenchRun['modes'][number], re
   return Math.abs(s.accuracy - r) < 1e-9 ? 'match' : 'MISMATCH';
 }
 
+/** Measured accuracy gains and latency ratios, with the device, beside the paper's figures. */
 export function ratioLines(run: BenchRun): string[] {
-  const out: string[] = [];
-  if (run.c2cSpeedupOverRelay !== null) {
-    const ok = run.c2cSpeedupOverRelay >= GOALS.c2cSpeedupOverRelay;
-    out.push(`C2C speedup over text relay: ${run.c2cSpeedupOverRelay.toFixed(2)}× (goal ≥ ${GOALS.c2cSpeedupOverRelay}×: ${ok ? 'met' : 'NOT met'})`);
-  }
-  if (run.c2cOverReceiver !== null) {
-    const ok = run.c2cOverReceiver <= GOALS.c2cOverReceiver;
-    out.push(`C2C latency over receiver-only: ${run.c2cOverReceiver.toFixed(2)}× (goal ≤ ${GOALS.c2cOverReceiver}×: ${ok ? 'met' : 'NOT met'})`);
-  }
-  return out;
+  return paperComparisonLines(run);
 }
 
 export function resultsTable(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?: number): HTMLTableElement {
@@ -55,7 +48,8 @@ export function resultsTable(run: BenchRun, ref: ReferenceAccuracy, fullSetSize?
   return h('table', { class: 'results' },
     h('caption', {}, `${run.items} items × ${run.modes.length} modes, greedy, max ${run.maxNewTokens} new tokens${run.warmup ? ', after one untimed warm-up per mode' : ''} — ${describeDevice(run.device)}`),
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, ...rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r[0]), ...r.slice(1).map((c) => h('td', { class: c === 'MISMATCH' ? 'bad' : '' }, c))))));
+    h('tbody', {}, ...rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r[0]),
+      ...r.slice(1).map((c) => h('td', { class: c === 'MISMATCH' ? 'bad' : '' }, c))))));
 }
 
 const REPORT_CSS = `body{font-family:system-ui,sans-serif;color:#1d2430;margin:24px;max-width:1100px}
@@ -71,10 +65,12 @@ export function renderReportHtml(runs: BenchRun[], ref: ReferenceAccuracy, fullS
     const sec = h('section', { class: 'run' }, h('h2', {}, `${run.pair} — ${run.device.backend}`));
     if (run.engineKind === 'fake') sec.append(h('p', { class: 'warn' }, 'FAKE ENGINE: simulated numbers for UI testing, not results.'));
     if (run.device.adapter?.isFallbackAdapter || run.device.adapter?.architecture === 'swiftshader') {
-      sec.append(h('p', { class: 'warn' }, 'WebGPU here is SwiftShader, a CPU rasterizer: these WebGPU timings say nothing about GPU speed.'));
+      sec.append(
+        h('p', { class: 'warn' }, 'WebGPU here is SwiftShader, a CPU rasterizer: these WebGPU timings say nothing about GPU speed.'));
     }
     sec.append(resultsTable(run, ref, fullSetSize));
-    sec.append(h('ul', {}, ...ratioLines(run).map((l) => h('li', {}, l)), h('li', {}, `started ${run.startedAt}, wall ${fmtMs(run.wallMs)}`)));
+    sec.append(h('ul', {}, ...ratioLines(run).map((l) => h('li', {}, l)),
+      h('li', {}, `started ${run.startedAt}, wall ${fmtMs(run.wallMs)}`)));
     sec.append(h('div', { class: 'charts' }, accuracyChart(run.summaries, ref), latencyChart(run.summaries)));
     body.append(sec);
   }

@@ -74,13 +74,15 @@ export async function loadFuserSource(reader: FuserFileReader, req: FuserLoadReq
     sharerNumLayers: req.sharerNumLayers,
     beforeWeights: (dims, receiverLayers) => {
       if (budget === undefined) return;
-      const fuserDims = { ...projectorFuserDims(dims), receiver: { numLayers: receiverLayers, kvHeads: dims.targetHeads, headDim: dims.targetDim } };
+      const fuserDims = { ...projectorFuserDims(dims), receiver: { numLayers: receiverLayers, kvHeads: dims.targetHeads,
+        headDim: dims.targetDim } };
       // One projector file is held at a time: one receiver layer's weights at the stored width (≤ f32).
       const oneFile = fuserCpuWeightBytes(fuserDims) / receiverLayers;
       checkFuserLoadBudget(fuserDims, { budgetBytes: budget, rawBytes: oneFile, what: `the official checkpoint at ${reader.location}` });
     },
   });
-  return { weights, format: 'official', files: reader.reports.slice(), sharerLayersFrom: req.sharerNumLayers !== undefined ? 'option' : 'layer-map' };
+  return { weights, format: 'official', files: reader.reports.slice(),
+    sharerLayersFrom: req.sharerNumLayers !== undefined ? 'option' : 'layer-map' };
 }
 
 /** The bytes as a JSON object, or undefined (not UTF-8 JSON, or not an object): what detection accepts as a marker. */
@@ -120,7 +122,8 @@ function estimateFileBytes(cfg: FuserDims & { dtype: string }): number {
  * Which files of the fuser at `reader` are in its cache, without any request: the manifest (fuser.json, or the
  * official projector_config.json) is read from the cache to list them. Nothing cached: `format` undefined.
  */
-export async function cachedFuserFiles(reader: FuserFileReader): Promise<{ format?: FuserFormat; files: { file: string; cached: boolean }[] }> {
+export async function cachedFuserFiles(reader: FuserFileReader): Promise<{
+  format?: FuserFormat; files: { file: string; cached: boolean }[] }> {
   let format: FuserFormat | undefined;
   let files: string[];
   if (await reader.isCached(C2C_WEB_MARKER)) {

@@ -69,16 +69,19 @@ export function dequantizeInt8(q: Int8Array, scale: Float32Array, outDim: number
  */
 export function checkInt8Weight(name: string, q: Int8Array, scale: Float32Array, outDim: number, inDim: number): void {
   if (q.length !== outDim * inDim || scale.length !== outDim) {
-    throw new FuserFormatError(`tensor "${name}": ${q.length} int8 values / ${scale.length} scales for [${outDim}, ${inDim}]`, { tensor: name });
+    throw new FuserFormatError(`tensor "${name}": ${q.length} int8 values / ${scale.length} scales for [${outDim}, ${inDim}]`,
+      { tensor: name });
   }
   for (let i = 0; i < q.length; i++) {
     if (q[i] < -INT8_MAX) {
-      throw new FuserFormatError(`tensor "${name}" holds ${q[i]} at index ${i}; int8 weights are symmetric, in [-127, 127]`, { tensor: name, index: i });
+      throw new FuserFormatError(`tensor "${name}" holds ${q[i]} at index ${i}; int8 weights are symmetric, in [-127, 127]`,
+        { tensor: name, index: i });
     }
   }
   for (let o = 0; o < outDim; o++) {
     if (!(scale[o] >= 0) || !Number.isFinite(scale[o])) {
-      throw new FuserFormatError(`tensor "${name}.scale" has ${scale[o]} at row ${o}; scales must be finite and ≥ 0`, { tensor: `${name}.scale`, index: o });
+      throw new FuserFormatError(`tensor "${name}.scale" has ${scale[o]} at row ${o}; scales must be finite and ≥ 0`,
+        { tensor: `${name}.scale`, index: o });
     }
   }
 }
@@ -115,7 +118,8 @@ function quantizePath(p: ProjectorPathParams, pre: string): ProjectorPathParams 
 export function quantizeFuserWeights(weights: FuserWeights): FuserWeights {
   return {
     config: { ...weights.config, dtype: 'int8' },
-    layers: weights.layers.map((layer, l) => ({ key: quantizePath(layer.key, `${l}.key`), value: quantizePath(layer.value, `${l}.value`) })),
+    layers: weights.layers.map((layer, l) => ({ key: quantizePath(layer.key, `${l}.key`),
+      value: quantizePath(layer.value, `${l}.value`) })),
   };
 }
 

@@ -48,7 +48,8 @@ export function randomFuserWeights(seed: number, o: RandomFuserOptions = {}): Fu
   });
   const H = cfg.hiddenDim;
   const blocks = (m: FfnModule): FFNBlockParams[] =>
-    Array.from({ length: m.blocks }, () => ({ norm: Float32Array.from({ length: H }, () => 0.8 + 0.4 * rand()), w1: linear(m.inner, H, false), w2: linear(H, m.inner, false) }));
+    Array.from({ length: m.blocks }, () => ({ norm: Float32Array.from({ length: H }, () => 0.8 + 0.4 * rand()),
+      w1: linear(m.inner, H, false), w2: linear(H, m.inner, false) }));
   const [mlp1, scalarMlp2, projMlp2] = ffnModules(cfg);
   const inDim = inDimOf(cfg);
   const outDim = outDimOf(cfg);
@@ -61,5 +62,6 @@ export function randomFuserWeights(seed: number, o: RandomFuserOptions = {}): Fu
     projOut: linear(outDim, H, true),
     gateLogit: o.gateLogit ? o.gateLogit(l, p) : 0.5,
   });
-  return { config: cfg, layers: Array.from({ length: cfg.receiver.numLayers }, (_, l) => ({ key: path(l, 'key'), value: path(l, 'value') })) };
+  return { config: cfg, layers: Array.from({ length: cfg.receiver.numLayers },
+    (_, l) => ({ key: path(l, 'key'), value: path(l, 'value') })) };
 }

@@ -16,7 +16,8 @@ export function checkKVTensor(t: KVTensor, dims: ModelKVDims, what: string): voi
   if (t.seq === 0) throw new InvalidInputError(`${what}.seq is 0: nothing to fuse`, { field: `${what}.seq`, actual: 0 });
   const dtype = t.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float16') {
-    throw new InvalidInputError(`${what}.dtype must be 'float32' or 'float16', got ${String(dtype)}`, { field: `${what}.dtype`, actual: dtype });
+    throw new InvalidInputError(`${what}.dtype must be 'float32' or 'float16', got ${String(dtype)}`,
+      { field: `${what}.dtype`, actual: dtype });
   }
   const Want = dtype === 'float16' ? Uint16Array : Float32Array;
   if (!(t.data instanceof Want)) {
@@ -61,7 +62,8 @@ export function checkCacheShapes(cfg: FuserConfig, receiver: KVCache, sharer: KV
         if (!t) throw new InvalidInputError(`${what} is missing`, { field: what });
         checkKVTensor(t, dims, what);
         if ((t.dtype ?? 'float32') !== dtype) {
-          throw new InvalidInputError(`${what} is ${t.dtype ?? 'float32'} but ${name}[0].key is ${dtype}: one dtype per cache`, { field: `${what}.dtype`, expected: dtype, actual: t.dtype });
+          throw new InvalidInputError(`${what} is ${t.dtype ?? 'float32'} but ${name}[0].key is ${dtype}: one dtype per cache`,
+            { field: `${what}.dtype`, expected: dtype, actual: t.dtype });
         }
         if (seq < 0) {
           seq = t.seq;

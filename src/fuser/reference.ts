@@ -7,7 +7,8 @@
  * fused tokens are rounded once (nearest-even) back to the receiver's own dtype; the sharer may differ in dtype.
  */
 import { DisposedError, throwIfAborted } from '../errors';
-import type { KVCache, KVTensor, KVTensorF32, FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams, ProjectorPathParams } from '../types';
+import type { KVCache, KVTensor, KVTensorF32, FFNBlockParams, FuseOptions, Fuser, FuserConfig, FuserWeights, LinearParams,
+  ProjectorPathParams } from '../types';
 import { copyTensor, narrowData, sliceSeq, spliceSeq, widenData } from '../kv/ops';
 import { geluInPlace, linear, rmsNorm, sigmoid } from './math';
 import { checkCacheShapes, checkKVTensor, resolveRange } from './reference-checks';
@@ -60,7 +61,8 @@ export function fuseLayerPath(
 }
 
 /** The open-gate forward in f32: a copy of `receiver` with tokens [s0, s1) fused. */
-function fuseOpenPath(path: ProjectorPathParams, cfg: FuserConfig, receiver: KVTensorF32, sharer: KVTensorF32, s0: number, s1: number): KVTensorF32 {
+function fuseOpenPath(path: ProjectorPathParams, cfg: FuserConfig, receiver: KVTensorF32, sharer: KVTensorF32, s0: number,
+  s1: number): KVTensorF32 {
   const seq = receiver.seq;
   const out = copyTensor(receiver);
 

@@ -59,7 +59,8 @@ export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors file
 
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('__metadata__ must be an object of strings', { field: '__metadata__' });
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('__metadata__ must be an object of strings',
+        { field: '__metadata__' });
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} must be a string`, { field: `__metadata__.${k}` });
         metadata[k] = v as string;
@@ -68,10 +69,12 @@ export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors file
     }
     const t = fieldsOf(raw, name, fail);
     const dtype = t.dtype;
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) fail(`tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`, { tensor: name, field: 'dtype' });
+    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) fail(`tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`,
+      { tensor: name, field: 'dtype' });
     const shape = t.shape;
     if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`tensor "${name}": shape must be an array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(shape)}`, { tensor: name, field: 'shape' });
+      fail(`tensor "${name}": shape must be an array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(shape)}`,
+        { tensor: name, field: 'shape' });
     }
     const offsets = t.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
@@ -79,15 +82,18 @@ export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors file
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLen) {
-      fail(`tensor "${name}": data_offsets [${begin}, ${end}] fall outside the ${dataLen}-byte data buffer`, { tensor: name, field: 'data_offsets' });
+      fail(`tensor "${name}": data_offsets [${begin}, ${end}] fall outside the ${dataLen}-byte data buffer`,
+        { tensor: name, field: 'data_offsets' });
     }
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     const expectedBytes = numel * DTYPE_BYTES[dtype as SafetensorsDType];
     if (!Number.isSafeInteger(expectedBytes) || expectedBytes !== end - begin) {
-      fail(`tensor "${name}": shape ${JSON.stringify(shape)} × ${dtype} needs ${expectedBytes} bytes but data_offsets span ${end - begin}`, { tensor: name, field: 'data_offsets' });
+      fail(`tensor "${name}": shape ${JSON.stringify(shape)} × ${dtype} needs ${expectedBytes} bytes but data_offsets span ${end - begin}`,
+        { tensor: name, field: 'data_offsets' });
     }
     entries.push({ name, begin, end });
-    tensors.set(name, { name, dtype: dtype as SafetensorsDType, shape: (shape as number[]).slice(), data: bytes.subarray(dataStart + begin, dataStart + end) });
+    tensors.set(name, { name, dtype: dtype as SafetensorsDType, shape: (shape as number[]).slice(),
+      data: bytes.subarray(dataStart + begin, dataStart + end) });
   }
 
   // The byte buffer must be covered exactly: no overlaps and no holes (as the reference implementation requires).

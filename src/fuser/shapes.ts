@@ -56,7 +56,8 @@ export function pathTensorShapes(d: FuserDims): { suffix: string; shape: number[
   for (const m of ffnModules(d)) {
     for (let b = 0; b < m.blocks; b++) {
       const bp = `${m.name}.blocks.${b}`;
-      out.push({ suffix: `${bp}.norm.weight`, shape: [H] }, { suffix: `${bp}.w1.weight`, shape: [m.inner, H] }, { suffix: `${bp}.w2.weight`, shape: [H, m.inner] });
+      out.push({ suffix: `${bp}.norm.weight`, shape: [H] }, { suffix: `${bp}.w1.weight`, shape: [m.inner, H] },
+        { suffix: `${bp}.w2.weight`, shape: [H, m.inner] });
     }
   }
   out.push({ suffix: 'scalar_head.weight', shape: [d.receiver.kvHeads, H] }, { suffix: 'scalar_head.bias', shape: [d.receiver.kvHeads] });
@@ -85,7 +86,8 @@ function checkLinear(p: LinearParams | undefined, outDim: number, inDim: number,
   const ok = !!p && p.outDim === outDim && p.inDim === inDim && p.weight instanceof Float32Array && p.weight.length === outDim * inDim
     && (!hasBias || (p.bias instanceof Float32Array && p.bias.length === outDim));
   if (!ok) {
-    const got = p ? `[${p.outDim}, ${p.inDim}] (${p.weight?.length} values${hasBias ? `, bias ${p.bias?.length ?? 'missing'}` : ''})` : 'nothing';
+    const got = p
+      ? `[${p.outDim}, ${p.inDim}] (${p.weight?.length} values${hasBias ? `, bias ${p.bias?.length ?? 'missing'}` : ''})` : 'nothing';
     throw new ShapeMismatchError(`${what}: expected weight [${outDim}, ${inDim}]${hasBias ? ` and bias [${outDim}]` : ''}, got ${got}`, {
       field: what, expected: [outDim, inDim], actual: p ? [p.outDim, p.inDim] : null,
     });
@@ -94,11 +96,13 @@ function checkLinear(p: LinearParams | undefined, outDim: number, inDim: number,
 
 function checkBlocks(blocks: FFNBlockParams[] | undefined, m: FfnModule, hidden: number, what: string): void {
   if (!Array.isArray(blocks) || blocks.length !== m.blocks) {
-    throw new ShapeMismatchError(`${what} has ${blocks?.length ?? 0} FFN blocks, expected ${m.blocks}`, { field: what, expected: m.blocks, actual: blocks?.length ?? 0 });
+    throw new ShapeMismatchError(`${what} has ${blocks?.length ?? 0} FFN blocks, expected ${m.blocks}`,
+      { field: what, expected: m.blocks, actual: blocks?.length ?? 0 });
   }
   blocks.forEach((b, i) => {
     if (!(b.norm instanceof Float32Array) || b.norm.length !== hidden) {
-      throw new ShapeMismatchError(`${what}.blocks.${i}.norm has ${b.norm?.length} values, expected ${hidden}`, { field: `${what}.blocks.${i}.norm` });
+      throw new ShapeMismatchError(`${what}.blocks.${i}.norm has ${b.norm?.length} values, expected ${hidden}`,
+        { field: `${what}.blocks.${i}.norm` });
     }
     checkLinear(b.w1, m.inner, hidden, false, `${what}.blocks.${i}.w1`);
     checkLinear(b.w2, hidden, m.inner, false, `${what}.blocks.${i}.w2`);
@@ -138,7 +142,8 @@ export function checkFuserWeights(weights: FuserWeights): void {
   }
   cfg.layerMap.forEach((g, l) => {
     if (!Number.isInteger(g) || g < 0 || g >= cfg.sharer.numLayers) {
-      throw new FuserFormatError(`layerMap[${l}] = ${g} is not a sharer layer (0..${cfg.sharer.numLayers - 1})`, { field: `layerMap[${l}]`, actual: g });
+      throw new FuserFormatError(`layerMap[${l}] = ${g} is not a sharer layer (0..${cfg.sharer.numLayers - 1})`,
+        { field: `layerMap[${l}]`, actual: g });
     }
   });
   weights.layers.forEach((layer, l) => {

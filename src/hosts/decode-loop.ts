@@ -26,7 +26,8 @@ export interface DecodeStart {
   borrowed?: boolean;
 }
 
-export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateRequest, onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome> {
+export async function decodeLoop(m: CausalLM, start: DecodeStart, req: GenerateRequest,
+  onToken?: (e: HostTokenEvent) => void): Promise<GenerateOutcome> {
   const t0 = now();
   let { past, mask } = start;
   const keep = start.borrowed ? start.past : null;

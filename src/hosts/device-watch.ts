@@ -25,7 +25,8 @@ export class DeviceWatch {
 
   private error(cause?: unknown): DeviceLostError {
     const i = this.info ?? { reason: 'unknown', message: '' };
-    return new DeviceLostError(`the GPU device was lost (${i.reason})${i.message ? `: ${i.message}` : ''}`, { reason: i.reason }, { cause });
+    return new DeviceLostError(`the GPU device was lost (${i.reason})${i.message ? `: ${i.message}` : ''}`,
+      { reason: i.reason }, { cause });
   }
 
   /** Runs `f` unless the device is lost; a loss while it runs rejects at once, and its own failure after a loss is a loss. */

@@ -34,7 +34,8 @@ export interface FusionInput {
 
 /** Fuses `receiver` in place (its `kv` or `present` becomes the fused cache). */
 export async function fuseKept({ fuser, receiver: r, sharer: s, info, ranges, signal }: FusionInput): Promise<void> {
-  if (r.seq !== s.seq) throw new ShapeMismatchError(`receiver KV has ${r.seq} tokens, sharer KV ${s.seq}`, { expected: r.seq, actual: s.seq });
+  if (r.seq !== s.seq) throw new ShapeMismatchError(`receiver KV has ${r.seq} tokens, sharer KV ${s.seq}`,
+    { expected: r.seq, actual: s.seq });
   const spans = (ranges ?? [[0, r.seq]]).filter(([a, b]) => b > a);
   try {
     if (r.present && s.present && isGpuFuser(fuser) && spans.length) {
@@ -43,7 +44,8 @@ export async function fuseKept({ fuser, receiver: r, sharer: s, info, ranges, si
       // The fused KV keeps the receiver's dtype (f16 buffers stay f16 on the GPU).
       const dtypes = { receiverDType: presentDType(r.present), sharerDType: presentDType(s.present) };
       for (const [start, end] of spans) {
-        const bufs = await fuser.fuseBuffers(presentToGpuKV(cur, info.receiver.numLayers), sharerGpu, r.seq, { start, end, signal, ...dtypes });
+        const bufs = await fuser.fuseBuffers(presentToGpuKV(cur, info.receiver.numLayers), sharerGpu, r.seq,
+          { start, end, signal, ...dtypes });
         const next = gpuKVToPresent(bufs, cur['present.0.key'], info.receiver, r.seq, dtypes.receiverDType);
         if (cur !== r.present) disposeTensors(cur);
         cur = next;

@@ -17,7 +17,8 @@ export interface GpuFuser extends Fuser {
   ): Promise<GpuKV>;
 }
 
-type OrtTensorLike = { gpuBuffer?: GPUBuffer; location?: string; type?: string; constructor: { fromGpuBuffer?: (b: GPUBuffer, o: { dataType: string; dims: number[]; dispose?: () => void }) => unknown } };
+type OrtTensorLike = { gpuBuffer?: GPUBuffer; location?: string; type?: string; constructor: {
+  fromGpuBuffer?: (b: GPUBuffer, o: { dataType: string; dims: number[]; dispose?: () => void }) => unknown } };
 const ort = (t: Tensor) => (t as unknown as { ort_tensor: OrtTensorLike }).ort_tensor;
 
 export function isGpuFuser(f: Fuser | null): f is GpuFuser {

@@ -50,7 +50,8 @@ export class ModelHost implements HostApi {
     return m;
   }
 
-  async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<LoadedModel> {
+  async loadModel(role: ModelRole, source: ModelSource, onProgress?: (e: RawProgressEvent) => void,
+    signal?: AbortSignal): Promise<LoadedModel> {
     const { init } = this.ready();
     // transformers.js `env` is global: one load at a time per host, each with its own localModelPath.
     const run = async () => {
@@ -69,7 +70,8 @@ export class ModelHost implements HostApi {
       } catch (e) {
         // 'auto' may fall back from WebGPU to wasm, and says so (DeviceReport.fallbackReason).
         if (this.device!.backend !== 'webgpu' || init.device !== 'auto' || e instanceof AbortError) throw e;
-        this.device = { backend: 'wasm', shaderF16: false, fallbackReason: `WebGPU model load failed, using wasm: ${(e as Error).message}` };
+        this.device = { backend: 'wasm', shaderF16: false,
+          fallbackReason: `WebGPU model load failed, using wasm: ${(e as Error).message}` };
         lm = await load(this.device);
       }
       onProgress?.({ role, phase: 'compile', loaded: 1, total: 1 });
@@ -79,7 +81,8 @@ export class ModelHost implements HostApi {
       disposeTensors(present);
       if (presentType !== lm.kvDType) {
         await lm.dispose();
-        throw new ModelLoadError(`model "${source.id}" takes ${lm.kvDType} past_key_values but returns ${presentType} present.*`, { field: 'dtype', expected: lm.kvDType, actual: presentType });
+        throw new ModelLoadError(`model "${source.id}" takes ${lm.kvDType} past_key_values but returns ${presentType} present.*`,
+          { field: 'dtype', expected: lm.kvDType, actual: presentType });
       }
       onProgress?.({ role, phase: 'warmup', loaded: 1, total: 1 });
       await this.models.get(role)?.dispose();
@@ -88,7 +91,8 @@ export class ModelHost implements HostApi {
     };
     const lm = await this.serialised(run);
     const d = this.device!;
-    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16, modelDType: lm.modelDType, kvDType: lm.kvDType };
+    return { info: lm.info, backend: d.backend, fallbackReason: d.fallbackReason, adapter: d.adapter, shaderF16: d.shaderF16,
+      modelDType: lm.modelDType, kvDType: lm.kvDType };
   }
 
   async loadFuser(req: FuserLoadRequest, onProgress?: (e: RawProgressEvent) => void, signal?: AbortSignal): Promise<FuserLoadResult> {
@@ -145,7 +149,8 @@ export class ModelHost implements HostApi {
       case 'tokenToId':
         return op.tokens.map((t) => m.tokenToId(t));
       case 'specials': {
-        const s: TokenizerSpecials = { padId: m.info.padId, unkId: m.info.unkId, eosIds: m.info.eosIds, padToken: m.padToken, specialTokens: m.specialTokens };
+        const s: TokenizerSpecials = { padId: m.info.padId, unkId: m.info.unkId, eosIds: m.info.eosIds, padToken: m.padToken,
+          specialTokens: m.specialTokens };
         return s;
       }
     }
@@ -163,7 +168,8 @@ export class ModelHost implements HostApi {
     // Single topology on WebGPU: keep the GPU tensors for an in-place fusion, no download.
     if (req.keep && !req.returnKV && isGpuFuser(this.fuser) && this.device?.backend === 'webgpu') {
       const { present } = await m.forward(req.ids, req.positions ?? req.ids.map((_, i) => i), null, req.mask);
-      if (presentOnGpu(present, m.info.numLayers)) return { handle: this.kept.keep({ role, present, seq: req.ids.length, mask: req.mask }), ms: now() - t0 };
+      if (presentOnGpu(present, m.info.numLayers)) return { handle: this.kept.keep(
+        { role, present, seq: req.ids.length, mask: req.mask }), ms: now() - t0 };
       const kv = await presentToKVCache(present as never, m.info.numLayers);
       disposeTensors(present);
       return this.keepResult(role, kv, req, now() - t0);
@@ -188,7 +194,8 @@ export class ModelHost implements HostApi {
     const receiver = this.kept.get(req.receiverHandle, 'receiver');
     if (req.keepInputs || req.fusedBase) return this.fuseReusing(req, receiver);
     // Decoding is receiver-only: a sharer handle of this host is consumed here.
-    const sharer = 'handle' in req.sharer ? this.kept.take(req.sharer.handle, 'sharer') : { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
+    const sharer = 'handle' in req.sharer ? this.kept.take(req.sharer.handle, 'sharer')
+      : { kv: req.sharer.kv, seq: req.sharer.kv[0]?.key.seq ?? 0 };
     const t0 = now();
     // Workers topology: the sharer model is in another worker; its layer count is the fuser's (checked at load).
     const info = { receiver: this.model('receiver').info, sharer: this.models.get('sharer')?.info ?? this.fuser!.config.sharer };
@@ -205,7 +212,8 @@ export class ModelHost implements HostApi {
     const sharer = given
       ? { kv: given, covers: req.fusedBase ? Math.min(req.fusedBase.tokens, receiver.seq) : 0 }
       : { kv: await keptToCpu(sharerEntry!, info.sharer), covers: 0 };
-    const fused = await fuseFromBase({ fuser: this.fuser!, kept: this.kept, receiver, sharer, info, fusedBase: req.fusedBase, ranges: req.ranges, signal: req.signal });
+    const fused = await fuseFromBase({ fuser: this.fuser!, kept: this.kept, receiver, sharer, info, fusedBase: req.fusedBase,
+      ranges: req.ranges, signal: req.signal });
     const handle = this.kept.keep({ role: 'receiver', kv: fused, seq: receiver.seq, mask: receiver.mask });
     if (!req.keepInputs) this.kept.release(req.receiverHandle);
     return { ms: now() - t0, handle };

@@ -17,7 +17,8 @@ import type { KeptKV, KVRegistry } from './kv-registry';
 /** Checks a reuse length against the kept entry it refers to. */
 function checkTokens(tokens: number, entry: KeptKV, what: string): void {
   if (!Number.isInteger(tokens) || tokens < 0 || tokens > entry.seq) {
-    throw new InvalidInputError(`${what}.tokens ${tokens} is outside the kept cache's 0..${entry.seq} tokens`, { field: `${what}.tokens`, actual: tokens });
+    throw new InvalidInputError(`${what}.tokens ${tokens} is outside the kept cache's 0..${entry.seq} tokens`,
+      { field: `${what}.tokens`, actual: tokens });
   }
 }
 
@@ -82,7 +83,8 @@ export async function fuseFromBase(x: FuseFromBaseInput): Promise<KVCache> {
   if (from === r.seq) return base ?? rKV;
   const sFull = x.sharer.kv ?? (await presentToKVCache(x.sharer.present as never, x.info.sharer.numLayers));
   if (x.sharer.covers > from) {
-    throw new InvalidInputError(`the sharer KV starts at token ${x.sharer.covers}, after the first token to fuse (${from})`, { field: 'sharer' });
+    throw new InvalidInputError(`the sharer KV starts at token ${x.sharer.covers}, after the first token to fuse (${from})`,
+      { field: 'sharer' });
   }
   // The sharer KV covers tokens [covers, covers + its length): the ones to fuse are [from, end).
   const sNew = sliceCache(sFull, from - x.sharer.covers, sFull[0]?.key.seq ?? 0);
@@ -91,7 +93,8 @@ export async function fuseFromBase(x: FuseFromBaseInput): Promise<KVCache> {
     throw new InvalidInputError(`receiver has ${rNew[0]?.key.seq} tokens to fuse, the sharer ${sNew[0]?.key.seq}`, { field: 'sharer' });
   }
   // Ranges are absolute token positions: shift them onto the tokens being fused, drop what is before `from`.
-  const spans = (x.ranges ?? [[0, r.seq]]).map(([a, b]): [number, number] => [Math.max(a, from) - from, b - from]).filter(([a, b]) => b > a);
+  const spans = (x.ranges ?? [[0, r.seq]]).map(([a, b]): [number, number] => [Math.max(a, from) - from, b - from]).filter(
+    ([a, b]) => b > a);
   let fused = rNew;
   for (const [start, end] of spans) fused = await x.fuser.fuse(fused, sNew, { start, end, signal: x.signal });
   return base ? concatCache(base, fused) : fused;

@@ -15,7 +15,8 @@ export function validateSampling(s: SamplingOptions | undefined): void {
   const bad = (field: string, actual: unknown, why: string) => {
     throw new InvalidInputError(`sampling.${field} ${why} (got ${String(actual)})`, { field: `sampling.${field}`, actual });
   };
-  if (s.temperature !== undefined && !(s.temperature >= 0 && Number.isFinite(s.temperature))) bad('temperature', s.temperature, 'must be a finite number >= 0');
+  if (s.temperature !== undefined && !(s.temperature >= 0 && Number.isFinite(s.temperature))) bad('temperature', s.temperature,
+    'must be a finite number >= 0');
   if (s.topK !== undefined && !(Number.isInteger(s.topK) && s.topK >= 0)) bad('topK', s.topK, 'must be an integer >= 0');
   if (s.topP !== undefined && !(s.topP > 0 && s.topP <= 1)) bad('topP', s.topP, 'must be in (0, 1]');
   if (s.repetitionPenalty !== undefined && !(s.repetitionPenalty > 0 && Number.isFinite(s.repetitionPenalty))) {

@@ -44,7 +44,8 @@ export function halfBits(raw: unknown): Uint16Array | null {
 }
 
 async function readKV(t: TensorLike, name: string): Promise<Float32Array | Uint16Array> {
-  if (!isKVDType(t.type)) throw new ShapeMismatchError(`${name} has dtype ${t.type}, expected float32 or float16`, { tensor: name, actual: t.type });
+  if (!isKVDType(t.type)) throw new ShapeMismatchError(`${name} has dtype ${t.type}, expected float32 or float16`,
+    { tensor: name, actual: t.type });
   const raw = await tensorData(t);
   if (t.type === 'float32') {
     if (!(raw instanceof Float32Array)) throw new ShapeMismatchError(`${name} data is not a Float32Array`, { tensor: name });
@@ -57,7 +58,8 @@ async function readKV(t: TensorLike, name: string): Promise<Float32Array | Uint1
 
 function toKVTensor(data: Float32Array | Uint16Array, dims: readonly number[], name: string, copy: boolean): KVTensor {
   if (dims.length !== 4 || dims[0] !== 1) {
-    throw new ShapeMismatchError(`${name} has dims [${dims.join(', ')}], expected [1, kv_heads, seq, head_dim]`, { tensor: name, actual: dims });
+    throw new ShapeMismatchError(`${name} has dims [${dims.join(', ')}], expected [1, kv_heads, seq, head_dim]`,
+      { tensor: name, actual: dims });
   }
   const [, heads, seq, headDim] = dims;
   if (data.length !== heads * seq * headDim) throw new ShapeMismatchError(`${name} holds ${data.length} values for dims [${dims.join(', ')}]`, { tensor: name });
@@ -79,9 +81,11 @@ export async function presentToKVCache(outputs: Record<string, TensorLike>, numL
     if (!k || !v) throw new ShapeMismatchError(`model output ${k ? vName : kName} is missing`, { tensor: k ? vName : kName });
     for (const [t, n] of [[k, kName], [v, vName]] as const) {
       dtype ??= t.type;
-      if (t.type !== dtype) throw new ShapeMismatchError(`${n} is ${t.type} but present.0.key is ${dtype}: one KV dtype per model`, { tensor: n, expected: dtype, actual: t.type });
+      if (t.type !== dtype) throw new ShapeMismatchError(`${n} is ${t.type} but present.0.key is ${dtype}: one KV dtype per model`,
+        { tensor: n, expected: dtype, actual: t.type });
     }
-    cache.push({ key: toKVTensor(await readKV(k, kName), k.dims, kName, copy), value: toKVTensor(await readKV(v, vName), v.dims, vName, copy) });
+    cache.push({ key: toKVTensor(await readKV(k, kName), k.dims, kName, copy),
+      value: toKVTensor(await readKV(v, vName), v.dims, vName, copy) });
   }
   return cache;
 }
@@ -93,7 +97,8 @@ export async function presentToKVCache(outputs: Record<string, TensorLike>, numL
 export function kvCacheToPast<T>(cache: KVCache, make: TensorFactory<T>, want?: KVDType): Record<string, T> {
   const have = cacheDType(cache);
   if (want && cache.length && have !== want) {
-    throw new ShapeMismatchError(`the KV cache is ${have} but the model takes ${want} past_key_values`, { field: 'past_key_values', expected: want, actual: have });
+    throw new ShapeMismatchError(`the KV cache is ${have} but the model takes ${want} past_key_values`,
+      { field: 'past_key_values', expected: want, actual: have });
   }
   const past: Record<string, T> = {};
   cache.forEach((layer, i) => {
@@ -127,7 +132,8 @@ export async function lastLogitsRow(logits: TensorLike): Promise<Float32Array> {
   const raw = await tensorData(logits);
   if (logits.type === 'float32' && raw instanceof Float32Array) return raw.slice(raw.length - vocab);
   const bits = logits.type === 'float16' ? halfBits(raw) : null;
-  if (!bits) throw new ShapeMismatchError(`logits have dtype ${logits.type}, expected float32 or float16`, { tensor: 'logits', actual: logits.type });
+  if (!bits) throw new ShapeMismatchError(`logits have dtype ${logits.type}, expected float32 or float16`,
+    { tensor: 'logits', actual: logits.type });
   return float16ArrayToFloat32(bits.subarray(bits.length - vocab));
 }
 

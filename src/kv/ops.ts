@@ -68,7 +68,8 @@ export function seqRangeData<T extends KVTensor>(t: T, start: number, end: numbe
 export function spliceSeq<T extends KVTensor>(t: T, part: T['data'], start: number, end: number): T {
   const n = end - start;
   if (part.length !== t.heads * n * t.headDim) throw new RangeError(`spliceSeq: ${part.length} values for ${t.heads}×${n}×${t.headDim}`);
-  if ((part instanceof Uint16Array) !== (t.data instanceof Uint16Array)) throw new TypeError(`spliceSeq: a ${part.constructor.name} part into ${kvDTypeOf(t)} KV`);
+  if ((part instanceof Uint16Array) !== (
+    t.data instanceof Uint16Array)) throw new TypeError(`spliceSeq: a ${part.constructor.name} part into ${kvDTypeOf(t)} KV`);
   if (start === 0 && end === t.seq) return { ...t, data: part.slice() };
   const data = t.data.slice() as Float32Array;
   const p = part as Float32Array;

@@ -67,7 +67,8 @@ function configDType(config: Record<string, unknown>, device: string): unknown {
  * The dtype to ask transformers.js for: the source's, else none when config.json names one (transformers.js then
  * resolves it exactly as for its own users: a string, a per-file map or 'auto'), else fp32 (wasm would default to q8).
  */
-export function requestedDType(source: Pick<ModelSource, 'dtype'>, config: Record<string, unknown>, device: string, fallback = 'fp32'): string | undefined {
+export function requestedDType(source: Pick<ModelSource, 'dtype'>, config: Record<string, unknown>, device: string,
+  fallback = 'fp32'): string | undefined {
   if (source.dtype) return source.dtype;
   return configDType(config, device) !== undefined ? undefined : fallback;
 }
@@ -113,8 +114,10 @@ export class CausalLM {
     let tokenizer: TokenizerLike;
     let model: ModelLike;
     try {
-      tokenizer = (await raceAbort(AutoTokenizer.from_pretrained(source.id, { progress_callback } as never), o.signal)) as unknown as TokenizerLike;
-      const config = (await raceAbort(AutoConfig.from_pretrained(source.id, { progress_callback } as never), o.signal)) as unknown as Record<string, unknown>;
+      tokenizer = (await raceAbort(AutoTokenizer.from_pretrained(source.id, { progress_callback } as never),
+        o.signal)) as unknown as TokenizerLike;
+      const config = (await raceAbort(AutoConfig.from_pretrained(source.id, { progress_callback } as never),
+        o.signal)) as unknown as Record<string, unknown>;
       const dtype = requestedDType({ dtype: source.dtype ?? o.dtype }, config, o.device);
       const pending = AutoModelForCausalLM.from_pretrained(source.id, {
         config,
@@ -127,7 +130,8 @@ export class CausalLM {
       model = await raceAbort(pending, o.signal, (m) => void m.dispose());
     } catch (e) {
       if (e instanceof AbortError) throw e;
-      throw new ModelLoadError(`cannot load model "${source.id}": ${(e as Error)?.message ?? String(e)}`, { field: 'id', actual: source.id }, { cause: e });
+      throw new ModelLoadError(`cannot load model "${source.id}": ${(e as Error)?.message ?? String(e)}`,
+        { field: 'id', actual: source.id }, { cause: e });
     }
     if (!tokenizer.chat_template) {
       await model.dispose();
@@ -136,7 +140,8 @@ export class CausalLM {
     const c = model.config;
     const num = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : NaN);
     const heads = num('num_attention_heads');
-    const eosIds = [...new Set([...asIdList(tokenizer.eos_token_id), ...asIdList(model.generation_config?.eos_token_id), ...asIdList(c.eos_token_id)])];
+    const eosIds = [...new Set([...asIdList(tokenizer.eos_token_id), ...asIdList(model.generation_config?.eos_token_id),
+      ...asIdList(c.eos_token_id)])];
     const info: ModelInfo = {
       id: source.id,
       numLayers: num('num_hidden_layers'),
@@ -158,10 +163,12 @@ export class CausalLM {
     const kvType = session?.inputMetadata?.find((m) => m.name === 'past_key_values.0.key')?.type ?? 'float32';
     if (!isKVDType(kvType)) {
       await model.dispose();
-      throw new ModelLoadError(`model "${source.id}" takes ${kvType} past_key_values; only float32 and float16 KV are supported`, { field: 'dtype', actual: kvType });
+      throw new ModelLoadError(`model "${source.id}" takes ${kvType} past_key_values; only float32 and float16 KV are supported`,
+        { field: 'dtype', actual: kvType });
     }
     const modelDType = session?.config?.dtype ?? source.dtype ?? o.dtype ?? 'fp32';
-    return new CausalLM(info, tokenizer, model, { ...DEFAULT_TEMPLATE_OPTIONS, ...source.chatTemplateOptions }, { model: modelDType, kv: kvType });
+    return new CausalLM(info, tokenizer, model, { ...DEFAULT_TEMPLATE_OPTIONS, ...source.chatTemplateOptions },
+      { model: modelDType, kv: kvType });
   }
 
   /** Receiver-style prompt ids: the chat template with the assistant generation prompt appended. */
@@ -179,7 +186,8 @@ export class CausalLM {
 
   /** The templated prompt as text (the aligner needs the string and its message spans). */
   renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
-    return String(this.tokenizer.apply_chat_template(messages, { ...this.templateOptions, add_generation_prompt: addGenerationPrompt, tokenize: false }));
+    return String(this.tokenizer.apply_chat_template(messages,
+      { ...this.templateOptions, add_generation_prompt: addGenerationPrompt, tokenize: false }));
   }
 
   encodeText(text: string): number[] {
@@ -263,7 +271,8 @@ export class CausalLM {
   /** An empty cache (seq 0) in the model's KV dtype. */
   emptyKV(): KVCache {
     const { numLayers, kvHeads: heads, headDim } = this.info;
-    const t = () => (this.kvDType === 'float16' ? { dtype: 'float16' as const, data: new Uint16Array(0), heads, seq: 0, headDim } : { dtype: 'float32' as const, data: new Float32Array(0), heads, seq: 0, headDim });
+    const t = () => (this.kvDType === 'float16' ? { dtype: 'float16' as const, data: new Uint16Array(0), heads, seq: 0, headDim }
+      : { dtype: 'float32' as const, data: new Float32Array(0), heads, seq: 0, headDim });
     return Array.from({ length: numLayers }, () => ({ key: t(), value: t() }));
   }
 

@@ -38,7 +38,8 @@ class HttpError extends Error {
 /** OpenAI-style status and error body for anything a request can fail with. */
 export function toHttpError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
-  if (e instanceof ContextOverflowError) return new HttpError(400, e.message, 'invalid_request_error', 'context_length_exceeded', 'messages');
+  if (e instanceof ContextOverflowError) return new HttpError(400, e.message, 'invalid_request_error',
+    'context_length_exceeded', 'messages');
   if (e instanceof InvalidInputError) {
     const field = typeof e.details?.field === 'string' ? e.details.field : null;
     if (field === 'model') return new HttpError(404, e.message, 'invalid_request_error', 'model_not_found', 'model');
@@ -51,13 +52,15 @@ export function toHttpError(e: unknown): HttpError {
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > limit) return reject(new HttpError(413, `request body of ${declared} bytes exceeds the ${limit}-byte limit`, 'invalid_request_error', 'request_too_large'));
+    if (declared > limit) return reject(new HttpError(413, `request body of ${declared} bytes exceeds the ${limit}-byte limit`,
+      'invalid_request_error', 'request_too_large'));
     const parts: Buffer[] = [];
     let size = 0;
     req.on('data', (b: Buffer) => {
       size += b.length;
       // Past the limit the rest is read and dropped (the 413 goes out once, on a closing connection).
-      if (size > limit) reject(new HttpError(413, `request body exceeds the ${limit}-byte limit`, 'invalid_request_error', 'request_too_large'));
+      if (size > limit) reject(new HttpError(413, `request body exceeds the ${limit}-byte limit`, 'invalid_request_error',
+        'request_too_large'));
       else parts.push(b);
     });
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
@@ -67,7 +70,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...(status === 413 ? { Connection: 'close' } : {}) });
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text),
+    ...(status === 413 ? { Connection: 'close' } : {}) });
   res.end(text);
 }
 
@@ -95,9 +99,11 @@ async function completions(engine: ServedEngine, req: IncomingMessage, res: Serv
   } catch (e) {
     throw new HttpError(400, `the request body is not valid JSON: ${(e as Error).message}`, 'invalid_request_error');
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object', 'invalid_request_error');
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object',
+    'invalid_request_error');
   const request = body as ChatCompletionRequest & Record<string, unknown>;
-  if (typeof request.model !== 'string') throw new HttpError(400, 'model is required (GET /v1/models lists them)', 'invalid_request_error', null, 'model');
+  if (typeof request.model !== 'string') throw new HttpError(400, 'model is required (GET /v1/models lists them)',
+    'invalid_request_error', null, 'model');
   if ('signal' in request) delete request.signal;
   // A client that goes away (closed socket before the response ended) aborts its generation.
   const ctl = new AbortController();
@@ -149,7 +155,8 @@ export function createOpenAIServer(engine: ServedEngine, opts: OpenAIServerOptio
         if (req.method !== 'POST') throw new HttpError(405, `${req.method} is not allowed on ${path}`, 'invalid_request_error');
         return completions(engine, req, res, limit);
       }
-      throw new HttpError(404, `no route ${req.method} ${path} (this server has GET /v1/models and POST /v1/chat/completions)`, 'invalid_request_error', 'not_found');
+      throw new HttpError(404, `no route ${req.method} ${path} (this server has GET /v1/models and POST /v1/chat/completions)`,
+        'invalid_request_error', 'not_found');
     };
     route().catch((e) => {
       if (e instanceof AbortError || (res.destroyed && !res.headersSent)) return;

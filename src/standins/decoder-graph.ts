@@ -62,7 +62,8 @@ export function buildDecoderGraph(s: DecoderGraphSpec): DecoderGraph {
   const keyPos = b.op('Unsqueeze', [b.op('Range', [b.i64([0], true), totalLen, b.i64([1], true)], 'kpos'), b.i64([0])], 'kpos2');
   const queryPos = b.op('Unsqueeze', [b.op('Range', [pastLen, totalLen, b.i64([1], true)], 'qpos'), b.i64([1])], 'qpos2');
   const causal = b.op('LessOrEqual', [keyPos, queryPos], 'causal'); // [S, T]
-  const notPad = b.op('Unsqueeze', [b.op('Cast', ['attention_mask'], 'mask.bool', { to: { i: DataType.BOOL } }), b.i64([1, 2])], 'mask.b11t');
+  const notPad = b.op('Unsqueeze', [b.op('Cast', ['attention_mask'], 'mask.bool', { to: { i: DataType.BOOL } }), b.i64([1, 2])],
+    'mask.b11t');
   const allowed = b.op('And', [notPad, causal], 'allowed'); // [B, 1, S, T]
   const bias = b.op('Unsqueeze', [b.op('Where', [allowed, b.f32(0), b.f32(MASKED)], 'mask.bias'), b.i64([1])], 'mask.bias5');
 
@@ -109,7 +110,8 @@ export function buildDecoderGraph(s: DecoderGraphSpec): DecoderGraph {
     const v = proj('v', a.kvHeads);
     const present = (kv: 'key' | 'value', t: string): string => {
       const stored = ioType === DataType.FLOAT ? t : b.op('Cast', [t], `${L}.${kv}.io`, { to: { i: ioType } });
-      const out = b.op('Concat', [kvName('past_key_values', i, kv), stored], `${L}.${kv}.cat`, { axis: { i: 2 } }, kvName('present', i, kv));
+      const out = b.op('Concat', [kvName('past_key_values', i, kv), stored], `${L}.${kv}.cat`, { axis: { i: 2 } },
+        kvName('present', i, kv));
       return ioType === DataType.FLOAT ? out : b.op('Cast', [out], `${L}.${kv}.f32`, { to: { i: DataType.FLOAT } });
     };
     const kAll = b.op('Unsqueeze', [present('key', k), b.i64([2])], `${L}.k5`); // [B, kv, 1, T, d]
@@ -119,7 +121,8 @@ export function buildDecoderGraph(s: DecoderGraphSpec): DecoderGraph {
     const scores = b.op('Add', [b.op('Mul', [b.op('MatMul', [q5, kT], `${L}.qk`), scale], `${L}.scaled`), bias], `${L}.masked`);
     const probs = b.op('Softmax', [scores], `${L}.probs`, { axis: { i: -1 } });
     const ctx = b.op('Reshape', [b.op('MatMul', [probs, vAll], `${L}.pv`), b.i64([0, a.numHeads, -1, a.headDim])], `${L}.ctx`);
-    const merged = b.op('Reshape', [b.op('Transpose', [ctx], `${L}.ctx.bshd`, { perm: { ints: toHeads } }), b.i64([0, 0, a.numHeads * a.headDim])], `${L}.ctx.flat`);
+    const merged = b.op('Reshape', [b.op('Transpose', [ctx], `${L}.ctx.bshd`, { perm: { ints: toHeads } }),
+      b.i64([0, 0, a.numHeads * a.headDim])], `${L}.ctx.flat`);
     x = b.op('Add', [x, fw.linear(merged, W(`${p}.self_attn.o_proj.weight`), undefined, `${L}.o`)], `${L}.res1`);
 
     const h2 = rmsNorm(x, W(`${p}.post_attention_layernorm.weight`), `${L}.ln2`);
@@ -138,7 +141,8 @@ export function buildDecoderGraph(s: DecoderGraphSpec): DecoderGraph {
     { name: 'attention_mask', dims: ['batch_size', 'total_sequence_length'], elemType: DataType.INT64 },
     { name: 'position_ids', dims: ['batch_size', 'sequence_length'], elemType: DataType.INT64 },
   ];
-  const outputs: ValueInfoSpec[] = [{ name: 'logits', dims: ['batch_size', s.numLogitsToKeep ? 'logits_length' : 'sequence_length', a.vocabSize], elemType: ioType }];
+  const outputs: ValueInfoSpec[] = [{ name: 'logits', dims: ['batch_size', s.numLogitsToKeep ? 'logits_length' : 'sequence_length',
+    a.vocabSize], elemType: ioType }];
   for (let i = 0; i < a.numLayers; i++) {
     for (const kv of ['key', 'value'] as const) {
       inputs.push({ name: kvName('past_key_values', i, kv), dims: kvDims('past_sequence_length'), elemType: ioType });
@@ -146,7 +150,8 @@ export function buildDecoderGraph(s: DecoderGraphSpec): DecoderGraph {
     }
   }
   if (s.numLogitsToKeep) inputs.push({ name: 'num_logits_to_keep', dims: [], elemType: DataType.INT64 });
-  const graph: GraphSpec = { name: `${traits.modelType}_standin_${s.flavour}`, nodes: b.nodes, initializers: [...b.constants], inputs, outputs };
+  const graph: GraphSpec = { name: `${traits.modelType}_standin_${s.flavour}`, nodes: b.nodes, initializers: [...b.constants],
+    inputs, outputs };
   return { graph, weights: b.weights };
 }
 

@@ -118,7 +118,8 @@ export function checkStandinOptions(o: StandinOptions): void {
   for (const p of o.pairs ?? []) if (!(p in STANDIN_PAIRS)) bad('pairs', `must list ${Object.keys(STANDIN_PAIRS).join(' / ')}`, p);
   for (const f of o.flavours ?? []) if (!FLAVOURS.includes(f)) bad('flavours', `must list ${FLAVOURS.join(' / ')}`, f);
   for (const d of o.conversions ?? []) if (!CONVERSIONS.includes(d)) bad('conversions', `must list ${CONVERSIONS.join(' / ')}`, d);
-  if (o.paddingSide !== undefined && o.paddingSide !== 'left' && o.paddingSide !== 'right') bad('paddingSide', 'must be left or right', o.paddingSide);
+  if (o.paddingSide !== undefined && o.paddingSide !== 'left' && o.paddingSide !== 'right') bad('paddingSide',
+    'must be left or right', o.paddingSide);
 }
 
 const CONVERSIONS: readonly FuserDType[] = ['float32', 'float16', 'bfloat16', 'int8'];
@@ -182,14 +183,16 @@ async function generate(o: StandinOptions, root: string): Promise<StandinPaths> 
         dims,
         // Cross-tokenizer pairs align with the paper's `longest`; same-tokenizer recipes say "first" with alignment
         // off (c2c-reference §3).
-        alignment: vocabulary(STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].tokenizer) !== vocabulary(STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].tokenizer)
+        alignment: vocabulary(STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].tokenizer) !== vocabulary(
+          STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].tokenizer)
           ? { enabled: true, strategy: 'longest' as const }
           : { enabled: false, strategy: 'first' as const },
         seed,
       };
       const dir = join(root, 'nics-efc', 'C2C_Fuser', folder);
       const key = { generatorVersion: GENERATOR_VERSION, generatorSource: generatorFingerprint(), ...release };
-      const fuserPart = await ensureFolder(dir, key, log, `${folder}`, () => writeFuserRelease(dir, release, folder, (i, n) => i === n && log(`  ${folder}: ${n} projectors`)));
+      const fuserPart = await ensureFolder(dir, key, log, `${folder}`,
+        () => writeFuserRelease(dir, release, folder, (i, n) => i === n && log(`  ${folder}: ${n} projectors`)));
       paths.fusers[pair] = dir;
       paths.parts.push({ path: `nics-efc/C2C_Fuser/${folder}`, ...fuserPart });
       for (const dtype of o.conversions ?? (['float16', 'int8'] as FuserDType[])) {

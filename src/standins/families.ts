@@ -76,8 +76,10 @@ const QWEN3_0_6B: StandinModelSpec = {
   eosTokenId: 151645,
   padTokenId: null,
   tokenizer: 'qwen3',
-  extraConfig: { attention_bias: false, attention_dropout: 0.0, hidden_act: 'silu', initializer_range: 0.02, max_window_layers: 28, sliding_window: null, use_sliding_window: false, use_cache: true, torch_dtype: 'bfloat16' },
-  generationConfig: { bos_token_id: 151643, do_sample: true, eos_token_id: [151645, 151643], pad_token_id: 151643, temperature: 0.6, top_k: 20, top_p: 0.95 },
+  extraConfig: { attention_bias: false, attention_dropout: 0.0, hidden_act: 'silu', initializer_range: 0.02, max_window_layers: 28,
+    sliding_window: null, use_sliding_window: false, use_cache: true, torch_dtype: 'bfloat16' },
+  generationConfig: { bos_token_id: 151643, do_sample: true, eos_token_id: [151645, 151643], pad_token_id: 151643, temperature: 0.6,
+    top_k: 20, top_p: 0.95 },
 };
 
 /** Qwen/Qwen2.5-0.5B-Instruct config.json and generation_config.json. */
@@ -94,8 +96,10 @@ const QWEN25_0_5B: StandinModelSpec = {
   eosTokenId: 151645,
   padTokenId: null,
   tokenizer: 'qwen2.5',
-  extraConfig: { attention_dropout: 0.0, hidden_act: 'silu', initializer_range: 0.02, max_window_layers: 21, sliding_window: 32768, use_sliding_window: false, use_cache: true, torch_dtype: 'bfloat16' },
-  generationConfig: { bos_token_id: 151643, pad_token_id: 151643, do_sample: true, eos_token_id: [151645, 151643], repetition_penalty: 1.1, temperature: 0.7, top_p: 0.8, top_k: 20 },
+  extraConfig: { attention_dropout: 0.0, hidden_act: 'silu', initializer_range: 0.02, max_window_layers: 21, sliding_window: 32768,
+    use_sliding_window: false, use_cache: true, torch_dtype: 'bfloat16' },
+  generationConfig: { bos_token_id: 151643, pad_token_id: 151643, do_sample: true, eos_token_id: [151645, 151643],
+    repetition_penalty: 1.1, temperature: 0.7, top_p: 0.8, top_k: 20 },
 };
 
 /** meta-llama/Llama-3.2-1B-Instruct config.json and generation_config.json (no pad token). */
@@ -112,7 +116,8 @@ const LLAMA32_1B: StandinModelSpec = {
   eosTokenId: [128001, 128008, 128009],
   padTokenId: null,
   tokenizer: 'llama3',
-  extraConfig: { attention_bias: false, attention_dropout: 0.0, hidden_act: 'silu', initializer_range: 0.02, mlp_bias: false, pretraining_tp: 1, use_cache: true, torch_dtype: 'bfloat16' },
+  extraConfig: { attention_bias: false, attention_dropout: 0.0, hidden_act: 'silu', initializer_range: 0.02, mlp_bias: false,
+    pretraining_tp: 1, use_cache: true, torch_dtype: 'bfloat16' },
   generationConfig: { bos_token_id: 128000, do_sample: true, eos_token_id: [128001, 128008, 128009], temperature: 0.6, top_p: 0.9 },
 };
 
@@ -138,7 +143,9 @@ const positiveInt = (v: unknown): boolean => Number.isInteger(v) && (v as number
 /** The real arch at a reduced depth and/or width (see ReduceOptions). */
 export function reduceArch(a: ModelArch, o: ReduceOptions): ModelArch {
   for (const k of ['layers', 'hidden'] as const) {
-    if (o[k] !== undefined && !positiveInt(o[k])) throw new InvalidInputError(`${k} must be a positive integer, got ${JSON.stringify(o[k])}`, { field: k, actual: o[k] });
+    if (o[k] !== undefined
+      && !positiveInt(o[k])) throw new InvalidInputError(`${k} must be a positive integer, got ${JSON.stringify(o[k])}`,
+      { field: k, actual: o[k] });
   }
   const out: ModelArch = { ...a, numLayers: o.layers ?? a.numLayers };
   if (o.hidden !== undefined && o.hidden !== a.hiddenSize) {

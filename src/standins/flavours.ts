@@ -23,7 +23,8 @@ export type Flavour = (typeof FLAVOURS)[number];
 export const FLAVOUR_FILE: Readonly<Record<Flavour, string>> = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx' };
 
 /** Element type of past/present KV and of logits. */
-export const FLAVOUR_IO_TYPE: Readonly<Record<Flavour, DataTypeCode>> = { fp32: DataType.FLOAT, fp16: DataType.FLOAT16, q8: DataType.FLOAT };
+export const FLAVOUR_IO_TYPE: Readonly<Record<Flavour, DataTypeCode>> = { fp32: DataType.FLOAT, fp16: DataType.FLOAT16,
+  q8: DataType.FLOAT };
 
 export function toFloat16Bytes(values: Float32Array): Uint8Array {
   const h = new Uint16Array(values.length);
@@ -43,9 +44,11 @@ export class FlavourWeights {
     const values = () => weightValues(w, this.seed);
     const numel = numelOf(w.shape);
     if (this.flavour !== 'fp16') {
-      return this.b.weight({ name: w.name, dims: w.shape, dataType: DataType.FLOAT, byteLength: numel * 4, produce: () => bytesOf(values()) });
+      return this.b.weight({ name: w.name, dims: w.shape, dataType: DataType.FLOAT, byteLength: numel * 4,
+        produce: () => bytesOf(values()) });
     }
-    const h = this.b.weight({ name: w.name, dims: w.shape, dataType: DataType.FLOAT16, byteLength: numel * 2, produce: () => toFloat16Bytes(values()) });
+    const h = this.b.weight({ name: w.name, dims: w.shape, dataType: DataType.FLOAT16, byteLength: numel * 2,
+      produce: () => toFloat16Bytes(values()) });
     return this.b.op('Cast', [h], `${w.name}.f32`, { to: { i: DataType.FLOAT } });
   }
 
@@ -56,10 +59,12 @@ export class FlavourWeights {
     const dims = [inDim, outDim];
     let y: string;
     if (this.flavour === 'fp32') {
-      const wt = this.b.weight({ name: `${w.name}.T`, dims, dataType: DataType.FLOAT, byteLength: outDim * inDim * 4, produce: () => bytesOf(values()) });
+      const wt = this.b.weight({ name: `${w.name}.T`, dims, dataType: DataType.FLOAT, byteLength: outDim * inDim * 4,
+        produce: () => bytesOf(values()) });
       y = this.b.op('MatMul', [x, wt], hint);
     } else if (this.flavour === 'fp16') {
-      const wt = this.b.weight({ name: `${w.name}.T`, dims, dataType: DataType.FLOAT16, byteLength: outDim * inDim * 2, produce: () => toFloat16Bytes(values()) });
+      const wt = this.b.weight({ name: `${w.name}.T`, dims, dataType: DataType.FLOAT16, byteLength: outDim * inDim * 2,
+        produce: () => toFloat16Bytes(values()) });
       const y16 = this.b.op('MatMul', [this.toHalf(x), wt], hint);
       y = this.b.op('Cast', [y16], `${hint}.f32`, { to: { i: DataType.FLOAT } });
     } else {

@@ -35,7 +35,8 @@ const moduleOf = (suffix: string): string => suffix.split('.')[0];
 /** Every state-dict entry of projector `index`, in upstream's order, with its values. */
 export function projectorStateDict(d: FuserDims, index: number, seed: number): StateDictTensor[] {
   const shapes = pathTensorShapes(d);
-  const out: StateDictTensor[] = PATHS.map((p) => ({ name: `${p}_gate_logit`, shape: [], values: Float32Array.of(index === 0 && p === 'value' ? -1 : 1) }));
+  const out: StateDictTensor[] = PATHS.map((p) => ({ name: `${p}_gate_logit`, shape: [],
+    values: Float32Array.of(index === 0 && p === 'value' ? -1 : 1) }));
   out.push({ name: 'gate_temperature', shape: [], values: Float32Array.of(FINAL_TEMPERATURE) });
   for (const p of PATHS) {
     for (const m of MODULE_ORDER) {
@@ -90,7 +91,8 @@ function recipe(s: FuserReleaseSpec, folder: string): Record<string, unknown> {
       teacher_model: s.teacherModel,
       is_do_alignment: s.alignment.enabled,
       alignment_strategy: s.alignment.strategy,
-      projector: { type: 'C2CProjector', params: Object.fromEntries(Object.entries(initArgs(s.dims)).filter(([k]) => !k.startsWith('source') && !k.startsWith('target') && k !== 'dtype')) },
+      projector: { type: 'C2CProjector', params: Object.fromEntries(
+        Object.entries(initArgs(s.dims)).filter(([k]) => !k.startsWith('source') && !k.startsWith('target') && k !== 'dtype')) },
       mapping: 'last_aligned',
     },
     training: { learning_rate: 0.0001, weight_decay: 0.01, num_epochs: 1, seed: 42, max_length: 2048 },
@@ -100,7 +102,8 @@ function recipe(s: FuserReleaseSpec, folder: string): Record<string, unknown> {
 }
 
 /** Writes the release folder into `dir`; returns the files (relative paths) and their sizes. */
-export function writeFuserRelease(dir: string, s: FuserReleaseSpec, folderName: string, onProjector?: (i: number, n: number) => void): { name: string; bytes: number }[] {
+export function writeFuserRelease(dir: string, s: FuserReleaseSpec, folderName: string,
+  onProjector?: (i: number, n: number) => void): { name: string; bytes: number }[] {
   const final = join(dir, 'final');
   mkdirSync(final, { recursive: true });
   const files: { name: string; bytes: number }[] = [];

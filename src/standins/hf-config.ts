@@ -14,7 +14,8 @@ export type ExternalDataCounts = Record<string, number>;
 /** Real configs that carry head_dim (Qwen2.5's derives it from hidden_size / heads). */
 const HAS_HEAD_DIM = new Set(['qwen3', 'llama']);
 
-export function hfConfig(spec: StandinModelSpec, a: ModelArch, externalData: ExternalDataCounts, hasFp16: boolean): Record<string, unknown> {
+export function hfConfig(spec: StandinModelSpec, a: ModelArch, externalData: ExternalDataCounts,
+  hasFp16: boolean): Record<string, unknown> {
   const t = FAMILY_TRAITS[spec.family];
   const cfg: Record<string, unknown> = {
     _name_or_path: spec.sourceId,

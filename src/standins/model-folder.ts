@@ -86,7 +86,8 @@ export function missingFlavours(dir: string, o: ModelFolderOptions, wanted: read
  * Generates `flavours` into `dir` (keeping other flavours of a matching folder), then rewrites the JSON
  * files and the manifest. Returns the manifest.
  */
-export function writeModelFolder(dir: string, o: ModelFolderOptions, flavours: readonly Flavour[], log: (s: string) => void = () => {}): ModelManifest {
+export function writeModelFolder(dir: string, o: ModelFolderOptions, flavours: readonly Flavour[],
+  log: (s: string) => void = () => {}): ModelManifest {
   const previous = readManifest<ModelManifest>(dir);
   const keep = previous && sameKey(previous.key, manifestKey(o)) ? previous.flavours : {};
   if (!previous || !sameKey(previous.key, manifestKey(o))) rmSync(dir, { recursive: true, force: true });
@@ -105,7 +106,8 @@ export function writeModelFolder(dir: string, o: ModelFolderOptions, flavours: r
   const writeOpts: WriteOnnxOptions = {
     externalDataThreshold: o.externalDataThreshold,
     chunkBytes: o.chunkBytes,
-    model: { producerName: 'c2c-web standins', producerVersion: String(GENERATOR_VERSION), docString: `random-weight stand-in for ${o.spec.hubId}` },
+    model: { producerName: 'c2c-web standins', producerVersion: String(GENERATOR_VERSION),
+      docString: `random-weight stand-in for ${o.spec.hubId}` },
   };
   for (const f of flavours) {
     const t0 = performance.now();
@@ -121,7 +123,8 @@ export function writeModelFolder(dir: string, o: ModelFolderOptions, flavours: r
   }
   writeTokenizerFiles(o.spec.tokenizer, dir, { paddingSide: o.paddingSide });
   const external = Object.fromEntries(
-    Object.entries(manifest.flavours).filter(([, r]) => r!.externalDataFiles > 0).map(([f, r]) => [FLAVOUR_FILE[f as Flavour], r!.externalDataFiles]),
+    Object.entries(manifest.flavours).filter(([, r]) => r!.externalDataFiles > 0).map(
+      ([f, r]) => [FLAVOUR_FILE[f as Flavour], r!.externalDataFiles]),
   );
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify(hfConfig(o.spec, o.arch, external, 'fp16' in manifest.flavours), null, 2)}\n`);
   writeFileSync(join(dir, 'generation_config.json'), `${JSON.stringify(generationConfig(o.spec), null, 2)}\n`);

@@ -3,7 +3,8 @@
  * constants (inline), and weight tensors as lazy sources (their bytes are produced only when the model or
  * its external data file is written, one tensor at a time).
  */
-import { DataType, type AttrValue, type DataTypeCode, type NodeSpec, type ValuesInitializerSpec, type ValueInfoSpec } from '../fuser/onnx/protobuf';
+import { DataType, type AttrValue, type DataTypeCode, type NodeSpec, type ValuesInitializerSpec,
+  type ValueInfoSpec } from '../fuser/onnx/protobuf';
 
 /** A weight tensor whose little-endian bytes are produced on demand. */
 export interface TensorSource {
@@ -15,7 +16,8 @@ export interface TensorSource {
 }
 
 export const ELEMENT_BYTES: Readonly<Record<number, number>> = {
-  [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2, [DataType.INT8]: 1, [DataType.UINT8]: 1, [DataType.INT32]: 4, [DataType.INT64]: 8, [DataType.BOOL]: 1,
+  [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2, [DataType.INT8]: 1, [DataType.UINT8]: 1, [DataType.INT32]: 4, [DataType.INT64]: 8,
+    [DataType.BOOL]: 1,
 };
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('stand-in generation assumes a little-endian platform');
@@ -57,7 +59,8 @@ export class GraphBuilder {
   /** A shared int64 constant: a vector, or a scalar when `scalar` is set. */
   i64(values: number[], scalar = false): string {
     if (scalar && values.length !== 1) throw new RangeError('an int64 scalar holds one value');
-    return this.constant(`i:${scalar ? 's' : 'v'}:${values.join(',')}`, () => ({ dims: scalar ? [] : [values.length], data: BigInt64Array.from(values.map(BigInt)) }));
+    return this.constant(`i:${scalar ? 's' : 'v'}:${values.join(',')}`,
+      () => ({ dims: scalar ? [] : [values.length], data: BigInt64Array.from(values.map(BigInt)) }));
   }
 
   /** Registers a weight tensor (once per name) and returns its name. */

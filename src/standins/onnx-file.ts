@@ -8,7 +8,8 @@
  */
 import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { modelWriter, type ExternalInitializerSpec, type InitializerSpec, type ModelOptions, type ProtoWriter } from '../fuser/onnx/protobuf';
+import { modelWriter, type ExternalInitializerSpec, type InitializerSpec, type ModelOptions,
+  type ProtoWriter } from '../fuser/onnx/protobuf';
 import type { DecoderGraph } from './decoder-graph';
 import type { TensorSource } from './onnx-builder';
 
@@ -56,7 +57,8 @@ export function writeOnnxModel(path: string, g: DecoderGraph, o: WriteOnnxOption
   return { files, externalDataFiles, weightBytes };
 }
 
-const rawInit = (w: TensorSource): InitializerSpec => ({ name: w.name, dims: w.dims, dataType: w.dataType, raw: { length: w.byteLength, produce: w.produce } });
+const rawInit = (w: TensorSource): InitializerSpec => ({ name: w.name, dims: w.dims, dataType: w.dataType,
+  raw: { length: w.byteLength, produce: w.produce } });
 
 function writeExternalData(modelPath: string, weights: TensorSource[], chunkBytes: number) {
   const modelFile = basename(modelPath);
@@ -92,7 +94,8 @@ function writeExternalData(modelPath: string, weights: TensorSource[], chunkByte
     if (bytes.length !== w.byteLength) throw new RangeError(`weight ${w.name} produced ${bytes.length} bytes, declared ${w.byteLength}`);
     writeAll(fd, bytes);
     pos = start + bytes.length;
-    const init: ExternalInitializerSpec = { name: w.name, dims: w.dims, dataType: w.dataType, external: { location: name, offset: start, length: w.byteLength } };
+    const init: ExternalInitializerSpec = { name: w.name, dims: w.dims, dataType: w.dataType,
+      external: { location: name, offset: start, length: w.byteLength } };
     initializers.push(init);
   }
   close();

@@ -6,7 +6,8 @@
  *   Y = that · (Xs · Ws)
  *
  * Weights are symmetric int8: scale = max|W| / 127, zero point 0, q = round-half-even(W / scale) in
- * [-127, 127], all in float32 as numpy computes them there. An embedding table is quantized the same way and read with Gather + DequantizeLinear.
+ * [-127, 127], all in float32 as numpy computes them there. An embedding table is quantized the same way and read with
+ * Gather + DequantizeLinear.
  */
 import { DataType } from '../fuser/onnx/protobuf';
 import { bytesOf, type GraphBuilder } from './onnx-builder';
@@ -68,7 +69,8 @@ export function int8Weight(b: GraphBuilder, name: string, dims: number[], values
       return bytesOf(Float32Array.of(scale));
     },
   });
-  const zeroPoint = b.weight({ name: `${name}_zero_point`, dims: [], dataType: DataType.INT8, byteLength: 1, produce: () => new Uint8Array(1) });
+  const zeroPoint = b.weight({ name: `${name}_zero_point`, dims: [], dataType: DataType.INT8, byteLength: 1,
+    produce: () => new Uint8Array(1) });
   return { quantized, scale: scaleName, zeroPoint };
 }
 

@@ -15,7 +15,8 @@ const MAX_BYTES = 1 << 30;
 export function writeReferenceWeights(path: string, a: ModelArch, traits: FamilyTraits, seed: number): number {
   const weights = decoderWeights(a, traits);
   const bytes = weights.reduce((n, w) => n + numelOf(w.shape) * 4, 0);
-  if (bytes > MAX_BYTES) throw new InvalidInputError(`reference weights would take ${bytes} bytes; export them for a reduced variant`, { field: 'arch', actual: bytes });
+  if (bytes > MAX_BYTES) throw new InvalidInputError(`reference weights would take ${bytes} bytes; export them for a reduced variant`,
+    { field: 'arch', actual: bytes });
   const file = writeSafetensors(weights.map((w) => ({ name: w.name, dtype: 'F32', shape: w.shape, data: weightValues(w, seed) })));
   writeFileSync(path, file);
   return file.length;

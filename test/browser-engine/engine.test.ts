@@ -31,19 +31,22 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
   afterAll(async () => tp?.close());
 
   const engineOpts = (extra: Partial<EngineOptions> = {}): EngineOptions =>
-    ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, ...extra }) as EngineOptions;
+    ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`,
+      ...extra }) as EngineOptions;
 
   /** Creates an engine in the page (kept on window.__engine), runs the modes on every case, disposes it. */
   async function runAllModes(opts: EngineOptions, modes: string[], caseIds: number[]) {
     return page.evaluate(
       async ({ opts, modes, cases, maxNew, relayMax }) => {
         const progress: { phase: string; progress: number; total: number }[] = [];
-        const engine = await window.c2c.createC2CEngine({ ...opts, onProgress: (e) => progress.push({ phase: e.phase, progress: e.progress, total: e.total }) });
+        const engine = await window.c2c.createC2CEngine({ ...opts,
+          onProgress: (e) => progress.push({ phase: e.phase, progress: e.progress, total: e.total }) });
         const out: Record<string, { tokenIds: number[]; promptIds: number[]; hintIds?: number[]; timing: unknown }> = {};
         try {
           for (const c of cases) {
             for (const mode of modes) {
-              const r = await engine.generate([{ role: 'user', content: c.user }], { mode: mode as never, maxNewTokens: maxNew, relayMaxTokens: relayMax });
+              const r = await engine.generate([{ role: 'user', content: c.user }],
+                { mode: mode as never, maxNewTokens: maxNew, relayMaxTokens: relayMax });
               out[`${c.case}/${mode}`] = { tokenIds: r.tokenIds, promptIds: r.promptIds, hintIds: r.hint?.tokenIds, timing: r.timing };
             }
           }
@@ -52,7 +55,8 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
           await engine.dispose();
         }
       },
-      { opts, modes, cases: g.cases.filter((c) => caseIds.includes(c.case)).map((c) => ({ case: c.case, user: c.user })), maxNew: g.max_new_tokens, relayMax: g.hint_max_tokens },
+      { opts, modes, cases: g.cases.filter((c) => caseIds.includes(c.case)).map((c) => ({ case: c.case, user: c.user })),
+        maxNew: g.max_new_tokens, relayMax: g.hint_max_tokens },
     );
   }
 
@@ -67,7 +71,8 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
     const { device, out } = r;
     expect(device).toMatchObject({ backend: 'wasm', fuserBackend: 'cpu', topology: 'workers' });
     for (const id of ids) {
-      for (const mode of ['receiver', 'sharer', 'text-relay', 'c2c']) expect(out[`${id}/${mode}`].tokenIds, `case ${id} ${mode}`).toEqual(goldenOf(id, mode));
+      for (const mode of ['receiver', 'sharer', 'text-relay', 'c2c']) expect(out[`${id}/${mode}`].tokenIds,
+        `case ${id} ${mode}`).toEqual(goldenOf(id, mode));
       expect(out[`${id}/text-relay`].hintIds).toEqual(g.cases.find((c) => c.case === id)!.text_relay.hint_ids);
     }
     // Progress from both workers, aggregated: phases in order, monotone within a phase, bytes seen, ends at 100%.
@@ -85,14 +90,17 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
   it('fp16 pair (float16 KV) in workers on wasm: dtypes reported, receiver/sharer/c2c give the golden tokens', async () => {
     const base16 = servePair(ensureFp16Pair(pair), undefined, 'pair-fp16');
     const ids = g.cases.map((c) => c.case);
-    const opts = { sharer: { id: 'sharer', localPath: base16 }, receiver: { id: 'receiver', localPath: base16 }, fuser: `${base16}fuser/`, device: 'wasm', topology: 'workers' } as EngineOptions;
+    const opts = { sharer: { id: 'sharer', localPath: base16 }, receiver: { id: 'receiver', localPath: base16 },
+      fuser: `${base16}fuser/`, device: 'wasm', topology: 'workers' } as EngineOptions;
     const { device, out } = await runAllModes(opts, ['receiver', 'sharer', 'c2c', 'text-relay'], ids);
     // No dtype given: each model's config.json default (fp16) is picked, as transformers.js users get it.
-    expect(device.models).toEqual({ receiver: { modelDType: 'fp16', kvDType: 'float16' }, sharer: { modelDType: 'fp16', kvDType: 'float16' } });
+    expect(device.models).toEqual({ receiver: { modelDType: 'fp16', kvDType: 'float16' },
+      sharer: { modelDType: 'fp16', kvDType: 'float16' } });
     expect(device).toMatchObject({ backend: 'wasm', fuserBackend: 'cpu', topology: 'workers' });
     let relay = 0;
     for (const id of ids) {
-      for (const mode of ['receiver', 'sharer', 'c2c']) expect(out[`${id}/${mode}`].tokenIds, `case ${id} ${mode}`).toEqual(goldenOf(id, mode));
+      for (const mode of ['receiver', 'sharer', 'c2c']) expect(out[`${id}/${mode}`].tokenIds, `case ${id} ${mode}`).toEqual(
+        goldenOf(id, mode));
       expect(out[`${id}/text-relay`].tokenIds.length, `case ${id} text-relay ran`).toBeGreaterThan(0);
       relay += +(JSON.stringify(out[`${id}/text-relay`].tokenIds) === JSON.stringify(goldenOf(id, 'text-relay')));
     }
@@ -113,9 +121,11 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
     const c = g.cases[0];
     const r = await page.evaluate(
       async ({ opts, user, maxNew, relayMax }) => {
-        const err = async (p: Promise<unknown>) => p.then(() => null, (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
+        const err = async (p: Promise<unknown>) => p.then(() => null,
+          (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }));
         const badFuser = await err(window.c2c.createC2CEngine({ ...opts, fuser: '/no-such-fuser/' }));
-        const badModel = await err(window.c2c.createC2CEngine({ ...opts, receiver: { id: 'no-such-model', localPath: opts.receiver.localPath } }));
+        const badModel = await err(window.c2c.createC2CEngine(
+          { ...opts, receiver: { id: 'no-such-model', localPath: opts.receiver.localPath } }));
         const loadCtl = new AbortController();
         setTimeout(() => loadCtl.abort(), 30);
         const loadAbort = await err(window.c2c.createC2CEngine({ ...opts, signal: loadCtl.signal }));
@@ -139,12 +149,16 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
           // ...and the next one respawns the workers and succeeds.
           const after = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: maxNew });
           const ctl = new AbortController();
-          const aborted = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew, signal: ctl.signal, onToken: (e) => e.index === 0 && ctl.abort() });
+          const aborted = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew, signal: ctl.signal,
+            onToken: (e) => e.index === 0 && ctl.abort() });
           // Aborting while the sharer writes its (longer) hint cancels the whole text-relay request.
           const ctl2 = new AbortController();
-          const relayAbort = await err(engine.generate(msgs, { mode: 'text-relay', maxNewTokens: maxNew, relayMaxTokens: relayMax, signal: ctl2.signal, onToken: (e) => e.index === 0 && ctl2.abort() }));
+          const relayAbort = await err(engine.generate(msgs,
+            { mode: 'text-relay', maxNewTokens: maxNew, relayMaxTokens: relayMax, signal: ctl2.signal, onToken: (e) => e.index === 0
+            && ctl2.abort() }));
           const again = await engine.generate(msgs, { mode: 'receiver', maxNewTokens: maxNew });
-          return { loadAbort, badFuser, badModel, empty, crash, after: after.tokenIds, aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, relayAbort, again: again.tokenIds };
+          return { loadAbort, badFuser, badModel, empty, crash, after: after.tokenIds,
+            aborted: { reason: aborted.finishReason, n: aborted.tokenIds.length }, relayAbort, again: again.tokenIds };
         } finally {
           await engine.dispose();
         }
@@ -194,7 +208,8 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
 
   const heteroPath = path.join(pair.dir, 'golden/hetero.json');
   const hetero = existsSync(heteroPath) && existsSync(path.join(pair.dir, 'fuser_b/fuser.json'))
-    ? (JSON.parse(readFileSync(heteroPath, 'utf8')) as { cases: { user: string; aligned: { receiver_ids: number[] }; c2c_output_ids: number[] }[] })
+    ? (JSON.parse(readFileSync(heteroPath, 'utf8')) as { cases: {
+      user: string; aligned: { receiver_ids: number[] }; c2c_output_ids: number[] }[] })
     : null;
   it.skipIf(!hetero)('cross-tokenizer pair in workers: the aligner queries both workers and c2c gives the golden tokens', async () => {
     const res = await page.evaluate(
@@ -211,7 +226,8 @@ describeBrowser(`browser engine${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, 
           await engine.dispose();
         }
       },
-      { opts: engineOpts({ device: 'wasm', sharer: { id: 'sharer_b', localPath: base }, fuser: `${base}fuser_b/` }), users: hetero!.cases.map((c) => c.user), maxNew: g.max_new_tokens },
+      { opts: engineOpts({ device: 'wasm', sharer: { id: 'sharer_b', localPath: base }, fuser: `${base}fuser_b/` }),
+        users: hetero!.cases.map((c) => c.user), maxNew: g.max_new_tokens },
     );
     hetero!.cases.forEach((c, i) => {
       expect(res[i].promptIds).toEqual(c.aligned.receiver_ids);

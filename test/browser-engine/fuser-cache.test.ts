@@ -40,7 +40,8 @@ describe.skipIf(!PAIR)(`fuser files in the browser Cache API${PAIR ? '' : ` (ski
     server = await buildAndServe(OUT);
     base = servePair(pair);
     const tiny = await loadFuserFromDirectory(path.join(pair.dir, 'fuser'));
-    writeOfficialFolder(path.join(REPO, OUT, 'fusers/official'), officialFolderEntries(tiny.config, (i) => tiny.layers[i], { dtype: 'float32' }));
+    writeOfficialFolder(path.join(REPO, OUT, 'fusers/official'),
+      officialFolderEntries(tiny.config, (i) => tiny.layers[i], { dtype: 'float32' }));
     const { json, files } = serializeFuser(tiny);
     const dir = path.join(REPO, OUT, 'fusers/c2c');
     mkdirSync(dir, { recursive: true });

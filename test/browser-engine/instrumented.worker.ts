@@ -26,7 +26,8 @@ Object.assign(self, {
   async __c2cWorkerStats(since?: number): Promise<WorkerStats> {
     await settle();
     const mem = (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory;
-    return { keptHandles: host.keptHandles, gpu: gpuBufferStats(since), wasmBytes: wasmMemoryBytes(), jsHeapBytes: mem?.usedJSHeapSize ?? null };
+    return { keptHandles: host.keptHandles, gpu: gpuBufferStats(since), wasmBytes: wasmMemoryBytes(),
+      jsHeapBytes: mem?.usedJSHeapSize ?? null };
   },
   __c2cHasGc: typeof (globalThis as { gc?: unknown }).gc === 'function',
 });

@@ -44,7 +44,8 @@ describe.skipIf(!PAIR)(`browser engine memory${PAIR ? '' : ` (skipped: ${NO_PAIR
   afterAll(async () => tp?.close());
 
   const engineOpts = (extra: Partial<EngineOptions>): EngineOptions =>
-    ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`, ...extra }) as EngineOptions;
+    ({ sharer: { id: 'sharer', localPath: base }, receiver: { id: 'receiver', localPath: base }, fuser: `${base}fuser/`,
+      ...extra }) as EngineOptions;
 
   /** An engine in the page whose model workers are instrumented (`flags`: see instrument.ts). */
   async function createEngine(opts: EngineOptions, flags: string[] = []) {
@@ -73,7 +74,8 @@ describe.skipIf(!PAIR)(`browser engine memory${PAIR ? '' : ` (skipped: ${NO_PAIR
       { user: g.cases[i].user, maxNew },
     );
 
-  const disposeEngine = () => page.evaluate(async () => (window as unknown as { __memEngine: { dispose(): Promise<void> } }).__memEngine.dispose());
+  const disposeEngine = () => page.evaluate(async () => (window as unknown as {
+    __memEngine: { dispose(): Promise<void> } }).__memEngine.dispose());
 
   /** Stats of every instrumented model worker, after a full GC in each (`since`: a buffer id, see `newer`). */
   async function workerStats(since?: number): Promise<WorkerStats[]> {

@@ -53,4 +53,5 @@ declare global {
   }
 }
 
-window.c2c = { createC2CEngine, modes: GENERATION_MODES, isPairCached, getPairCacheStatus, clearPairCache, instrumentWorkers, measureMemory, ready: true };
+window.c2c = { createC2CEngine, modes: GENERATION_MODES, isPairCached, getPairCacheStatus, clearPairCache, instrumentWorkers,
+  measureMemory, ready: true };

@@ -60,7 +60,8 @@ export interface TestPage {
  * Builds and serves the test page, opens it in a fresh Chromium (`args` added to the harness flags) and waits
  * for `window.c2c`. `onPage` runs before navigation (to catch errors of the first load).
  */
-export async function openTestPage(pair: TestPair, o: { outDir?: string; args?: string[]; onPage?: (p: Page) => void } = {}): Promise<TestPage> {
+export async function openTestPage(pair: TestPair, o: { outDir?: string; args?: string[]; onPage?: (
+  p: Page) => void } = {}): Promise<TestPage> {
   const server = await buildAndServe(o.outDir);
   const base = servePair(pair, o.outDir);
   const browser = await launchBrowser(o.args);

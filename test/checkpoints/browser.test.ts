@@ -57,7 +57,8 @@ describe.skipIf(!existsSync(CHROME))('official checkpoint loading in Chromium', 
     await server.listen();
     const addr = server.httpServer!.address();
     base = typeof addr === 'object' && addr ? `http://127.0.0.1:${addr.port}/` : '';
-    browser = await chromium.launch({ executablePath: CHROME, headless: true, args: ['--disable-background-networking', '--no-first-run'] });
+    browser = await chromium.launch({ executablePath: CHROME, headless: true,
+      args: ['--disable-background-networking', '--no-first-run'] });
   });
 
   afterAll(async () => {

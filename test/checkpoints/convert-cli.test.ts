@@ -103,13 +103,15 @@ describe('c2c-web convert', () => {
     expect((await run('--help')).code).toBe(0);
     expect((await run('convert', 'only-one')).code).toBe(2);
     expect(await run('convert', 'a', 'b', '--dtype', 'int4')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--dtype must be/) });
-    expect(await run('convert', 'a', 'b', '--sharer-layers', '0')).toMatchObject({ code: 2, stderr: expect.stringMatching(/positive integer/) });
+    expect(await run('convert', 'a', 'b', '--sharer-layers', '0')).toMatchObject(
+      { code: 2, stderr: expect.stringMatching(/positive integer/) });
     expect((await run('frobnicate')).code).toBe(2);
     const bad = (stderr: RegExp) => ({ code: 2, stderr: expect.stringMatching(stderr) });
     expect(await run('convert', 'a', 'b', '--bogus')).toMatchObject(bad(/Unknown option '--bogus'[\s\S]*Usage: c2c-web convert/));
     expect(await run('convert', 'a', 'b', '--dtype')).toMatchObject(bad(/--dtype <value>' argument missing/));
     expect(await run('convert', 'a', 'b', '--sharer-layers', '2.5')).toMatchObject(bad(/positive integer/));
-    expect(await run('convert', join(tmp, 'does-not-exist'), join(tmp, 'x'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/missing file 'config\.json'/) });
+    expect(await run('convert', join(tmp, 'does-not-exist'), join(tmp, 'x'))).toMatchObject(
+      { code: 1, stderr: expect.stringMatching(/missing file 'config\.json'/) });
 
     const evil = join(tmp, 'evil');
     cpSync(join(OFFICIAL_DIR, 'tiny_qwen'), evil, { recursive: true });

@@ -48,7 +48,8 @@ export function loadExpected(name: string, receiverLayers: number, sharerLayers:
   const cases: ExpectedCase[] = [];
   for (let c = 0; c < Number(f.metadata.num_cases); c++) {
     if (tensorToNumbers(f.tensors.get(`c${c}.seq`)!)[0] <= 0) throw new Error('bad fixture');
-    cases.push({ receiver: cache(`c${c}.receiver`, receiverLayers), sharer: cache(`c${c}.sharer`, sharerLayers), fused: cache(`c${c}.fused`, receiverLayers) });
+    cases.push({ receiver: cache(`c${c}.receiver`, receiverLayers), sharer: cache(`c${c}.sharer`, sharerLayers),
+      fused: cache(`c${c}.fused`, receiverLayers) });
   }
   return { cases, layerMap: JSON.parse(f.metadata.layer_map) as number[] };
 }

@@ -77,14 +77,16 @@ const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as unknow
 describe('official checkpoint loader fuzz', () => {
   it(`sees only CheckpointFormatError over ${MUTATIONS} seeded mutations`, async () => {
     const weights = randomFuserWeights(5, {
-      numMlpLayers: 4, receiver: { numLayers: 3, kvHeads: 2, headDim: 4 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 4 }, hiddenDim: 8, intermediateDim: 12,
+      numMlpLayers: 4, receiver: { numLayers: 3, kvHeads: 2, headDim: 4 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 4 },
+        hiddenDim: 8, intermediateDim: 12,
     });
     const files = officialFolderFiles(weights, { dtype: 'bfloat16' });
     // The pickle and storages of projector_1, so the pickle can be mutated and re-zipped intact.
     const tensors = projectorTensors(weights.layers[1], weights.config);
     const pkl = stateDictPickleOf(tensors.map((t) => ({ name: t.name, shape: t.shape, numel: t.data.length })), 'bfloat16');
     const storages = tensors.map((t, i): [string, Uint8Array] => [`archive/data/${i}`, encodeStorage(t.data, 'bfloat16')]);
-    const zipWith = (p: Uint8Array) => storedZip([['archive/data.pkl', p], ['archive/byteorder', new TextEncoder().encode('little')], ...storages]);
+    const zipWith = (p: Uint8Array) => storedZip([['archive/data.pkl', p],
+      ['archive/byteorder', new TextEncoder().encode('little')], ...storages]);
     const pt = files['final/projector_1.pt'];
     // The central directory (the zip's own metadata) is where damage is most interesting.
     const cdStart = new DataView(pt.buffer, pt.byteOffset).getUint32(pt.length - 22 + 16, true);
@@ -103,7 +105,8 @@ describe('official checkpoint loader fuzz', () => {
       const pj = files['final/projector_2.json'];
       if (target === 'projector-json') m['final/projector_2.json'] = r() < 0.15 ? mutateBytes(r, pj) : enc(mutateJson(r, dec(pj)));
       if (target === 'projector-config') m['final/projector_config.json'] = enc(mutateJson(r, dec(files['final/projector_config.json'])));
-      if (target === 'config') m['config.json'] = r() < 0.15 ? mutateBytes(r, files['config.json']) : enc(mutateJson(r, dec(files['config.json'])));
+      if (target === 'config') m['config.json'] = r() < 0.15 ? mutateBytes(r, files['config.json'])
+        : enc(mutateJson(r, dec(files['config.json'])));
       const t0 = performance.now();
       try {
         // Every fourth load goes through the engine's path (format detection, one reader) instead of the loader alone.

@@ -96,7 +96,8 @@ describe('layer map and JSON handling', () => {
     expect(terminalLayerMap(3, 5)).not.toEqual([0, 2, 4]);
     // A different stored map changes the result: the file is really what is read.
     const files = fixtureFiles('tiny_llama_knn', 3);
-    files['final/projector_config.json'] = new TextEncoder().encode(JSON.stringify({ 0: { 1: { 0: [[1, 0]], 1: [[3, 1], [0, 1]], 2: [[4, 2]] } } }));
+    files['final/projector_config.json'] = new TextEncoder().encode(
+      JSON.stringify({ 0: { 1: { 0: [[1, 0]], 1: [[3, 1], [0, 1]], 2: [[4, 2]] } } }));
     expect((await loadOfficialCheckpoint(files)).config.layerMap).toEqual([1, 3, 4]);
   });
 
@@ -113,7 +114,8 @@ describe('layer map and JSON handling', () => {
   const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
   const cases: [string, (f: Record<string, Uint8Array>) => void, RegExp][] = [
     ['missing file', (f) => delete f['final/projector_2.pt'], /missing file 'final\/projector_2\.pt'/],
-    ['wrong class', (f) => (f['final/projector_1.json'] = enc({ class: 'AllInOneProjector', init_args: {} })), /projector_1\.json.*AllInOneProjector/],
+    ['wrong class', (f) => (f['final/projector_1.json'] = enc({ class: 'AllInOneProjector', init_args: {} })),
+      /projector_1\.json.*AllInOneProjector/],
     ['missing init arg', (f) => {
       const j = JSON.parse(new TextDecoder().decode(f['final/projector_0.json']));
       delete j.init_args.hidden_dim;
@@ -121,7 +123,8 @@ describe('layer map and JSON handling', () => {
     }, /init_args\.hidden_dim/],
     ['two sharers', (f) => (f['final/projector_config.json'] = enc({ 0: { 1: { 0: [[0, 0]] }, 2: { 0: [[0, 0]] } } })), /only one sharer/],
     ['gap in layers', (f) => (f['final/projector_config.json'] = enc({ 0: { 1: { 0: [[0, 0]], 2: [[1, 2]] } } })), /exactly 0\.\.1/],
-    ['bad strategy with alignment on', (f) => (f['config.json'] = enc({ model: { is_do_alignment: true, alignment_strategy: 'prefix' } })), /alignment_strategy/],
+    ['bad strategy with alignment on', (f) => (f['config.json'] = enc(
+      { model: { is_do_alignment: true, alignment_strategy: 'prefix' } })), /alignment_strategy/],
     ['config not JSON', (f) => (f['config.json'] = new Uint8Array([0x7b, 0x7b])), /config\.json: not valid JSON/],
     ['num_layers 2 (upstream needs >= 3)', (f) => {
       const j = JSON.parse(new TextDecoder().decode(f['final/projector_0.json']));
@@ -160,7 +163,8 @@ describe('browser-style loading through fetch', () => {
     expect(Array.from(w.layers[2].value.in.weight)).toEqual(Array.from(direct.layers[2].value.in.weight));
     expect(requested).toContain('final/projector_3.pt');
     delete files['final/projector_1.json'];
-    const err = await loadOfficialCheckpoint(urlCheckpointReader('https://example.test/fusers/tiny/', { fetch: fakeFetch })).catch((e: unknown) => e);
+    const err = await loadOfficialCheckpoint(urlCheckpointReader('https://example.test/fusers/tiny/', { fetch: fakeFetch })).catch(
+      (e: unknown) => e);
     expect(err).toBeInstanceOf(CheckpointFormatError);
     expect((err as Error).message).toMatch(/cannot fetch 'final\/projector_1\.json' \(404 Not Found\)/);
   });

@@ -45,8 +45,10 @@ describe('malicious pickles from Python (test/fixtures/official/malicious)', () 
 
 describe('hand-built hostile pickles', () => {
   it.each([
-    ['REDUCE of a whitelisted global that is not a constructor', new PickleWriter().op(0x80, 2).global('torch', 'FloatStorage').op(0x29, 0x52, 0x2e), /REDUCE of torch\.FloatStorage is not allowed/],
-    ['STACK_GLOBAL of subprocess', new PickleWriter().op(0x80, 4).str('subprocess').str('Popen').op(0x93, 0x2e), /global 'subprocess Popen'/],
+    ['REDUCE of a whitelisted global that is not a constructor',
+      new PickleWriter().op(0x80, 2).global('torch', 'FloatStorage').op(0x29, 0x52, 0x2e), /REDUCE of torch\.FloatStorage is not allowed/],
+    ['STACK_GLOBAL of subprocess', new PickleWriter().op(0x80, 4).str('subprocess').str('Popen').op(0x93, 0x2e),
+      /global 'subprocess Popen'/],
     ['OBJ opcode', new PickleWriter().op(0x80, 2, 0x28).op(0x6f, 0x2e), /opcode OBJ \(0x6f\) is not allowed/],
     ['INST opcode', new PickleWriter().op(0x80, 2, 0x28).op(0x69).op(...new TextEncoder().encode('os\nsystem\n')), /opcode INST/],
     ['NEWOBJ opcode', new PickleWriter().op(0x80, 2).op(0x29, 0x29, 0x81, 0x2e), /opcode NEWOBJ/],
@@ -54,7 +56,8 @@ describe('hand-built hostile pickles', () => {
     ['protocol 0 text pickle', new PickleWriter().op(0x80, 0, 0x2e), /unsupported pickle protocol 0/],
     ['BUILD on a tensor-less object', new PickleWriter().op(0x80, 2, 0x5d, 0x7d, 0x62, 0x2e), /BUILD on a list of 0/],
     ['a persistent id that is not a storage', new PickleWriter().op(0x80, 2).str('shm').op(0x85, 0x51, 0x2e), /BINPERSID of a tuple of 1/],
-    ['a storage of an unsupported dtype', new PickleWriter().op(0x80, 2, 0x28).str('storage').global('torch', 'LongStorage'), /global 'torch LongStorage' is not allowed/],
+    ['a storage of an unsupported dtype', new PickleWriter().op(0x80, 2, 0x28).str('storage').global('torch', 'LongStorage'),
+      /global 'torch LongStorage' is not allowed/],
     ['no STOP', new PickleWriter().op(0x80, 2, 0x7d), /ended without STOP/],
     ['a string longer than the file', new PickleWriter().op(0x80, 2, 0x58, 0xff, 0xff, 0xff, 0x7f), /string of 2147483647 bytes over/],
     ['a truncated BININT', new PickleWriter().op(0x80, 2, 0x4a, 1), /truncated BININT operand/],
@@ -142,7 +145,8 @@ describe('garbled archives and absurd sizes', () => {
   });
 
   it('refuses a storage that declares more elements than its bytes hold', async () => {
-    await expectRejected(read(torchZip(stateDictPickle([{ ...small, storageNumel: 1e12 }]), [small])), /declares 1000000000000 bfloat16 elements .* but holds 8 bytes/);
+    await expectRejected(read(torchZip(stateDictPickle([{ ...small, storageNumel: 1e12 }]), [small])),
+      /declares 1000000000000 bfloat16 elements .* but holds 8 bytes/);
   });
 
   it('refuses a shape whose element count overflows or exceeds the storage', async () => {
@@ -152,7 +156,8 @@ describe('garbled archives and absurd sizes', () => {
   });
 
   it('refuses non-contiguous views and reads past the storage', async () => {
-    await expectRejected(read(torchZip(stateDictPickle([{ ...small, stride: [1, 2] }]), [small])), /not contiguous \(shape \[2, 2\], stride \[1, 2\]\)/);
+    await expectRejected(read(torchZip(stateDictPickle([{ ...small, stride: [1, 2] }]), [small])),
+      /not contiguous \(shape \[2, 2\], stride \[1, 2\]\)/);
     await expectRejected(read(torchZip(stateDictPickle([{ ...small, shape: [3], offset: 2 }]), [small])), /reads past its storage/);
   });
 
@@ -173,7 +178,8 @@ describe('garbled archives and absurd sizes', () => {
 
 describe('what is accepted', () => {
   it('reads a torch-2.x-style archive (archive/ prefix, byteorder record) with offsets', () => {
-    const t = readTorchStateDict(torchZip(stateDictPickle([small, { name: 'tail', data: small.data, shape: [2], offset: 2 }]), [small, small]), 'x.pt');
+    const t = readTorchStateDict(torchZip(stateDictPickle([small, { name: 'tail', data: small.data, shape: [2], offset: 2 }]),
+      [small, small]), 'x.pt');
     expect(Array.from(t.get('w')!.data)).toEqual([1, -2, 0.5, 3]);
     expect(Array.from(t.get('tail')!.data)).toEqual([0.5, 3]);
     expect(t.get('w')!.dtype).toBe('bfloat16');

@@ -1,7 +1,8 @@
 /**
  * Pure logic behind the demo and the benchmark: percentiles and per-mode summaries, the headline ratios,
  * the PyTorch report reader, the pair manifest reader, the eval-set parser, the answer rule and the
- * terminal table's mismatch flag, the device line with both fallback reasons. DOM and browser parts are covered by e2e/.
+ * terminal table's mismatch flag, the paper-comparison lines, the device line with both fallback reasons. DOM and
+ * browser parts are covered by e2e/.
  */
 import { describe, expect, it } from 'vitest';
 import { buildRun, percentile, summarise, type BenchItemResult } from '../../src/demo/bench-core';
@@ -9,7 +10,7 @@ import { parseEvalJsonl, scoreAnswer } from '../../src/demo/eval-set';
 import { pairFromManifest, unavailableReason, HUB_PAIRS } from '../../src/demo/pairs';
 import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
-import { describeDevice } from '../../src/demo/report';
+import { describeDevice, ratioLines } from '../../src/demo/report';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
 const device: DeviceReport = {
@@ -20,7 +21,8 @@ const device: DeviceReport = {
 function row(item: number, mode: GenerationMode, totalMs: number, correct: boolean): BenchItemResult {
   return {
     item, mode, text: correct ? 'Oslo' : 'Lima', tokenIds: [5], expected: 'Oslo', correct,
-    timing: { sharerPrefillMs: 1, receiverPrefillMs: 2, fuseMs: mode === 'c2c' ? 0.5 : 0, relayMs: mode === 'text-relay' ? 30 : 0, ttftMs: 3, decodeMs: 4, decodeTokensPerS: 250, totalMs },
+    timing: { sharerPrefillMs: 1, receiverPrefillMs: 2, fuseMs: mode === 'c2c' ? 0.5 : 0, relayMs: mode === 'text-relay' ? 30 : 0,
+      ttftMs: 3, decodeMs: 4, decodeTokensPerS: 250, totalMs },
   };
 }
 
@@ -43,7 +45,8 @@ describe('bench statistics', () => {
     const s = summarise('text-relay', results);
     expect(s).toMatchObject({ n: 2, correct: 2, accuracy: 1, meanMs: 120, p90Ms: 140 });
     expect(s.stages.relayMs).toBe(30);
-    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 2, maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 2,
+      maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
     expect(run.c2cSpeedupOverRelay).toBeCloseTo(6, 10);
     expect(run.c2cOverReceiver).toBeCloseTo(1, 10);
     const noRelay = buildRun({ ...run, modes: ['receiver', 'c2c'], results: results.filter((r) => r.mode !== 'text-relay') });
@@ -52,7 +55,8 @@ describe('bench statistics', () => {
 
   it('the terminal table flags accuracy mismatches on the full set only', () => {
     const results = [row(0, 'receiver', 10, true), row(1, 'receiver', 10, false), row(0, 'c2c', 10, true), row(1, 'c2c', 10, true)];
-    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'c2c'], items: 2, maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'c2c'], items: 2, maxNewTokens: 8,
+      warmup: true, startedAt: '', wallMs: 1, results });
     const full = formatTable(run, { receiver: 0.5, c2c: 0.5 }, 2);
     expect(full).toMatch(/receiver alone.*match/);
     expect(full).toMatch(/C2C.*MISMATCH/);
@@ -60,9 +64,32 @@ describe('bench statistics', () => {
   });
 });
 
+describe('paper comparison', () => {
+  it('prints the measured figures with the device beside the paper\'s, never a pass/fail goal', () => {
+    const results = [row(0, 'receiver', 10, false), row(0, 'text-relay', 60, true), row(0, 'c2c', 20, true)];
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'text-relay', 'c2c'], items: 1,
+      maxNewTokens: 8, warmup: true, startedAt: '', wallMs: 1, results });
+    const lines = ratioLines(run);
+    expect(lines).toEqual([
+      'C2C accuracy vs receiver alone: +100.0 points here on wasm (paper: +8.5–10.5% over single models)',
+      'C2C accuracy vs text relay: +0.0 points here on wasm (paper: +3–5%)',
+      'C2C speedup over text relay: 3.00× here on wasm (paper, one NVIDIA A100, batch 1: about 2×; Table 3: 1,596 → 445 ms)',
+      'C2C latency / receiver alone: 2.00× here on wasm (paper Table 3: 445 / 308 ms = 1.44×; '
+        + 'fusion 90 ms vs receiver prefill 27 ms)',
+    ]);
+    const table = formatTable(run, {}, 1);
+    for (const l of lines) expect(table).toContain(l);
+    expect(table).not.toMatch(/goal|NOT met/);
+    const gpu = ratioLines({ ...run, device: { ...device, backend: 'webgpu',
+      adapter: { vendor: 'google', architecture: 'swiftshader', description: '', isFallbackAdapter: true } } });
+    expect(gpu[2]).toContain('here on webgpu on google/swiftshader');
+  });
+});
+
 describe('device line', () => {
   it('names the models\' and the fuser\'s fallback reasons, and neither when there is none', () => {
-    const line = describeDevice({ ...device, backend: 'webgpu', fallbackReason: 'no adapter', fuserFallbackReason: 'WebGPU fuser failed: boom' });
+    const line = describeDevice({ ...device, backend: 'webgpu', fallbackReason: 'no adapter',
+      fuserFallbackReason: 'WebGPU fuser failed: boom' });
     expect(line).toContain('(fallback: no adapter)');
     expect(line).toContain('(fuser fallback: WebGPU fuser failed: boom)');
     expect(describeDevice(device)).not.toMatch(/fallback/);
@@ -72,7 +99,8 @@ describe('device line', () => {
 describe('PyTorch report reader', () => {
   it('reads eval_E3 accuracies with the text_relay alias', () => {
     const report = { pair: 'c2c-tiny', params: { seed: 1 }, eval_E3: {
-      receiver: { accuracy: 0.25, n: 48 }, sharer: { accuracy: 0.9, n: 48 }, text_relay: { accuracy: 0.5, n: 48 }, c2c: { accuracy: 0.75, n: 48 }, hint_exact: 0.4,
+      receiver: { accuracy: 0.25, n: 48 }, sharer: { accuracy: 0.9, n: 48 }, text_relay: { accuracy: 0.5, n: 48 },
+        c2c: { accuracy: 0.75, n: 48 }, hint_exact: 0.4,
     } };
     expect(referenceAccuracies(report)).toEqual({ receiver: 0.25, sharer: 0.9, 'text-relay': 0.5, c2c: 0.75 });
   });

@@ -63,7 +63,8 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
         { role: 'assistant', content: 'ok' },
         { role: 'user', content: 'Why?' },
       ];
-      const [x, y] = [await closed.generate(turns, { mode: 'c2c', maxNewTokens: 6 }), await closed.generate(turns, { mode: 'receiver', maxNewTokens: 6 })];
+      const [x, y] = [await closed.generate(turns, { mode: 'c2c', maxNewTokens: 6 }),
+        await closed.generate(turns, { mode: 'receiver', maxNewTokens: 6 })];
       expect(x.promptIds).toEqual(y.promptIds);
       expect(x.tokenIds).toEqual(y.tokenIds);
     } finally {
@@ -109,7 +110,8 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
 
   it('cancel mid-decode returns a partial result, then the next generation gives the golden tokens', async () => {
     const ctl = new AbortController();
-    const r = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: g.max_new_tokens, signal: ctl.signal, onToken: (e) => e.index === 0 && ctl.abort() });
+    const r = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: g.max_new_tokens, signal: ctl.signal,
+      onToken: (e) => e.index === 0 && ctl.abort() });
     if (c.c2c.output_ids.length > 1) {
       expect(r.finishReason).toBe('aborted');
       expect(r.tokenIds).toEqual(c.c2c.output_ids.slice(0, 1));
@@ -125,7 +127,8 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
   });
 
   it('seeded sampling is reproducible and differs from another seed somewhere', async () => {
-    const s = (seed: number) => engine.generate(msgs, { mode: 'receiver', maxNewTokens: 8, sampling: { temperature: 1.5, topK: 50, topP: 0.95, seed } });
+    const s = (seed: number) => engine.generate(msgs, { mode: 'receiver', maxNewTokens: 8,
+      sampling: { temperature: 1.5, topK: 50, topP: 0.95, seed } });
     const [a, b] = [await s(1), await s(1)];
     expect(a.tokenIds).toEqual(b.tokenIds);
     const others = await Promise.all([2, 3, 4, 5].map(s));
@@ -135,18 +138,22 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
   it('bad inputs give typed errors and leave the engine usable', async () => {
     await expect(engine.generate([])).rejects.toMatchObject({ name: 'InvalidInputError' });
     await expect(engine.generate([{ role: 'user', content: '' }])).rejects.toMatchObject({ name: 'InvalidInputError' });
-    await expect(engine.generate(msgs, { maxNewTokens: 0 })).rejects.toMatchObject({ name: 'InvalidInputError', details: { field: 'maxNewTokens' } });
-    await expect(engine.generate(msgs, { sampling: { topP: 2 } })).rejects.toMatchObject({ name: 'InvalidInputError', details: { field: 'sampling.topP' } });
+    await expect(engine.generate(msgs, { maxNewTokens: 0 })).rejects.toMatchObject(
+      { name: 'InvalidInputError', details: { field: 'maxNewTokens' } });
+    await expect(engine.generate(msgs, { sampling: { topP: 2 } })).rejects.toMatchObject(
+      { name: 'InvalidInputError', details: { field: 'sampling.topP' } });
     const long = 'x '.repeat(4000);
     for (const mode of ['c2c', 'receiver', 'sharer', 'text-relay'] as const) {
-      await expect(engine.generate([{ role: 'user', content: long }], { mode })).rejects.toMatchObject({ name: 'ContextOverflowError', code: 'CONTEXT_OVERFLOW' });
+      await expect(engine.generate([{ role: 'user', content: long }], { mode })).rejects.toMatchObject(
+        { name: 'ContextOverflowError', code: 'CONTEXT_OVERFLOW' });
     }
     const r = await engine.generate(msgs, { mode: 'c2c', maxNewTokens: g.max_new_tokens });
     expect(r.tokenIds).toEqual(c.c2c.output_ids);
   });
 
   it('an unknown model offline is a ModelLoadError naming it', async () => {
-    await expect(createNodeC2CEngine({ ...models, receiver: { id: 'no-such-model', localPath: pair.dir }, fuser: path.join(pair.dir, 'fuser') })).rejects.toMatchObject({
+    await expect(createNodeC2CEngine({ ...models, receiver: { id: 'no-such-model', localPath: pair.dir },
+      fuser: path.join(pair.dir, 'fuser') })).rejects.toMatchObject({
       name: 'ModelLoadError',
       message: expect.stringContaining('no-such-model'),
     });
@@ -170,7 +177,8 @@ describe.skipIf(!PAIR)(`Node engine behaviour${PAIR ? '' : ` (skipped: ${NO_PAIR
     const r = dims('receiver');
     const dir = path.join(tmp, 'misfit');
     await saveFuserToDirectory(dir, randomFuserWeights(3, { receiver: { ...r, headDim: r.headDim * 2 }, sharer: dims('sharer') }));
-    await expect(createNodeC2CEngine({ ...models, fuser: dir })).rejects.toMatchObject({ name: 'ShapeMismatchError', details: { field: 'receiver.headDim' } });
+    await expect(createNodeC2CEngine({ ...models, fuser: dir })).rejects.toMatchObject(
+      { name: 'ShapeMismatchError', details: { field: 'receiver.headDim' } });
     await expect(createNodeC2CEngine({ ...models, fuser: path.join(tmp, 'missing') })).rejects.toMatchObject({ name: 'FuserFormatError' });
   });
 });

@@ -16,7 +16,7 @@ import { createOnnxFuser, type OrtModuleLike } from '../../src/fuser/onnx';
 import { kvCacheByteLength, kvTransferables } from '../../src/kv/convert';
 import { widenData } from '../../src/kv/ops';
 import type { C2CEngine, FuserWeights, KVCache } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, type TestPair } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions, type TestPair } from './pair';
 import { ensureFp16Pair } from '../helpers/fp16-pair';
 import { toF16Cache, toF32Cache } from '../helpers/kv-dtype';
 
@@ -77,7 +77,9 @@ async function firstFlip(m16: CausalLM, m32: CausalLM, prompt: number[], golden:
 /** f16 KV moves this pair's logits by at most ~6e-3 over a decode (measured); a wrong read of KV or logits moves them by whole units. */
 const MAX_LOGIT_DEV = 0.05;
 
-const bitEqualCache = (a: KVCache, b: KVCache) => a.every((l, i) => (['key', 'value'] as const).every((p) => l[p].dtype === b[i][p].dtype && Buffer.from(l[p].data.buffer, l[p].data.byteOffset, l[p].data.byteLength).equals(Buffer.from(b[i][p].data.buffer, b[i][p].data.byteOffset, b[i][p].data.byteLength))));
+const bitEqualCache = (a: KVCache, b: KVCache) => a.every((l, i) => (['key', 'value'] as const).every(
+  (p) => l[p].dtype === b[i][p].dtype && Buffer.from(l[p].data.buffer, l[p].data.byteOffset, l[p].data.byteLength).equals(
+  Buffer.from(b[i][p].data.buffer, b[i][p].data.byteOffset, b[i][p].data.byteLength))));
 
 describe.skipIf(!PAIR)(`float16 KV end to end in Node${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   let pair: TestPair;
@@ -146,13 +148,15 @@ describe.skipIf(!PAIR)(`float16 KV end to end in Node${PAIR ? '' : ` (skipped: $
   // f32 on r̃, s̃ (no output rounding): the backends must then add at most the one output rounding.
   for (const backend of ['reference', 'onnx'] as const)
     it(`${backend} fuser: f16 KV in → f16 KV out within ½ ulp of the f32 math on the same inputs; vs the f32 pipeline within the derived bound`, async () => {
-      const onnx = backend === 'onnx' ? await createOnnxFuser(weights, { ort: (await import('onnxruntime-node')) as unknown as OrtModuleLike }) : null;
+      const onnx = backend === 'onnx' ? await createOnnxFuser(weights,
+        { ort: (await import('onnxruntime-node')) as unknown as OrtModuleLike }) : null;
       const fuse = (r: KVCache, s: KVCache) => (onnx ? onnx.fuse(r, s) : Promise.resolve(fuseCache(weights, r, s)));
       let worst16 = -Infinity, worstPipe = -Infinity, dev = 0, projTerm = 0;
       try {
         for (const c of g.cases) {
           const ids = c.prompt_ids.slice(0, -1);
-          const [r16, s16, r32, s32] = await Promise.all([lm.r16.prefillKV(ids), lm.s16.prefillKV(ids), lm.r32.prefillKV(ids), lm.s32.prefillKV(ids)]);
+          const [r16, s16, r32, s32] = await Promise.all([lm.r16.prefillKV(ids), lm.s16.prefillKV(ids), lm.r32.prefillKV(ids),
+            lm.s32.prefillKV(ids)]);
           const f16 = await fuse(r16, s16);
           expect(f16.every((l) => l.key.dtype === 'float16' && l.value.dtype === 'float16')).toBe(true);
           const onRounded = fuseCache(weights, toF32Cache(r16), toF32Cache(s16)); // f32 math on r̃, s̃
@@ -189,19 +193,17 @@ describe.skipIf(!PAIR)(`float16 KV end to end in Node${PAIR ? '' : ` (skipped: $
   describe('the Node engine on the fp16 pair', () => {
     let engine: C2CEngine;
     beforeAll(async () => {
-      engine = await createNodeC2CEngine({
-        sharer: { id: 'sharer', localPath: pair.dir },
-        receiver: { id: 'receiver', localPath: pair.dir },
-        fuser: path.join(pair.dir, 'fuser'),
-      });
+      engine = await createNodeC2CEngine(pairOptions(pair.dir));
     });
     afterAll(async () => engine?.dispose());
 
     it('reports the chosen model and KV dtypes', () => {
-      expect(engine.device.models).toEqual({ receiver: { modelDType: 'fp16', kvDType: 'float16' }, sharer: { modelDType: 'fp16', kvDType: 'float16' } });
+      expect(engine.device.models).toEqual({ receiver: { modelDType: 'fp16', kvDType: 'float16' },
+        sharer: { modelDType: 'fp16', kvDType: 'float16' } });
     });
 
-    it('every mode runs and gives the PyTorch golden tokens, except near-ties flipped by f16 KV rounding (counted and checked)', async () => {
+    it('every mode runs and gives the PyTorch golden tokens, except near-ties flipped by f16 KV rounding (counted and checked)',
+      async () => {
       const tally = { receiver: 0, sharer: 0, c2c: 0, hint: 0, 'text-relay': 0 };
       const flips: string[] = [];
       /** A mismatch must be a flip at a near-tie of the f32 model, with f16-vs-f32 logits within rounding size. */
@@ -220,7 +222,8 @@ describe.skipIf(!PAIR)(`float16 KV end to end in Node${PAIR ? '' : ` (skipped: $
           const r = await engine.generate(msgs, { ...o, mode });
           if (same(r.tokenIds, c[mode].output_ids)) tally[mode]++;
           else if (mode === 'c2c') expect.fail(`case ${c.case} c2c differs: ${r.tokenIds} vs ${c.c2c.output_ids}`);
-          else await explain(`case ${c.case} ${mode}`, mode === 'receiver' ? lm.r16 : lm.s16, mode === 'receiver' ? lm.r32 : lm.s32, c.prompt_ids, c[mode].output_ids);
+          else await explain(`case ${c.case} ${mode}`, mode === 'receiver' ? lm.r16 : lm.s16, mode === 'receiver' ? lm.r32 : lm.s32,
+            c.prompt_ids, c[mode].output_ids);
         }
         const t = await engine.generate(msgs, { ...o, mode: 'text-relay' });
         const tr = c.text_relay;
@@ -264,7 +267,8 @@ describe.skipIf(!PAIR)(`float16 KV end to end in Node${PAIR ? '' : ` (skipped: $
       expect(s.kv![0].value.data).toBeInstanceOf(Uint16Array);
       const r = await host.prefill('receiver', { ids, keep: true });
       await host.fuse({ receiverHandle: r.handle!, sharer: { kv: s.kv! } });
-      const out = await host.generate('receiver', { handle: r.handle!, ids: [g.cases[0].prompt_ids.at(-1)!], startPos: ids.length, maxNewTokens: g.max_new_tokens, seenIds: g.cases[0].prompt_ids });
+      const out = await host.generate('receiver', { handle: r.handle!, ids: [g.cases[0].prompt_ids.at(-1)!], startPos: ids.length,
+        maxNewTokens: g.max_new_tokens, seenIds: g.cases[0].prompt_ids });
       expect(out.tokenIds).toEqual(g.cases[0].c2c.output_ids);
       const empty = await host.prefill('receiver', { ids: [], returnKV: true });
       expect(empty.kv![0].key.dtype).toBe('float16');

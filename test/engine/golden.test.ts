@@ -3,10 +3,9 @@
  * and greedy output ids of every mode must be token-identical, including the text-relay hint and relay prompt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import { createNodeC2CEngine } from '../../src/node';
 import type { C2CEngine } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions } from './pair';
 
 describe.skipIf(!PAIR)(`Node engine vs PyTorch golden fixtures${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
@@ -14,11 +13,7 @@ describe.skipIf(!PAIR)(`Node engine vs PyTorch golden fixtures${PAIR ? '' : ` (s
   let engine: C2CEngine;
 
   beforeAll(async () => {
-    engine = await createNodeC2CEngine({
-      sharer: { id: 'sharer', localPath: pair.dir },
-      receiver: { id: 'receiver', localPath: pair.dir },
-      fuser: path.join(pair.dir, 'fuser'),
-    });
+    engine = await createNodeC2CEngine(pairOptions(pair.dir));
   });
   afterAll(async () => engine?.dispose());
 

@@ -18,7 +18,8 @@ interface HeteroCase {
   c2c_output_ids: number[];
 }
 const heteroFile = PAIR ? path.join(PAIR.dir, 'golden/hetero.json') : '';
-const HETERO = PAIR && existsSync(heteroFile) && existsSync(path.join(PAIR.dir, 'fuser_b/fuser.json')) && existsSync(path.join(PAIR.dir, 'sharer_b/onnx/model.onnx'))
+const HETERO = PAIR && existsSync(heteroFile) && existsSync(path.join(PAIR.dir, 'fuser_b/fuser.json'))
+  && existsSync(path.join(PAIR.dir, 'sharer_b/onnx/model.onnx'))
   ? (JSON.parse(readFileSync(heteroFile, 'utf8')) as { strategy: 'first' | 'longest'; cases: HeteroCase[] })
   : null;
 
@@ -29,7 +30,8 @@ describe.skipIf(!HETERO)(`cross-tokenizer pair vs PyTorch${HETERO ? '' : ' (skip
   let host: ModelHost;
 
   beforeAll(async () => {
-    engine = await createNodeC2CEngine({ receiver: { id: 'receiver', localPath: dir }, sharer: { id: 'sharer_b', localPath: dir }, fuser: path.join(dir, 'fuser_b') });
+    engine = await createNodeC2CEngine({ receiver: { id: 'receiver', localPath: dir }, sharer: { id: 'sharer_b', localPath: dir },
+      fuser: path.join(dir, 'fuser_b') });
     host = new ModelHost(nodePlatform());
     await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
     await host.loadModel('receiver', { id: 'receiver', localPath: dir });
@@ -75,7 +77,8 @@ describe('aligner rules (fake tokenizers)', () => {
   const sharerVocab = new Map<string, number>([['<s>', 500], ['<e>', 501], ['a', 10], ['b', 11], ['ab', 12]]);
   const sharer: TokenizerAccess = {
     render: receiver.render,
-    encodeTexts: async (t) => t.map((s) => (sharerVocab.has(s) ? [sharerVocab.get(s)!] : s === 'c' ? [] : s === 'd' ? [10, 12] : [...s].map((ch) => sharerVocab.get(ch) ?? 99))),
+    encodeTexts: async (t) => t.map((s) => (sharerVocab.has(s) ? [sharerVocab.get(s)!] : s === 'c' ? [] : s === 'd' ? [10, 12]
+      : [...s].map((ch) => sharerVocab.get(ch) ?? 99))),
     decodeEach: async (ids) => ids.map((i) => [...sharerVocab].find(([, v]) => v === i)?.[0] ?? '?'),
     specials: async () => ({ padId: 7, unkId: null, eosIds: [8], padToken: '<pad>', specialTokens: [] }),
   };
@@ -117,7 +120,8 @@ describe('aligner rules (fake tokenizers)', () => {
   });
 
   it('splitSections requires a content span to end the text or precede "<"', () => {
-    expect(splitSections('<u>hi<m>there<e>', [{ role: 'user', content: 'hi' }, { role: 'user', content: 'there' }]).map((s) => s.kind)).toEqual(
+    expect(splitSections('<u>hi<m>there<e>', [{ role: 'user', content: 'hi' }, { role: 'user', content: 'there' }]).map(
+      (s) => s.kind)).toEqual(
       ['template', 'message', 'template', 'message', 'template'],
     );
     expect(() => splitSections('<u>hi there<e>', [{ role: 'user', content: 'hi' }])).toThrow(/messages\[0\]/);

@@ -9,7 +9,8 @@ import { nodePlatform } from '../../src/hosts/node-platform';
 import type { C2CEngine, HostApi } from '../../src/types';
 import type { TestPair } from './pair';
 
-export async function engineOnHost(pair: TestPair, host: ModelHost = new ModelHost(nodePlatform()), view: HostApi = host): Promise<C2CEngine> {
+export async function engineOnHost(pair: TestPair, host: ModelHost = new ModelHost(nodePlatform()),
+  view: HostApi = host): Promise<C2CEngine> {
   await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
   const fuser = path.join(pair.dir, 'fuser');
   return assembleEngine({

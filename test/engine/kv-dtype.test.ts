@@ -28,7 +28,8 @@ describe('f16 KV conversion', () => {
     expect(kv[0].key.data.buffer).not.toBe(bits.buffer);
     const mixed = { ...out, 'present.0.value': { type: 'float32', dims: [1, 1, 3, 2], data: new Float32Array(6) } };
     await expect(presentToKVCache(mixed, 1)).rejects.toThrow(/one KV dtype per model/);
-    await expect(presentToKVCache({ ...out, 'present.0.key': t16(bits, [1, 1, 3, 2], 'bfloat16') }, 1)).rejects.toBeInstanceOf(ShapeMismatchError);
+    await expect(presentToKVCache({ ...out, 'present.0.key': t16(bits, [1, 1, 3, 2], 'bfloat16') }, 1)).rejects.toBeInstanceOf(
+      ShapeMismatchError);
   });
 
   it('a Float16Array from ORT (Chromium) is viewed as its bits, not converted', async () => {
@@ -41,7 +42,8 @@ describe('f16 KV conversion', () => {
     try {
       const f16 = new Float16Array(bits.buffer) as unknown as { length: number };
       Object.defineProperty(f16, 'length', { value: bits.length });
-      const kv = await presentToKVCache({ 'present.0.key': t16(f16 as never, [1, 1, 2, 2]), 'present.0.value': t16(bits, [1, 1, 2, 2]) }, 1);
+      const kv = await presentToKVCache({ 'present.0.key': t16(f16 as never, [1, 1, 2, 2]),
+        'present.0.value': t16(bits, [1, 1, 2, 2]) }, 1);
       expect(Array.from(kv[0].key.data)).toEqual(Array.from(bits));
     } finally {
       g.Float16Array = had;
@@ -78,7 +80,8 @@ describe('f16 KV conversion', () => {
   });
 
   it('bulk f16 conversions equal the scalar ones (ties to even, subnormals, overflow, NaN)', () => {
-    const vals = Float32Array.from([1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -26, 2 ** -24 * 1.5, 65519, 65520, -0, Infinity, -1e9, NaN, 0.1, -1 / 3]);
+    const vals = Float32Array.from([1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -26, 2 ** -24 * 1.5, 65519, 65520, -0,
+      Infinity, -1e9, NaN, 0.1, -1 / 3]);
     const rand = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i * 12.9898) * 10 ** ((i % 9) - 6));
     for (const xs of [vals, rand]) {
       const bits = float32ArrayToFloat16(xs);
@@ -92,7 +95,8 @@ describe('f16 KV at the fuser boundary', () => {
   const cfg = randomFuserConfig();
   const cache = (dtype: 'float32' | 'float16', layers: number, heads: number, dim: number): KVCache =>
     Array.from({ length: layers }, () => {
-      const t = () => (dtype === 'float16' ? kvTensor(new Uint16Array(heads * 2 * dim), heads, 2, dim) : kvTensor(new Float32Array(heads * 2 * dim), heads, 2, dim));
+      const t = () => (dtype === 'float16' ? kvTensor(new Uint16Array(heads * 2 * dim), heads, 2, dim)
+        : kvTensor(new Float32Array(heads * 2 * dim), heads, 2, dim));
       return { key: t(), value: t() };
     });
   const r = cache('float16', cfg.receiver.numLayers, cfg.receiver.kvHeads, cfg.receiver.headDim);
@@ -103,7 +107,8 @@ describe('f16 KV at the fuser boundary', () => {
     expect(cacheDType(r)).toBe('float16');
     const lying = r.map((l, i) => (i === 1 ? { ...l, key: { ...l.key, data: new Float32Array(l.key.data.length) } as never } : l));
     expect(() => checkCacheShapes(cfg, lying, s)).toThrow(/must be a Uint16Array \(float16 KV\)/);
-    const mixed = r.map((l, i) => (i === 2 ? { ...l, value: kvTensor(new Float32Array(l.value.data.length), l.value.heads, 2, l.value.headDim) } : l));
+    const mixed = r.map((l, i) => (i === 2 ? { ...l, value: kvTensor(new Float32Array(l.value.data.length), l.value.heads, 2,
+      l.value.headDim) } : l));
     expect(() => checkCacheShapes(cfg, mixed, s)).toThrow(InvalidInputError);
     expect(() => checkCacheShapes(cfg, mixed, s)).toThrow(/one dtype per cache/);
   });

@@ -55,7 +55,8 @@ describe.skipIf(!HAS_KV)(`KV parity with PyTorch${HAS_KV ? '' : ' (skipped: no g
       }
       const fused = await fuser.fuse(rkv, skv);
       fused.forEach((l, i) => {
-        for (const w of ['key', 'value'] as const) worst.fused = Math.max(worst.fused, maxAbsDiff(head(l[w], n), tensors.get(`c${c.case}.fused.${i}.${w}`)!));
+        for (const w of ['key', 'value'] as const) worst.fused = Math.max(worst.fused,
+          maxAbsDiff(head(l[w], n), tensors.get(`c${c.case}.fused.${i}.${w}`)!));
       });
       const step = await lms.receiver.forward([ids.at(-1)!], [ids.length - 1], lms.receiver.pastFromKV(fused));
       worst.logits = Math.max(worst.logits, maxAbsDiff(step.logits, tensors.get(`c${c.case}.c2c.first_logits`)!));

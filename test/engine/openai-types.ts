@@ -2,7 +2,8 @@
  * Compile-time check (run by `tsc` in `npm test`): c2c-web's OpenAI-shaped responses are assignable to the
  * official `openai` client's own types, so code written against the client accepts them unchanged.
  */
-import type { ChatCompletion as OpenAIChatCompletion, ChatCompletionChunk as OpenAIChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { ChatCompletion as OpenAIChatCompletion,
+  ChatCompletionChunk as OpenAIChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage as OpenAIUsage } from 'openai/resources/completions';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequestStreaming, CompletionUsage } from '../../src/types';
 

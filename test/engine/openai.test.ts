@@ -5,16 +5,16 @@
  * request fields the runtime cannot honour are refused with the field named.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import { InvalidInputError } from '../../src/errors';
 import { createNodeC2CEngine } from '../../src/node';
 import { resolveMode, toChatMessages, toGenerateOptions } from '../../src/engine/openai';
 import { GENERATION_MODES, type C2CEngine, type ChatCompletionChunk, type GenerationMode } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions } from './pair';
 
 describe('OpenAI request mapping (no model)', () => {
   it('maps fields, reads the mode from c2c.mode or the model suffix, and refuses what it cannot serve', () => {
-    const o = toGenerateOptions('tiny', { messages: [], model: 'tiny/receiver', max_tokens: 5, temperature: 0, top_p: 0.5, seed: 3, stop: 'x' });
+    const o = toGenerateOptions('tiny', { messages: [], model: 'tiny/receiver', max_tokens: 5, temperature: 0, top_p: 0.5, seed: 3,
+      stop: 'x' });
     expect(o).toMatchObject({ mode: 'receiver', maxNewTokens: 5, stop: ['x'], sampling: { temperature: 0, topP: 0.5, seed: 3 } });
     expect(toGenerateOptions('tiny', { messages: [] }).sampling?.temperature).toBe(1); // OpenAI's default
     expect(resolveMode('tiny', { messages: [], c2c: { mode: 'sharer' } })).toBe('sharer');
@@ -38,7 +38,8 @@ describe('OpenAI request mapping (no model)', () => {
       expect(err, field).toBeInstanceOf(InvalidInputError);
       expect((err as InvalidInputError).details.field, field).toBe(field);
     }
-    expect(toChatMessages([{ role: 'developer', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }])).toEqual([{ role: 'system', content: 'ab' }]);
+    expect(toChatMessages([{ role: 'developer', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }])).toEqual(
+      [{ role: 'system', content: 'ab' }]);
     expect(() => toChatMessages([{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }])).toThrow(/only text parts/);
   });
 });
@@ -49,20 +50,17 @@ describe.skipIf(!PAIR)(`OpenAI-shaped API on the Node engine${PAIR ? '' : ` (ski
   let engine: C2CEngine;
 
   beforeAll(async () => {
-    engine = await createNodeC2CEngine({
-      name: 'c2c-tiny',
-      sharer: { id: 'sharer', localPath: pair.dir },
-      receiver: { id: 'receiver', localPath: pair.dir },
-      fuser: path.join(pair.dir, 'fuser'),
-    });
+    engine = await createNodeC2CEngine({ name: 'c2c-tiny', ...pairOptions(pair.dir) });
   });
   afterAll(async () => engine?.dispose());
 
   it('a greedy completion gives the golden tokens of every mode, with usage and timing in usage.extra', async () => {
     const c = g.cases[0];
-    const goldenKey: Record<GenerationMode, 'c2c' | 'receiver' | 'sharer' | 'text_relay'> = { c2c: 'c2c', receiver: 'receiver', sharer: 'sharer', 'text-relay': 'text_relay' };
+    const goldenKey: Record<GenerationMode, 'c2c' | 'receiver' | 'sharer' | 'text_relay'> = { c2c: 'c2c', receiver: 'receiver',
+      sharer: 'sharer', 'text-relay': 'text_relay' };
     for (const mode of GENERATION_MODES) {
-      const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: c.user }], temperature: 0, max_tokens: g.max_new_tokens, c2c: { mode } });
+      const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: c.user }], temperature: 0,
+        max_tokens: g.max_new_tokens, c2c: { mode } });
       const want = await engine.generate([{ role: 'user', content: c.user }], { mode, maxNewTokens: g.max_new_tokens });
       expect(want.tokenIds, mode).toEqual(c[goldenKey[mode]].output_ids);
       expect(r.object).toBe('chat.completion');
@@ -84,7 +82,8 @@ describe.skipIf(!PAIR)(`OpenAI-shaped API on the Node engine${PAIR ? '' : ` (ski
     const messages = [{ role: 'user' as const, content: g.cases[1].user }];
     const whole = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 8 });
     const chunks: ChatCompletionChunk[] = [];
-    for await (const ch of await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 8, stream: true, stream_options: { include_usage: true } })) chunks.push(ch);
+    for await (const ch of await engine.chat.completions.create(
+      { messages, temperature: 0, max_tokens: 8, stream: true, stream_options: { include_usage: true } })) chunks.push(ch);
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
     expect(chunks.every((ch) => ch.object === 'chat.completion.chunk' && ch.id === chunks[0].id)).toBe(true);
     const content = chunks.flatMap((ch) => ch.choices.map((x) => x.delta.content ?? '')).join('');
@@ -102,12 +101,14 @@ describe.skipIf(!PAIR)(`OpenAI-shaped API on the Node engine${PAIR ? '' : ` (ski
       let full = '';
       let stop = '';
       let seed = 0;
-      const base = () => ({ messages: [{ role: 'user' as const, content: 'Tell me about Mibrar.' }], temperature: 1.5, seed, max_tokens: 24, c2c: { mode } });
+      const base = () => ({ messages: [{ role: 'user' as const, content: 'Tell me about Mibrar.' }], temperature: 1.5, seed,
+        max_tokens: 24, c2c: { mode } });
       const ask = (extra: { stop?: string }) => engine.chat.completions.create({ ...base(), ...extra });
       const askStream = (stops: string | string[]) => engine.chat.completions.create({ ...base(), stop: stops, stream: true });
       for (; seed < 60 && !stop; seed++) {
         const pieces: string[] = [];
-        for await (const ch of await engine.chat.completions.create({ ...base(), stream: true })) if (ch.choices[0]?.delta.content) pieces.push(ch.choices[0].delta.content);
+        for await (const ch of await engine.chat.completions.create({ ...base(), stream: true })) if (
+          ch.choices[0]?.delta.content) pieces.push(ch.choices[0].delta.content);
         full = pieces.join('');
         // First boundary where a 2-char stop made of both sides' characters first occurs exactly there.
         let at = 0;
@@ -136,7 +137,8 @@ describe.skipIf(!PAIR)(`OpenAI-shaped API on the Node engine${PAIR ? '' : ` (ski
   it('an aborted request rejects with AbortError and the engine stays usable', async () => {
     const ctl = new AbortController();
     ctl.abort();
-    await expect(engine.chat.completions.create({ messages: [{ role: 'user', content: g.cases[0].user }], signal: ctl.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(engine.chat.completions.create({ messages: [{ role: 'user', content: g.cases[0].user }],
+      signal: ctl.signal })).rejects.toMatchObject({ name: 'AbortError' });
     const messages = [{ role: 'user' as const, content: g.cases[0].user }];
     const ok = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: g.max_new_tokens });
     expect(ok.choices[0].message.content).toBe((await engine.generate(messages, { maxNewTokens: g.max_new_tokens })).text);

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { EngineOptions } from '../../src/types';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -41,6 +42,11 @@ export function findPair(): TestPair | null {
   const need = ['receiver/onnx/model.onnx', 'sharer/onnx/model.onnx', 'fuser/fuser.json', 'golden/golden.json'];
   if (!need.every((f) => existsSync(path.join(dir, f)))) return null;
   return { dir, rel: path.relative(REPO, dir), golden: JSON.parse(readFileSync(path.join(dir, 'golden/golden.json'), 'utf8')) as Golden };
+}
+
+/** Engine options for a pair folder with the layout above (receiver/, sharer/, fuser/). */
+export function pairOptions(dir: string): Pick<EngineOptions, 'receiver' | 'sharer' | 'fuser'> & { fuser: string } {
+  return { sharer: { id: 'sharer', localPath: dir }, receiver: { id: 'receiver', localPath: dir }, fuser: path.join(dir, 'fuser') };
 }
 
 /** KV dims of one model of the pair, from its config.json. */

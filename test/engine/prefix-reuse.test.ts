@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createNodeC2CEngine } from '../../src/node';
 import { GENERATION_MODES, type C2CEngine, type ChatMessage, type EngineOptions, type GenerationMode } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from './pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions } from './pair';
 
 const TURNS = 8;
 const QUESTIONS = [
@@ -54,13 +54,15 @@ async function twoHostEngine(o: EngineOptions): Promise<C2CEngine> {
   const hosts = { sharer: await make(), receiver: await make() };
   const loaded = await loadPair(hosts, o, { url: o.fuser as string });
   return new Engine({
-    hosts: async () => hosts, device: deviceReport(loaded, 'workers', o.prefixReuse !== false), modelId: 'c2c-tiny', prefixReuse: o.prefixReuse,
+    hosts: async () => hosts, device: deviceReport(loaded, 'workers', o.prefixReuse !== false), modelId: 'c2c-tiny',
+      prefixReuse: o.prefixReuse,
     info: { sharer: loaded.sharer.info, receiver: loaded.receiver.info }, fuser: loaded.fuser.config,
     dispose: async () => { await hosts.sharer.dispose(); await hosts.receiver.dispose(); },
   });
 }
 
-function pairSuite(label: string, opts: () => EngineOptions, skip: string | undefined, create: (o: EngineOptions) => Promise<C2CEngine> = createNodeC2CEngine) {
+function pairSuite(label: string, opts: () => EngineOptions, skip: string | undefined,
+  create: (o: EngineOptions) => Promise<C2CEngine> = createNodeC2CEngine) {
   describe.skipIf(!!skip)(`prefix reuse, ${label}${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let reusing: C2CEngine;
     let fresh: C2CEngine;
@@ -95,17 +97,9 @@ function pairSuite(label: string, opts: () => EngineOptions, skip: string | unde
 }
 
 const pair = PAIR_OR_STUB;
-pairSuite('same tokenizer (c2c-tiny)', () => ({
-  sharer: { id: 'sharer', localPath: pair.dir },
-  receiver: { id: 'receiver', localPath: pair.dir },
-  fuser: path.join(pair.dir, 'fuser'),
-}), PAIR ? undefined : NO_PAIR_REASON);
+pairSuite('same tokenizer (c2c-tiny)', () => pairOptions(pair.dir), PAIR ? undefined : NO_PAIR_REASON);
 
-pairSuite('same tokenizer, one host per model (the workers data path)', () => ({
-  sharer: { id: 'sharer', localPath: pair.dir },
-  receiver: { id: 'receiver', localPath: pair.dir },
-  fuser: path.join(pair.dir, 'fuser'),
-}), PAIR ? undefined : NO_PAIR_REASON, twoHostEngine);
+pairSuite('same tokenizer, one host per model (the workers data path)', () => pairOptions(pair.dir), PAIR ? undefined : NO_PAIR_REASON, twoHostEngine);
 
 const hetero = PAIR && existsSync(path.join(pair.dir, 'fuser_b/fuser.json')) && existsSync(path.join(pair.dir, 'sharer_b/onnx/model.onnx'));
 pairSuite('cross-tokenizer (sharer_b through the aligner)', () => ({
@@ -122,7 +116,7 @@ describe.skipIf(!PAIR)('prefix reuse memory', () => {
     const { loadPair, deviceReport } = await import('../../src/engine/assemble');
     const host = new ModelHost(nodePlatform());
     await host.init({ device: 'cpu', allowRemoteModels: false, shareDevice: false, topology: 'node' });
-    const o = { sharer: { id: 'sharer', localPath: pair.dir }, receiver: { id: 'receiver', localPath: pair.dir }, fuser: path.join(pair.dir, 'fuser') };
+    const o = pairOptions(pair.dir);
     const loaded = await loadPair({ sharer: host, receiver: host }, o, { url: o.fuser });
     const engine = new Engine({
       hosts: async () => ({ sharer: host, receiver: host }), device: deviceReport(loaded, 'node'), modelId: 'c2c-tiny',

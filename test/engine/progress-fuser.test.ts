@@ -36,7 +36,8 @@ describe('progress with fuser files', () => {
     expect(fuser.at(-1)).toMatchObject({ loaded: 2300, total: 2300, progress: 1 });
     // The receiver's own compile/warm-up counted, not lost: compile shows all three units at once.
     expect(ev.find((e) => e.phase === 'compile')).toMatchObject({ loaded: 3, total: 3 });
-    for (let i = 1; i < ev.length; i++) if (ev[i].phase === ev[i - 1].phase) expect(ev[i].progress).toBeGreaterThanOrEqual(ev[i - 1].progress);
+    for (let i = 1; i < ev.length; i++) if (ev[i].phase === ev[i - 1].phase) expect(ev[i].progress).toBeGreaterThanOrEqual(
+      ev[i - 1].progress);
     expect(ev.filter((e) => e.progress === 1 && e.phase === 'warmup').length).toBeGreaterThan(0);
   });
 });

@@ -76,7 +76,8 @@ describe('sampling', () => {
 
   it('sampling from a sorted prefix gives the tokens of sorting the whole vocabulary (ties, -inf, top-k/top-p)', () => {
     const rand = createRng(5);
-    const settings = [{ temperature: 1 }, { temperature: 0.7, topP: 0.9 }, { temperature: 1.3, topK: 40 }, { temperature: 2, topK: 300, topP: 0.5 }, { temperature: 0.3, topP: 0.999 }];
+    const settings = [{ temperature: 1 }, { temperature: 0.7, topP: 0.9 }, { temperature: 1.3, topK: 40 },
+      { temperature: 2, topK: 300, topP: 0.5 }, { temperature: 0.3, topP: 0.999 }];
     let checked = 0;
     for (let trial = 0; trial < 60; trial++) {
       const v = 50 + Math.floor(rand() * 3000);
@@ -86,7 +87,8 @@ describe('sampling', () => {
       for (const o of settings) {
         const seed = trial * 7 + checked;
         const u = createRng(seed)(); // the sampler's single draw for its first token
-        expect(new TokenSampler({ ...o, seed }).next(l.slice(), []), `trial ${trial} ${JSON.stringify(o)}`).toBe(sampleBySortingAll(l, o, u));
+        expect(new TokenSampler({ ...o, seed }).next(l.slice(), []), `trial ${trial} ${JSON.stringify(o)}`).toBe(
+          sampleBySortingAll(l, o, u));
         checked++;
       }
     }
@@ -125,7 +127,8 @@ describe('progress aggregation', () => {
     agg.finish();
     const phases = ev.map((e) => e.phase);
     expect(phases.indexOf('compile')).toBeGreaterThan(phases.lastIndexOf('download'));
-    for (let i = 1; i < ev.length; i++) if (ev[i].phase === ev[i - 1].phase) expect(ev[i].progress).toBeGreaterThanOrEqual(ev[i - 1].progress);
+    for (let i = 1; i < ev.length; i++) if (ev[i].phase === ev[i - 1].phase) expect(ev[i].progress).toBeGreaterThanOrEqual(
+      ev[i - 1].progress);
     expect(ev.filter((e) => e.progress === 1).map((e) => e.phase)).toEqual(['download', 'compile', 'warmup']);
     expect(ev[0]).toMatchObject({ phase: 'download', loaded: 50, total: 100, progress: 0.5 });
   });
@@ -151,7 +154,8 @@ describe('text relay prompts (train/world.py wording)', () => {
 });
 
 describe('KV conversion', () => {
-  const t = (seq: number, base: number) => ({ data: Float32Array.from({ length: 2 * seq * 3 }, (_, i) => base + i), heads: 2, seq, headDim: 3 });
+  const t = (seq: number, base: number) => ({ data: Float32Array.from({ length: 2 * seq * 3 }, (_, i) => base + i), heads: 2, seq,
+    headDim: 3 });
 
   it('present.* → KVCache copies with batch dim dropped; past tensors view the same data', async () => {
     const data = Float32Array.from({ length: 12 }, (_, i) => i);
@@ -170,12 +174,15 @@ describe('KV conversion', () => {
 
   it('rejects a missing layer, a batch of 2 and a wrong dtype, naming the tensor', async () => {
     await expect(presentToKVCache({}, 1)).rejects.toThrow(/present.0.key/);
-    const bad = { 'present.0.key': { type: 'float32', dims: [2, 1, 1, 1], data: new Float32Array(2) }, 'present.0.value': { type: 'float32', dims: [2, 1, 1, 1], data: new Float32Array(2) } };
+    const bad = { 'present.0.key': { type: 'float32', dims: [2, 1, 1, 1], data: new Float32Array(2) },
+      'present.0.value': { type: 'float32', dims: [2, 1, 1, 1], data: new Float32Array(2) } };
     await expect(presentToKVCache(bad, 1)).rejects.toMatchObject({ name: 'ShapeMismatchError', details: { tensor: 'present.0.key' } });
-    const i8 = { 'present.0.key': { type: 'int8', dims: [1, 1, 1, 1], data: new Int8Array(1) }, 'present.0.value': { type: 'int8', dims: [1, 1, 1, 1], data: new Int8Array(1) } };
+    const i8 = { 'present.0.key': { type: 'int8', dims: [1, 1, 1, 1], data: new Int8Array(1) },
+      'present.0.value': { type: 'int8', dims: [1, 1, 1, 1], data: new Int8Array(1) } };
     await expect(presentToKVCache(i8, 1)).rejects.toMatchObject({ name: 'ShapeMismatchError', details: { tensor: 'present.0.key' } });
     // float16 KV (fp16 / q4f16 exports) is read as it is: Uint16 bits, never widened.
-    const f16 = { 'present.0.key': { type: 'float16', dims: [1, 1, 1, 1], data: new Uint16Array(1) }, 'present.0.value': { type: 'float16', dims: [1, 1, 1, 1], data: new Uint16Array(1) } };
+    const f16 = { 'present.0.key': { type: 'float16', dims: [1, 1, 1, 1], data: new Uint16Array(1) },
+      'present.0.value': { type: 'float16', dims: [1, 1, 1, 1], data: new Uint16Array(1) } };
     const kv = await presentToKVCache(f16, 1);
     expect(kv[0].key).toMatchObject({ dtype: 'float16', data: new Uint16Array(1) });
   });
@@ -225,8 +232,10 @@ describe('input and pair checks', () => {
   });
 
   it('checkFuserFitsPair names the first dimension that differs', () => {
-    const cfg = randomFuserConfig({ receiver: { numLayers: 4, kvHeads: 2, headDim: 32 }, sharer: { numLayers: 3, kvHeads: 4, headDim: 16 } });
-    const info = (numLayers: number, kvHeads: number, headDim: number) => ({ id: 'm', numLayers, kvHeads, headDim, vocabSize: 10, maxPositions: 10, eosIds: [], padId: null, unkId: null });
+    const cfg = randomFuserConfig({ receiver: { numLayers: 4, kvHeads: 2, headDim: 32 },
+      sharer: { numLayers: 3, kvHeads: 4, headDim: 16 } });
+    const info = (numLayers: number, kvHeads: number, headDim: number) => (
+      { id: 'm', numLayers, kvHeads, headDim, vocabSize: 10, maxPositions: 10, eosIds: [], padId: null, unkId: null });
     expect(() => checkFuserFitsPair(cfg, { receiver: info(4, 2, 32), sharer: info(3, 4, 16) })).not.toThrow();
     expect(() => checkFuserFitsPair(cfg, { receiver: info(4, 2, 32), sharer: info(3, 2, 16) })).toThrow(/sharer.kvHeads = 4/);
     expect(new ContextOverflowError('x').code).toBe('CONTEXT_OVERFLOW');
@@ -251,7 +260,8 @@ describe('browser platform device and fuser resolution (run in Node: no navigato
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       const platform = browserPlatform();
-      await platform.resolveDevice({ device: 'wasm', allowRemoteModels: false, shareDevice: true, topology: 'single', cpuFuser: 'reference' });
+      await platform.resolveDevice({ device: 'wasm', allowRemoteModels: false, shareDevice: true, topology: 'single',
+        cpuFuser: 'reference' });
       // A device that cannot take the fuser (no limits, no features). The real case runs in test/browser-engine.
       const broken = { limits: {}, features: new Set(), lost: new Promise(() => undefined) } as unknown as GPUDevice;
       const weights = randomFuserWeights(5);

@@ -170,7 +170,8 @@ describe('fuser loading over HTTP with the Node file cache', () => {
   });
 
   it('a server answering missing paths with its index page (200 HTML): detection is not fooled and caches no page', async () => {
-    const spa = await serveFolders({ official: folders.official, empty: folders.empty }, new TextEncoder().encode('<!doctype html><title>app</title>'));
+    const spa = await serveFolders({ official: folders.official, empty: folders.empty },
+      new TextEncoder().encode('<!doctype html><title>app</title>'));
     const cache = tmp();
     try {
       const url = `${spa.url}official/`;

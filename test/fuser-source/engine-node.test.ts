@@ -64,7 +64,8 @@ describe.skipIf(!PAIR)(`Node engine with an official-layout fuser over HTTP${PAI
     }
   };
 
-  it('loads the official folder by URL, reports it, streams fuser bytes, gives the golden tokens; the second engine fetches nothing', async () => {
+  it('loads the official folder by URL, reports it, streams fuser bytes, gives the golden tokens; the second engine fetches nothing',
+    async () => {
     const url = `${server.url}official/`;
     const events: ProgressEvent[] = [];
     expect(await isPairCached(options(url))).toBe(false);
@@ -111,14 +112,16 @@ describe.skipIf(!PAIR)(`Node engine with an official-layout fuser over HTTP${PAI
     expect(r.tokenIds.length).toBeGreaterThan(0);
   });
 
-  it('split across hosts (as in the workers topology), an inferred sharer depth that does not match is refused with the fix named', async () => {
+  it('split across hosts (as in the workers topology), an inferred sharer depth that does not match is refused with the fix named',
+    async () => {
     const sharerHost = new ModelHost(nodePlatform());
     const receiverHost = new ModelHost(nodePlatform());
     const init = { device: 'cpu' as const, allowRemoteModels: false, shareDevice: false, topology: 'node' as const, cache: false };
     await Promise.all([sharerHost.init(init), receiverHost.init(init)]);
     try {
       const opts = options(`${server.url}shifted/`);
-      const err = await loadPair({ sharer: sharerHost, receiver: receiverHost }, opts, fuserRequest(opts, (u) => u)).catch((e: unknown) => e);
+      const err = await loadPair({ sharer: sharerHost, receiver: receiverHost }, opts, fuserRequest(opts, (u) => u)).catch(
+        (e: unknown) => e);
       expect(err).toBeInstanceOf(ShapeMismatchError);
       expect((err as Error).message).toMatch(/pass fuser: \{ url, sharerNumLayers: 3 \}/);
       // With the depth given, the same split loads.

@@ -18,7 +18,8 @@ function validFuser(seed = 1) {
 
 /** Rebuilds the safetensors file after editing its tensor list. */
 function editTensors(bytes: Uint8Array, edit: (t: TensorToWrite[]) => TensorToWrite[]): Uint8Array {
-  const list: TensorToWrite[] = [...parseSafetensors(bytes).tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
+  const list: TensorToWrite[] = [...parseSafetensors(bytes).tensors.values()].map(
+    (t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
   return writeSafetensors(edit(list));
 }
 
@@ -111,7 +112,8 @@ describe('fuser format: bad fuser.json', () => {
   const cases: [string, Record<string, unknown>, RegExp, string][] = [
     ['missing hidden_dim', { hidden_dim: undefined }, /hidden_dim is missing/, 'hidden_dim'],
     ['wrong hidden_dim (does not match tensors)', { hidden_dim: 8 }, /shape/, ''],
-    ['zero head_dim', { receiver: { num_layers: 3, num_kv_heads: 2, head_dim: 0 } }, /receiver\.head_dim must be an integer/, 'receiver.head_dim'],
+    ['zero head_dim', { receiver: { num_layers: 3, num_kv_heads: 2, head_dim: 0 } }, /receiver\.head_dim must be an integer/,
+      'receiver.head_dim'],
     ['string kv heads', { sharer: { num_layers: 2, num_kv_heads: '2', head_dim: 4 } }, /sharer\.num_kv_heads/, 'sharer.num_kv_heads'],
     ['missing receiver', { receiver: undefined }, /receiver is missing/, 'receiver'],
     ['bad dtype', { dtype: 'int4' }, /dtype must be one of/, 'dtype'],
@@ -147,8 +149,10 @@ describe('fuser format: bad tensors', () => {
   });
 
   it('unexpected tensor is named', () => {
-    const b = editTensors(bytes, (t) => [...t, { name: '0.key_proj_mlp2.blocks.1.norm.weight', dtype: 'F32', shape: [16], data: new Float32Array(16) }]);
-    expectFormatError(() => load(b), /unexpected tensor.*0\.key_proj_mlp2\.blocks\.1\.norm\.weight/, { tensor: '0.key_proj_mlp2.blocks.1.norm.weight' });
+    const b = editTensors(bytes, (t) => [...t, { name: '0.key_proj_mlp2.blocks.1.norm.weight', dtype: 'F32', shape: [16],
+      data: new Float32Array(16) }]);
+    expectFormatError(() => load(b), /unexpected tensor.*0\.key_proj_mlp2\.blocks\.1\.norm\.weight/,
+      { tensor: '0.key_proj_mlp2.blocks.1.norm.weight' });
   });
 
   it('wrong shape is named with both shapes', () => {
@@ -171,7 +175,8 @@ describe('fuser format: bad tensors', () => {
   });
 
   it('tensor split across two files is accepted; the same tensor twice is not', () => {
-    const all = [...parseSafetensors(bytes).tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
+    const all = [...parseSafetensors(bytes).tensors.values()].map(
+      (t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
     const a = writeSafetensors(all.slice(0, 40));
     const b = writeSafetensors(all.slice(40));
     const two = { ...json, files: ['a.safetensors', 'b.safetensors'] };
@@ -212,11 +217,15 @@ describe('safetensors: structural errors', () => {
     b[8 + 4] = 0x22;
     expectST(b, /not valid UTF-8 JSON|must be/);
   });
-  it('invalid UTF-8', () => expectST(withHeader('{"a":"\xff"}'.replace('\xff', '\u0000')).map((v, i, arr) => (i === arr.length - 3 ? 0xff : v)), /not valid UTF-8 JSON/));
-  it('unknown dtype', () => expectST(withHeader('{"x":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1)), /unknown dtype "F8"/));
-  it('shape × dtype ≠ byte length', () => expectST(withHeader('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', new Uint8Array(4)), /needs 8 bytes/));
+  it('invalid UTF-8', () => expectST(withHeader('{"a":"\xff"}'.replace('\xff', '\u0000')).map(
+    (v, i, arr) => (i === arr.length - 3 ? 0xff : v)), /not valid UTF-8 JSON/));
+  it('unknown dtype', () => expectST(withHeader('{"x":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1)),
+    /unknown dtype "F8"/));
+  it('shape × dtype ≠ byte length', () => expectST(withHeader('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}',
+    new Uint8Array(4)), /needs 8 bytes/));
   it('overlapping tensors', () =>
-    expectST(withHeader('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', new Uint8Array(8)), /overlaps/));
+    expectST(withHeader('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+      new Uint8Array(8)), /overlaps/));
   it('hole in the buffer', () =>
     expectST(withHeader('{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', new Uint8Array(8)), /unused bytes/));
   it('negative shape', () => expectST(withHeader('{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}'), /non-negative integers/));

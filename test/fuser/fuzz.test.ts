@@ -25,7 +25,8 @@ function randomValue(r: Rand, depth = 0): unknown {
     case 'null': return null;
     case 'bool': return r() < 0.5;
     case 'arr': return Array.from({ length: Math.floor(r() * 5) }, () => randomValue(r, depth + 1));
-    case 'obj': return { num_layers: randomValue(r, depth + 1), num_kv_heads: randomValue(r, depth + 1), head_dim: randomValue(r, depth + 1) };
+    case 'obj': return { num_layers: randomValue(r, depth + 1), num_kv_heads: randomValue(r, depth + 1),
+      head_dim: randomValue(r, depth + 1) };
     case 'nan': return pick(r, [NaN, Infinity]);
   }
 }
@@ -58,8 +59,10 @@ function mutateHeaderJson(r: Rand, bytes: Uint8Array): Uint8Array {
   else if (field === 'rename') { header[`${name}x`] = header[name]; delete header[name]; }
   else if (field === 'whole') header[name] = randomValue(r);
   else if (field === 'dtype') header[name].dtype = pick(r, ['F16', 'BF16', 'F64', 'I8', 'F8', 'f32', 7]);
-  else if (field === 'shape') header[name].shape = r() < 0.5 ? (header[name].shape as number[]).map((d: number) => d + pick(r, [-1, 1, 0])) : randomValue(r);
-  else header[name].data_offsets = r() < 0.5 ? (header[name].data_offsets as number[]).map((o: number) => o + pick(r, [-4, 4, 0, 1])) : randomValue(r);
+  else if (field === 'shape') header[name].shape = r() < 0.5
+    ? (header[name].shape as number[]).map((d: number) => d + pick(r, [-1, 1, 0])) : randomValue(r);
+  else header[name].data_offsets = r() < 0.5 ? (header[name].data_offsets as number[]).map((o: number) => o
+    + pick(r, [-4, 4, 0, 1])) : randomValue(r);
   const h = new TextEncoder().encode(JSON.stringify(header));
   const data = bytes.subarray(8 + hLen);
   const out = new Uint8Array(8 + h.length + data.length);
@@ -79,7 +82,8 @@ function mutateBytes(r: Rand, bytes: Uint8Array): Uint8Array {
     case 'flipData': for (let i = 0, n = 1 + at(8); i < n; i++) out[8 + hLen + at(out.length - 8 - hLen)] ^= 1 << at(8); break;
     case 'flipLength': out[at(8)] = at(256); break;
     case 'truncate': out = out.slice(0, at(out.length)); break;
-    case 'insert': { const p = at(out.length); out = new Uint8Array([...out.subarray(0, p), ...Array.from({ length: 1 + at(9) }, () => at(256)), ...out.subarray(p)]); break; }
+    case 'insert': { const p = at(out.length); out = new Uint8Array(
+      [...out.subarray(0, p), ...Array.from({ length: 1 + at(9) }, () => at(256)), ...out.subarray(p)]); break; }
     case 'delete': { const p = at(out.length); out = new Uint8Array([...out.subarray(0, p), ...out.subarray(p + 1 + at(9))]); break; }
     case 'zeroRun': { const p = at(out.length); out.fill(0, p, p + 1 + at(64)); break; }
   }

@@ -132,7 +132,8 @@ describe('int8 fuser file', () => {
 
   it('is smaller than the f16 file by about half', () => {
     // Wider than the default random fuser, so that the safetensors header does not dominate.
-    const wide = randomFuserWeights(6, { receiver: { numLayers: 2, kvHeads: 2, headDim: 32 }, sharer: { numLayers: 2, kvHeads: 2, headDim: 32 }, hiddenDim: 64, intermediateDim: 64 });
+    const wide = randomFuserWeights(6, { receiver: { numLayers: 2, kvHeads: 2, headDim: 32 },
+      sharer: { numLayers: 2, kvHeads: 2, headDim: 32 }, hiddenDim: 64, intermediateDim: 64 });
     const [i8, f16, f32] = (['int8', 'float16', 'float32'] as const).map((dtype) => serializeFuser(wide, { dtype }).files[FILE].length);
     expect(i8).toBeLessThan(0.6 * f16);
     expect(i8).toBeLessThan(0.3 * f32);
@@ -194,25 +195,30 @@ describe('convert (official checkpoint → c2c-web) with dtype int8', () => {
 describe('int8 loader: strict checks', () => {
   const { json, files } = serializeFuser(randomFuserWeights(7), { dtype: 'int8' });
   const list = (): TensorToWrite[] =>
-    [...parseSafetensors(files[FILE]).tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
+    [...parseSafetensors(files[FILE]).tensors.values()].map(
+      (t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: t.data.slice() }));
   const load = (t: TensorToWrite[]) => loadFuserWeights(json, { [FILE]: writeSafetensors(t) });
   const W = '1.value_mlp1.blocks.0.w2.weight';
   const S = `${W}.scale`;
   const withScale = (values: number[]) => list().map((x) => (x.name === S ? { ...x, data: new Float32Array(values) } : x));
   const rows = 16; // hidden dim of randomFuserWeights
 
-  it('missing .scale is named', () => expectFormatError(() => load(list().filter((x) => x.name !== S)), /missing tensor: .*w2\.weight\.scale/, { tensor: S }));
+  it('missing .scale is named', () => expectFormatError(() => load(list().filter((x) => x.name !== S)),
+    /missing tensor: .*w2\.weight\.scale/, { tensor: S }));
   it('extra .scale (for a 1-D tensor) is named', () =>
-    expectFormatError(() => load([...list(), { name: '0.key_in.bias.scale', dtype: 'F32', shape: [16], data: new Float32Array(16) }]), /unexpected tensor.*0\.key_in\.bias\.scale/, {
+    expectFormatError(() => load([...list(), { name: '0.key_in.bias.scale', dtype: 'F32', shape: [16],
+      data: new Float32Array(16) }]), /unexpected tensor.*0\.key_in\.bias\.scale/, {
       tensor: '0.key_in.bias.scale',
     }));
   it('misshapen .scale is named', () =>
-    expectFormatError(() => load(list().map((x) => (x.name === S ? { ...x, shape: [rows + 1], data: new Float32Array(rows + 1) } : x))), /w2\.weight\.scale" has shape \[17\], expected \[16\]/, {
+    expectFormatError(() => load(list().map((x) => (x.name === S ? { ...x, shape: [rows + 1], data: new Float32Array(rows + 1) }
+      : x))), /w2\.weight\.scale" has shape \[17\], expected \[16\]/, {
       tensor: S,
     }));
   it('a .scale on a float32 fuser is unexpected', () => {
     const plain = serializeFuser(randomFuserWeights(7));
-    const t: TensorToWrite[] = [...parseSafetensors(plain.files[FILE]).tensors.values()].map((x) => ({ name: x.name, dtype: x.dtype, shape: x.shape, data: x.data.slice() }));
+    const t: TensorToWrite[] = [...parseSafetensors(plain.files[FILE]).tensors.values()].map(
+      (x) => ({ name: x.name, dtype: x.dtype, shape: x.shape, data: x.data.slice() }));
     t.push({ name: S, dtype: 'F32', shape: [rows], data: new Float32Array(rows) });
     expectFormatError(() => loadFuserWeights(plain.json, { [FILE]: writeSafetensors(t) }), /unexpected tensor/, { tensor: S });
   });
@@ -223,13 +229,17 @@ describe('int8 loader: strict checks', () => {
       { tensor: W, field: 'dtype' },
     ));
   it('a scale stored F16 is refused', () =>
-    expectFormatError(() => load(list().map((x) => (x.name === S ? { ...x, dtype: 'F16' as const, data: new Uint16Array(rows) } : x))), /stored as F16/, { tensor: S }));
+    expectFormatError(() => load(list().map((x) => (x.name === S ? { ...x, dtype: 'F16' as const, data: new Uint16Array(rows) }
+      : x))), /stored as F16/, { tensor: S }));
   it.each([NaN, Infinity])('non-finite scale %s is named', (v) =>
-    expectFormatError(() => load(withScale(Array.from({ length: rows }, (_, i) => (i === 3 ? v : 0.01)))), /w2\.weight\.scale" contains a non-finite value at index 3/, { tensor: S, index: 3 }));
+    expectFormatError(() => load(withScale(Array.from({ length: rows }, (_, i) => (i === 3 ? v : 0.01)))),
+      /w2\.weight\.scale" contains a non-finite value at index 3/, { tensor: S, index: 3 }));
   it('a negative scale is refused', () =>
-    expectFormatError(() => load(withScale(Array.from({ length: rows }, (_, i) => (i === 5 ? -0.5 : 0.01)))), /scale" has -0\.5 at row 5/, { tensor: S, index: 5 }));
+    expectFormatError(() => load(withScale(Array.from({ length: rows }, (_, i) => (i === 5 ? -0.5 : 0.01)))),
+      /scale" has -0\.5 at row 5/, { tensor: S, index: 5 }));
   it('-128 is outside the symmetric range', () =>
-    expectFormatError(() => load(list().map((x) => (x.name === W ? { ...x, data: new Int8Array(rows * rows).fill(-128, 7, 8) } : x))), /holds -128 at index 7/, { tensor: W, index: 7 }));
+    expectFormatError(() => load(list().map((x) => (x.name === W ? { ...x, data: new Int8Array(rows * rows).fill(-128, 7, 8) }
+      : x))), /holds -128 at index 7/, { tensor: W, index: 7 }));
   it('a zero scale loads as an all-zero row', () => {
     const w = load(withScale(Array.from({ length: rows }, (_, i) => (i === 2 ? 0 : 0.01))));
     const lin = w.layers[1].value.mlp1[0].w2;
@@ -277,11 +287,13 @@ describe('GPU weight bytes per dtype', () => {
     }) as Pick<FuserConfig, 'receiver' | 'sharer' | 'hiddenDim' | 'intermediateDim' | 'numMlpLayers'>;
 
   it('counts exactly what the weights hold (padding to 4 included)', () => {
-    const w = randomFuserWeights(9, { receiver: { numLayers: 2, kvHeads: 3, headDim: 5 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 6 }, hiddenDim: 10, intermediateDim: 7 });
+    const w = randomFuserWeights(9, { receiver: { numLayers: 2, kvHeads: 3, headDim: 5 },
+      sharer: { numLayers: 2, kvHeads: 1, headDim: 6 }, hiddenDim: 10, intermediateDim: 7 });
     const pad = (n: number) => Math.ceil(n / 4) * 4;
     const q = quantizeFuserWeights(w);
     const lin = allLinears(q);
-    const vecs = q.layers.flatMap((l) => [l.key, l.value]).flatMap((p) => [p.in.bias!, ...[...p.mlp1, ...p.scalarMlp2, ...p.projMlp2].map((b) => b.norm), p.scalarHead.bias!, p.projOut.bias!]);
+    const vecs = q.layers.flatMap((l) => [l.key, l.value]).flatMap(
+      (p) => [p.in.bias!, ...[...p.mlp1, ...p.scalarMlp2, ...p.projMlp2].map((b) => b.norm), p.scalarHead.bias!, p.projOut.bias!]);
     const i8 = fuserGpuWeightBytes(w.config, 'int8');
     expect(i8.linearBytes).toBe(lin.reduce((s, l) => s + l.outDim * pad(l.inDim), 0));
     expect(i8.scaleBytes).toBe(lin.reduce((s, l) => s + 4 * pad(l.quant!.scale.length), 0));
@@ -298,7 +310,8 @@ describe('GPU weight bytes per dtype', () => {
   const qwen = findPreset('qwen3-0.6b+qwen2.5-0.5b')!;
   const qa = qwen.receiver.arch;
   const sa = qwen.sharer.arch;
-  pairs.push(['Qwen3-0.6B ← Qwen2.5-0.5B', cfgOf([qa.numLayers, qa.kvHeads, qa.headDim], [sa.numLayers, sa.kvHeads, sa.headDim], qwen.fuserHidden, qwen.fuserIntermediate, qwen.fuserMlpLayers)]);
+  pairs.push(['Qwen3-0.6B ← Qwen2.5-0.5B', cfgOf([qa.numLayers, qa.kvHeads, qa.headDim], [sa.numLayers, sa.kvHeads, sa.headDim],
+    qwen.fuserHidden, qwen.fuserIntermediate, qwen.fuserMlpLayers)]);
   const trained = join(import.meta.dirname, '..', '..', 'models', 'c2c-tiny', 'fuser', 'fuser.json');
   if (existsSync(trained)) pairs.push(['models/c2c-tiny/fuser', readManifest(JSON.parse(readFileSync(trained, 'utf8'))).config]);
 

@@ -32,7 +32,9 @@ function worstExcess(a: KVCache, b: KVCache, allowed: (v: number) => number): nu
   });
   return m;
 }
-const sameBits = (a: KVCache[number]['key'], b: KVCache[number]['key']) => (a.dtype ?? 'float32') === (b.dtype ?? 'float32') && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+const sameBits = (a: KVCache[number]['key'], b: KVCache[number]['key']) => (a.dtype ?? 'float32') === (b.dtype ?? 'float32')
+  && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(
+  Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
 
 const closedAt = new Set(['1.value', '3.key', '3.value']);
 const weights = randomFuserWeights(77, {
@@ -76,17 +78,20 @@ describe('ONNX fuser: layer-group sessions', () => {
   it('float16 and mixed KV: the receiver dtype out, within ½ ulp of the f32 math on the same inputs, ranges exact', async () => {
     const fuser = await createOnnxFuser(weights, { ort: ORT, maxSessionWeightBytes: 40_000 });
     try {
-      for (const [label, r, s] of [['f16/f16', r16, s16], ['f16 receiver / f32 sharer', r16, s32], ['f32 receiver / f16 sharer', r32, s16]] as const) {
+      for (const [label, r, s] of [['f16/f16', r16, s16], ['f16 receiver / f32 sharer', r16, s32],
+        ['f32 receiver / f16 sharer', r32, s16]] as const) {
         const got = await fuser.fuse(r, s, { start: 2, end: 8 });
         const f16Out = r[0].key.dtype === 'float16';
-        got.forEach((l) => expect([l.key.dtype ?? 'float32', l.value.dtype ?? 'float32'], label).toEqual(f16Out ? ['float16', 'float16'] : ['float32', 'float32']));
+        got.forEach((l) => expect([l.key.dtype ?? 'float32', l.value.dtype ?? 'float32'], label).toEqual(
+          f16Out ? ['float16', 'float16'] : ['float32', 'float32']));
         const want = fuseCache(weights, toF32Cache(r), toF32Cache(s), { start: 2, end: 8 });
         expect(worstExcess(got, want, (v) => (f16Out ? halfUlp(v) : 0) + TOL), label).toBeLessThanOrEqual(0);
         // Tokens outside [2, 8) and closed paths: the receiver's own bits.
         const t = got[0].key, hd = t.headDim;
         for (const tok of [0, 1, 8]) for (let h = 0; h < t.heads; h++) {
           const at = (h * seq + tok) * hd;
-          expect(Array.from(t.data.subarray(at, at + hd)), `${label} token ${tok}`).toEqual(Array.from(r[0].key.data.subarray(at, at + hd)));
+          expect(Array.from(t.data.subarray(at, at + hd)), `${label} token ${tok}`).toEqual(
+            Array.from(r[0].key.data.subarray(at, at + hd)));
         }
         expect(sameBits(got[3].key, r[3].key), `${label} closed`).toBe(true);
       }
@@ -108,7 +113,8 @@ describe.skipIf(!PAIR)('ONNX fuser on the shipped pair\'s trained fuser', () => 
       try {
         expect(worstExcess(await fuser.fuse(r, s), fuseCache(w, r, s), () => TOL)).toBeLessThanOrEqual(0);
         const h = await fuser.fuse(toF16Cache(r), toF16Cache(s));
-        expect(worstExcess(h, fuseCache(w, toF32Cache(toF16Cache(r)), toF32Cache(toF16Cache(s))), (v) => halfUlp(v) + TOL)).toBeLessThanOrEqual(0);
+        expect(worstExcess(h, fuseCache(w, toF32Cache(toF16Cache(r)), toF32Cache(toF16Cache(s))), (v) => halfUlp(v)
+          + TOL)).toBeLessThanOrEqual(0);
       } finally {
         fuser.dispose();
       }

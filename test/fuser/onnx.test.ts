@@ -160,12 +160,17 @@ describe('ONNX fuser: validation, abort, dispose', () => {
     return fuser.fuse(which === 'receiver' ? (replaced ?? r) : r, which === 'sharer' ? (replaced ?? s) : s);
   };
   const cases: [string, () => Promise<unknown>, new (...a: never[]) => Error, RegExp][] = [
-    ['receiver heads', mutate('receiver', (c) => { c[1].key = { ...c[1].key, heads: 2, headDim: 16 }; }), ShapeMismatchError, /receiver\[1\]\.key\.heads is 2.*4/],
-    ['sharer heads', mutate('sharer', (c) => { c[0].value = { ...c[0].value, heads: 4, headDim: 8 }; }), ShapeMismatchError, /sharer\[0\]\.value\.heads is 4/],
+    ['receiver heads', mutate('receiver', (c) => { c[1].key = { ...c[1].key, heads: 2, headDim: 16 }; }), ShapeMismatchError,
+      /receiver\[1\]\.key\.heads is 2.*4/],
+    ['sharer heads', mutate('sharer', (c) => { c[0].value = { ...c[0].value, heads: 4, headDim: 8 }; }), ShapeMismatchError,
+      /sharer\[0\]\.value\.heads is 4/],
     ['receiver layer count', mutate('receiver', (c) => c.slice(0, 1)), ShapeMismatchError, /receiver cache has 1 layers.*2/],
-    ['sharer seq differs', mutate('sharer', (c) => { c[1].key = { data: new Float32Array(2 * 2 * 16), heads: 2, seq: 2, headDim: 16 }; }), ShapeMismatchError, /sharer\[1\]\.key\.seq is 2.*seq is 3/],
-    ['data length', mutate('receiver', (c) => { c[1].value = { ...c[1].value, dtype: 'float32', data: new Float32Array(10) }; }), InvalidInputError, /receiver\[1\]\.value\.data has 10 elements/],
-    ['range end > seq', async () => (await fuserFor(fx.name)).fuse(base.receiver, base.sharer, { start: 0, end: 4 }), InvalidInputError, /token range/],
+    ['sharer seq differs', mutate('sharer', (c) => { c[1].key = { data: new Float32Array(2 * 2 * 16), heads: 2, seq: 2,
+      headDim: 16 }; }), ShapeMismatchError, /sharer\[1\]\.key\.seq is 2.*seq is 3/],
+    ['data length', mutate('receiver', (c) => { c[1].value = { ...c[1].value, dtype: 'float32', data: new Float32Array(10) }; }),
+      InvalidInputError, /receiver\[1\]\.value\.data has 10 elements/],
+    ['range end > seq', async () => (await fuserFor(fx.name)).fuse(base.receiver, base.sharer, { start: 0, end: 4 }),
+      InvalidInputError, /token range/],
   ];
   for (const [what, run, Err, msg] of cases) {
     it(`${what} → ${Err.name}`, async () => {

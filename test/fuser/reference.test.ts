@@ -87,7 +87,8 @@ describe('reference fuser vs PyTorch golden fixtures', () => {
             const o = (h * seq + t) * headDim;
             const got = layer[kv].data.subarray(o, o + headDim);
             if (t >= start && t < end) {
-              expectAllClose(got, c.expected[l][kv].data.subarray(o, o + headDim), { atol: TOL, what: `layer ${l} ${kv} head ${h} token ${t}` });
+              expectAllClose(got, c.expected[l][kv].data.subarray(o, o + headDim),
+                { atol: TOL, what: `layer ${l} ${kv} head ${h} token ${t}` });
             } else {
               expect(got).toEqual(c.receiver[l][kv].data.subarray(o, o + headDim));
             }
@@ -128,14 +129,20 @@ describe('input validation', () => {
     return () => fuseCache(fx.weights, which === 'receiver' ? (replaced ?? r) : r, which === 'sharer' ? (replaced ?? s) : s);
   };
   const cases: [string, () => unknown, new (...a: never[]) => Error, RegExp][] = [
-    ['receiver heads', mutate('receiver', (c) => { c[1].key = { ...c[1].key, heads: 2, headDim: 16 }; }), ShapeMismatchError, /receiver\[1\]\.key\.heads is 2.*4/],
-    ['sharer headDim', mutate('sharer', (c) => { c[0].value = { ...c[0].value, heads: 4, headDim: 8 }; }), ShapeMismatchError, /sharer\[0\]\.value\.heads is 4/],
-    ['receiver headDim', mutate('receiver', (c) => { c[0].value = { ...c[0].value, heads: 4, seq: 6, headDim: 4 }; }), ShapeMismatchError, /receiver\[0\]\.value\.headDim is 4/],
+    ['receiver heads', mutate('receiver', (c) => { c[1].key = { ...c[1].key, heads: 2, headDim: 16 }; }), ShapeMismatchError,
+      /receiver\[1\]\.key\.heads is 2.*4/],
+    ['sharer headDim', mutate('sharer', (c) => { c[0].value = { ...c[0].value, heads: 4, headDim: 8 }; }), ShapeMismatchError,
+      /sharer\[0\]\.value\.heads is 4/],
+    ['receiver headDim', mutate('receiver', (c) => { c[0].value = { ...c[0].value, heads: 4, seq: 6, headDim: 4 }; }),
+      ShapeMismatchError, /receiver\[0\]\.value\.headDim is 4/],
     ['receiver layer count', mutate('receiver', (c) => c.slice(0, 1)), ShapeMismatchError, /receiver cache has 1 layers.*2/],
     ['sharer layer count', mutate('sharer', (c) => [...c, c[0]]), ShapeMismatchError, /sharer cache has 3 layers.*2/],
-    ['sharer seq differs', mutate('sharer', (c) => { c[1].key = { data: new Float32Array(2 * 2 * 16), heads: 2, seq: 2, headDim: 16 }; }), ShapeMismatchError, /sharer\[1\]\.key\.seq is 2.*seq is 3/],
-    ['seq 0', mutate('receiver', (c) => { c[0].key = { data: new Float32Array(0), heads: 4, seq: 0, headDim: 8 }; }), InvalidInputError, /receiver\[0\]\.key\.seq is 0/],
-    ['data length', mutate('receiver', (c) => { c[1].value = { ...c[1].value, dtype: 'float32', data: new Float32Array(10) }; }), InvalidInputError, /receiver\[1\]\.value\.data has 10 elements/],
+    ['sharer seq differs', mutate('sharer', (c) => { c[1].key = { data: new Float32Array(2 * 2 * 16), heads: 2, seq: 2,
+      headDim: 16 }; }), ShapeMismatchError, /sharer\[1\]\.key\.seq is 2.*seq is 3/],
+    ['seq 0', mutate('receiver', (c) => { c[0].key = { data: new Float32Array(0), heads: 4, seq: 0, headDim: 8 }; }),
+      InvalidInputError, /receiver\[0\]\.key\.seq is 0/],
+    ['data length', mutate('receiver', (c) => { c[1].value = { ...c[1].value, dtype: 'float32', data: new Float32Array(10) }; }),
+      InvalidInputError, /receiver\[1\]\.value\.data has 10 elements/],
     ['range end > seq', () => fuseCache(fx.weights, base.receiver, base.sharer, { start: 0, end: 4 }), InvalidInputError, /token range/],
     ['range start > end', () => fuseCache(fx.weights, base.receiver, base.sharer, { start: 2, end: 1 }), InvalidInputError, /token range/],
   ];

@@ -98,7 +98,8 @@ describe('the packed package, installed without devDependencies', () => {
 
   it('npx c2c-web serve: the official openai client streams C2C completions from the installed package', async () => {
     // Its own process group, so the interrupt reaches npx and the server it started.
-    const server = spawn('npx', ['--no', 'c2c-web', 'serve', '--port', '0'], { cwd: pkg.app, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const server = spawn('npx', ['--no', 'c2c-web', 'serve', '--port', '0'],
+      { cwd: pkg.app, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const exited = new Promise((r) => server.once('exit', r));
     let log = '';
     try {
@@ -118,7 +119,8 @@ describe('the packed package, installed without devDependencies', () => {
       });
       const client = new OpenAI({ baseURL: url, apiKey: 'unused', maxRetries: 0 });
       const c = CASES[0];
-      const stream = await client.chat.completions.create({ model: 'c2c-tiny', messages: [{ role: 'user', content: c.user }], temperature: 0, max_tokens: golden.max_new_tokens, stream: true, stream_options: { include_usage: true } });
+      const stream = await client.chat.completions.create({ model: 'c2c-tiny', messages: [{ role: 'user', content: c.user }],
+        temperature: 0, max_tokens: golden.max_new_tokens, stream: true, stream_options: { include_usage: true } });
       let text = '';
       let usage: OpenAI.CompletionUsage | null | undefined;
       for await (const ch of stream) {

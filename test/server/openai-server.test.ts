@@ -5,14 +5,13 @@
  * interleaving (each answer equals the one it gets alone).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { createNodeC2CEngine } from '../../src/node';
 import { createChatCompletions } from '../../src/engine/openai';
 import { createOpenAIServer } from '../../src/server/openai-server';
 import type { C2CEngine, StreamEvent } from '../../src/types';
-import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB } from '../engine/pair';
+import { NO_PAIR_REASON, PAIR, PAIR_OR_STUB, pairOptions } from '../engine/pair';
 
 describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_PAIR_REASON})`}`, () => {
   const pair = PAIR_OR_STUB;
@@ -26,12 +25,7 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
   let nextRequest = 0;
 
   beforeAll(async () => {
-    engine = await createNodeC2CEngine({
-      name: 'c2c-tiny',
-      sharer: { id: 'sharer', localPath: pair.dir },
-      receiver: { id: 'receiver', localPath: pair.dir },
-      fuser: path.join(pair.dir, 'fuser'),
-    });
+    engine = await createNodeC2CEngine({ name: 'c2c-tiny', ...pairOptions(pair.dir) });
     // The server sees the real engine through a recorder of its stream events.
     const recorded = {
       modelId: engine.modelId,
@@ -44,7 +38,8 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
         }
       },
     };
-    server = createOpenAIServer({ modelId: engine.modelId, chat: { completions: createChatCompletions(recorded) } }, { maxBodyBytes: 64 * 1024 });
+    server = createOpenAIServer({ modelId: engine.modelId, chat: { completions: createChatCompletions(recorded) } },
+      { maxBodyBytes: 64 * 1024 });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
     client = new OpenAI({ baseURL: base, apiKey: 'not-needed', maxRetries: 0 });
@@ -80,7 +75,8 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
   it('streams SSE chunks the client parses, usage on the last one', async () => {
     const c = g.cases[1];
     const whole = await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(c.user), temperature: 0, max_tokens: 8 });
-    const stream = await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(c.user), temperature: 0, max_tokens: 8, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(c.user), temperature: 0, max_tokens: 8,
+      stream: true, stream_options: { include_usage: true } });
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
     for await (const ch of stream) {
@@ -92,10 +88,14 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
   });
 
   it('maps bad requests to OpenAI error bodies: 404 unknown model, 400 bad fields, 405, 413', async () => {
-    await expect(client.chat.completions.create({ model: 'gpt-4o', messages: ask('hi') })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
-    await expect(client.chat.completions.create({ model: 'c2c-tiny', messages: [] })).rejects.toMatchObject({ status: 400, param: 'messages' });
-    await expect(client.chat.completions.create({ model: 'c2c-tiny', messages: ask('hi'), n: 3 })).rejects.toMatchObject({ status: 400, param: 'n' });
-    const huge = await fetch(`${base}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'c2c-tiny', messages: ask('x'.repeat(100_000)) }) });
+    await expect(client.chat.completions.create({ model: 'gpt-4o', messages: ask('hi') })).rejects.toMatchObject(
+      { status: 404, code: 'model_not_found' });
+    await expect(client.chat.completions.create({ model: 'c2c-tiny', messages: [] })).rejects.toMatchObject(
+      { status: 400, param: 'messages' });
+    await expect(client.chat.completions.create({ model: 'c2c-tiny', messages: ask('hi'), n: 3 })).rejects.toMatchObject(
+      { status: 400, param: 'n' });
+    const huge = await fetch(`${base}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'c2c-tiny', messages: ask('x'.repeat(100_000)) }) });
     expect(huge.status).toBe(413);
     expect((await huge.json()).error.code).toBe('request_too_large');
     const notJson = await fetch(`${base}/chat/completions`, { method: 'POST', body: '{oops' });
@@ -104,14 +104,16 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
     expect((await fetch(`${base}/chat/completions`)).status).toBe(405);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     // The engine is still fine afterwards.
-    const ok = await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(g.cases[0].user), temperature: 0, max_tokens: g.max_new_tokens });
+    const ok = await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(g.cases[0].user), temperature: 0,
+      max_tokens: g.max_new_tokens });
     expect(ok.usage?.completion_tokens).toBe(g.cases[0].c2c.output_ids.length);
   });
 
   it('a client that disconnects mid-stream aborts its generation', async () => {
     // A seeded sample that would run long (the tiny models often stop at once).
     let seed = 0;
-    while ((await engine.generate(ask('Tell me about Mibrar.'), { mode: 'receiver', maxNewTokens: 200, sampling: { temperature: 2, seed } })).tokenIds.length < 40) seed++;
+    while ((await engine.generate(ask('Tell me about Mibrar.'),
+      { mode: 'receiver', maxNewTokens: 200, sampling: { temperature: 2, seed } })).tokenIds.length < 40) seed++;
     const ctl = new AbortController();
     const stream = await client.chat.completions.create(
       { model: 'c2c-tiny/receiver', messages: ask('Tell me about Mibrar.'), temperature: 2, seed, max_tokens: 200, stream: true },
@@ -137,12 +139,14 @@ describe.skipIf(!PAIR)(`OpenAI-compatible server${PAIR ? '' : ` (skipped: ${NO_P
   it('concurrent requests queue: each answer equals its answer alone, and their events never interleave', async () => {
     const prompts = g.cases.slice(0, 3).map((c) => c.user);
     const alone = [];
-    for (const p of prompts) alone.push((await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(p), temperature: 0, max_tokens: 8 })).choices[0].message.content);
+    for (const p of prompts) alone.push((await client.chat.completions.create(
+      { model: 'c2c-tiny', messages: ask(p), temperature: 0, max_tokens: 8 })).choices[0].message.content);
     const before = log.length;
     const together = await Promise.all(
       prompts.map(async (p) => {
         let text = '';
-        for await (const ch of await client.chat.completions.create({ model: 'c2c-tiny', messages: ask(p), temperature: 0, max_tokens: 8, stream: true })) text += ch.choices[0]?.delta.content ?? '';
+        for await (const ch of await client.chat.completions.create(
+          { model: 'c2c-tiny', messages: ask(p), temperature: 0, max_tokens: 8, stream: true })) text += ch.choices[0]?.delta.content ?? '';
         return text;
       }),
     );

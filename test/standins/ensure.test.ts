@@ -61,7 +61,8 @@ describe('ensureStandins', () => {
 
   it('rejects bad options with InvalidInputError before writing anything', async () => {
     const before = readdirSync(out).sort();
-    for (const bad of [{ layers: 0 }, { hidden: 2.5 }, { pairs: ['qwen3-0.6b+nope'] }, { flavours: ['q4'] }, { layers: undefined, sharerLayers: 2 }]) {
+    for (const bad of [{ layers: 0 }, { hidden: 2.5 }, { pairs: ['qwen3-0.6b+nope'] }, { flavours: ['q4'] },
+      { layers: undefined, sharerLayers: 2 }]) {
       const o = { ...TINY, ...bad } as StandinOptions;
       await expect(ensureStandins(o), JSON.stringify(bad)).rejects.toBeInstanceOf(InvalidInputError);
     }

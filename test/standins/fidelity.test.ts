@@ -91,7 +91,8 @@ describe.skipIf(!HAS_TORCH)(`stand-in decoders match an independent PyTorch deco
         const out = join(tmp, `${key}.${f}.out.safetensors`);
         cases.push({ config: join(dir, 'config.json'), weights, flavour: f, out, steps: STEPS });
         const session = await ort.InferenceSession.create(modelFile(dir, f));
-        const kv = { layers: arch.numLayers, heads: arch.kvHeads, headDim: arch.headDim, type: f === 'fp16' ? ('float16' as const) : ('float32' as const) };
+        const kv = { layers: arch.numLayers, heads: arch.kvHeads, headDim: arch.headDim,
+          type: f === 'fp16' ? ('float16' as const) : ('float32' as const) };
         const r: Ours = { logits: [], present: [] };
         let past: Record<string, ort.Tensor> | null = null;
         for (const step of STEPS) {
@@ -110,7 +111,8 @@ describe.skipIf(!HAS_TORCH)(`stand-in decoders match an independent PyTorch deco
     if (py.status !== 0) throw new Error(`reference_decoder.py failed: ${py.stderr}`);
     for (const c of cases) {
       const file = parseSafetensors(new Uint8Array(readFileSync(c.out as string)));
-      reference.set((c.out as string).replace(/^.*\/|\.out\.safetensors$/g, ''), new Map([...file.tensors].map(([k, t]) => [k, tensorToFloat32(t)])));
+      reference.set((c.out as string).replace(/^.*\/|\.out\.safetensors$/g, ''),
+        new Map([...file.tensors].map(([k, t]) => [k, tensorToFloat32(t)])));
     }
   }, 300_000);
 
@@ -132,7 +134,8 @@ describe.skipIf(!HAS_TORCH)(`stand-in decoders match an independent PyTorch deco
           const seq = step.input_ids[0].length;
           const refLogits = ref.get(`step${s}.logits`)!;
           expect(refLogits.length).toBe(mine.logits[s].length);
-          const lg = maxRelDiff(rows(mine.logits[s], seq, arch.vocabSize, VALID_ROWS[s]), rows(refLogits, seq, arch.vocabSize, VALID_ROWS[s]));
+          const lg = maxRelDiff(rows(mine.logits[s], seq, arch.vocabSize, VALID_ROWS[s]),
+            rows(refLogits, seq, arch.vocabSize, VALID_ROWS[s]));
           expect(lg.scale, 'logits are not all zero').toBeGreaterThan(0.05);
           const m = (measured[`${key} ${f}`] ??= { logits: 0, kv: 0 });
           m.logits = Math.max(m.logits, lg.diff);

@@ -28,8 +28,10 @@ function dimsOf(paths: StandinPaths, pair: StandinPair): FuserDims {
   const arch = (k: keyof typeof STANDIN_MODELS) => JSON.parse(readFileSync(join(paths.models[k]!, 'config.json'), 'utf8'));
   const r = arch(STANDIN_PAIRS[pair].receiver), s = arch(STANDIN_PAIRS[pair].sharer);
   return {
-    receiver: { numLayers: r.num_hidden_layers, kvHeads: r.num_key_value_heads, headDim: r.head_dim ?? r.hidden_size / r.num_attention_heads },
-    sharer: { numLayers: s.num_hidden_layers, kvHeads: s.num_key_value_heads, headDim: s.head_dim ?? s.hidden_size / s.num_attention_heads },
+    receiver: { numLayers: r.num_hidden_layers, kvHeads: r.num_key_value_heads, headDim: r.head_dim
+      ?? r.hidden_size / r.num_attention_heads },
+    sharer: { numLayers: s.num_hidden_layers, kvHeads: s.num_key_value_heads, headDim: s.head_dim
+      ?? s.hidden_size / s.num_attention_heads },
     hiddenDim: 1024, intermediateDim: 1024, numMlpLayers: 3,
   };
 }
@@ -46,7 +48,9 @@ describe('official-layout fusers', () => {
     for (const pair of PAIRS) {
       const p = findPreset(pair)!;
       const r = STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].arch, s = STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].arch;
-      const dims: FuserDims = { receiver: { numLayers: r.numLayers, kvHeads: r.kvHeads, headDim: r.headDim }, sharer: { numLayers: s.numLayers, kvHeads: s.kvHeads, headDim: s.headDim }, hiddenDim: 1024, intermediateDim: 1024, numMlpLayers: 3 };
+      const dims: FuserDims = { receiver: { numLayers: r.numLayers, kvHeads: r.kvHeads, headDim: r.headDim },
+        sharer: { numLayers: s.numLayers, kvHeads: s.kvHeads, headDim: s.headDim }, hiddenDim: 1024, intermediateDim: 1024,
+        numMlpLayers: 3 };
       const params = projectorStateDict(dims, 1, 1).filter((t) => t.name !== 'gate_temperature').reduce((n, t) => n + t.values.length, 0);
       expect(params * r.numLayers).toBe(presetFuserParams(p));
       if (pair === 'qwen3-0.6b+qwen2.5-0.5b') expect(params).toBe(17_066_002); // c2c-reference §1.2 (upstream's count)
@@ -64,7 +68,8 @@ describe('official-layout fusers', () => {
       expect(c.dtype).toBe('bfloat16');
       expect(c.alignment?.enabled).toBe(pair === 'qwen3-0.6b+llama3.2-1b');
       if (c.alignment?.enabled) expect(c.alignment.strategy).toBe('longest');
-      expect([info.baseModel, info.teacherModel]).toEqual([STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].sourceId, STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].sourceId]);
+      expect([info.baseModel, info.teacherModel]).toEqual([STANDIN_MODELS[STANDIN_PAIRS[pair].receiver].sourceId,
+        STANDIN_MODELS[STANDIN_PAIRS[pair].sharer].sourceId]);
       const seed = seedOf(dir);
       weights.layers.forEach((layer, i) => {
         const sd = new Map(projectorStateDict(dims, i, seed).map((t) => [t.name, roundThrough(t.values, 'bfloat16')]));
@@ -123,7 +128,8 @@ describe.skipIf(!HAS_TORCH)(`torch.load(weights_only=True) reads every projector
         expect(names).toEqual([`projector_${i}/data.pkl`, `projector_${i}/byteorder`, ...storages, `projector_${i}/version`]);
         expect(info.zip.every((z: { aligned64: boolean; compress_type: number }) => z.aligned64 && z.compress_type === 0)).toBe(true);
         const loaded = parseSafetensors(new Uint8Array(readFileSync(join(out, `projector_${i}.safetensors`)))).tensors;
-        for (const t of want) expect(firstDifference(tensorToFloat32(loaded.get(t.name)!), roundThrough(t.values, 'bfloat16')), t.name).toBeNull();
+        for (const t of want) expect(firstDifference(tensorToFloat32(loaded.get(t.name)!), roundThrough(t.values, 'bfloat16')),
+          t.name).toBeNull();
       }
     });
   }

@@ -1,9 +1,9 @@
 /**
  * The stand-in model folders load the way real onnx-community folders do: transformers.js (Node,
  * onnxruntime-node, device cpu) with AutoTokenizer + AutoModelForCausalLM for every family and flavour,
- * `present.*` / `logits` with the declared dims and dtypes, our CausalLM wrapper prefilling (fp32 and q8:
- * src/kv/convert.ts accepts float32 KV only, so fp16 is checked through transformers.js alone), the real
- * chat templates and special-token ids, external data (forced on with a zero threshold, split in chunks),
+ * `present.*` / `logits` with the declared dims and dtypes, our CausalLM wrapper prefilling (fp32 and q8 here;
+ * src/kv/convert.ts takes float16 KV too, and the wrapper's fp16 path is tested in test/engine/fp16.test.ts), the
+ * real chat templates and special-token ids, external data (forced on with a zero threshold, split in chunks),
  * and the optional num_logits_to_keep input.
  */
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { STANDIN_MODELS, type StandinModelKey } from '../../src/standins/familie
 import { FLAVOURS, type Flavour } from '../../src/standins/flavours';
 import { readManifest, type ModelManifest } from '../../src/standins/model-folder';
 import type { ModelArch } from '../../src/presets';
+import { maxAbsDiff } from '../util/allclose';
 import { CI_STANDINS, ciStandins } from './helpers';
 
 const MODELS = Object.keys(STANDIN_MODELS) as StandinModelKey[];
@@ -41,21 +42,16 @@ const useRoot = (root: string) => {
 };
 const ids = (v: number[]) => new Tensor('int64', BigInt64Array.from(v, BigInt), [1, v.length]);
 const ones = (n: number) => new Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
-/** Largest |a − b| (Infinity when the lengths differ); typed arrays too big for expect().toEqual's diff. */
-function maxAbsDiff(a: unknown, b: unknown): number {
-  const x = a as ArrayLike<number>, y = b as ArrayLike<number>;
-  if (x.length !== y.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
+/** Tensor data as numbers for maxAbsDiff (NaN-poisoned; throws on a length mismatch). */
+const nums = (d: unknown) => d as ArrayLike<number>;
 const archOf = (dir: string) => readManifest<ModelManifest>(dir)!.key.arch as ModelArch;
 
 async function forward(root: string, id: string, dtype: Flavour, tokens: number[], extra: Record<string, unknown> = {}) {
   useRoot(root);
   const model = (await AutoModelForCausalLM.from_pretrained(id, { dtype, device: 'cpu' } as never)) as unknown as Model;
   try {
-    return { out: await model({ input_ids: ids(tokens), attention_mask: ones(tokens.length), ...extra }), inputNames: model.sessions.model.inputNames };
+    return { out: await model({ input_ids: ids(tokens), attention_mask: ones(tokens.length), ...extra }),
+      inputNames: model.sessions.model.inputNames };
   } finally {
     await model.dispose();
   }
@@ -99,7 +95,8 @@ describe('CausalLM wrapper (fp32, q8)', () => {
         const lm = await CausalLM.load({ id: STANDIN_MODELS[key].hubId }, { device: 'cpu', dtype: f });
         try {
           const real = STANDIN_MODELS[key].arch;
-          expect([lm.info.numLayers, lm.info.kvHeads, lm.info.headDim, lm.info.vocabSize]).toEqual([CI_STANDINS.layers, real.kvHeads, real.headDim, real.vocabSize]);
+          expect([lm.info.numLayers, lm.info.kvHeads, lm.info.headDim, lm.info.vocabSize]).toEqual(
+            [CI_STANDINS.layers, real.kvHeads, real.headDim, real.vocabSize]);
           expect(lm.info.maxPositions).toBe(real.maxContext);
           const prompt = lm.encodeChat([{ role: 'user', content: 'What is the capital of France?' }]);
           const kv = await lm.prefillKV(prompt.slice(0, -1));
@@ -124,14 +121,16 @@ describe('tokenizers and chat templates', () => {
   const render = async (key: StandinModelKey) => {
     useRoot(ci.root);
     const tok = (await AutoTokenizer.from_pretrained(STANDIN_MODELS[key].hubId)) as unknown as Tok;
-    const text = tok.apply_chat_template([{ role: 'user', content: 'Hi' }], { tokenize: false, add_generation_prompt: true, enable_thinking: false });
+    const text = tok.apply_chat_template([{ role: 'user', content: 'Hi' }],
+      { tokenize: false, add_generation_prompt: true, enable_thinking: false });
     return { tok, text: String(text) };
   };
 
   it('Qwen3: thinking disabled renders the empty think block; <think> is one added token', async () => {
     const { tok, text } = await render('qwen3-0.6b');
     expect(text).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n');
-    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual([151643, 151644, 151645, 151667, 151668]);
+    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual(
+      [151643, 151644, 151645, 151667, 151668]);
     expect(tok.encode('<think>', { add_special_tokens: false })).toEqual([151667]);
     expect([tok.eos_token_id, tok.pad_token_id]).toEqual([151645, 151643]);
   });
@@ -139,7 +138,8 @@ describe('tokenizers and chat templates', () => {
   it("Qwen2.5-Instruct: default system prompt, no think block; Qwen3's extra tokens are plain text", async () => {
     const { tok, text } = await render('qwen2.5-0.5b-instruct');
     expect(text).toBe('<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
-    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|file_sep|>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual([151643, 151644, 151645, 151664]);
+    expect(['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|file_sep|>'].map((t) => tok.convert_tokens_to_ids(t))).toEqual(
+      [151643, 151644, 151645, 151664]);
     for (const t of ['<think>', '</think>', '<tool_response>']) {
       const enc = tok.encode(t, { add_special_tokens: false });
       expect(enc.length, t).toBeGreaterThan(1);
@@ -161,7 +161,8 @@ describe('external data and num_logits_to_keep', () => {
   const qwenPair = ['qwen3-0.6b+qwen2.5-0.5b'] as const;
 
   it('threshold 0 with 4 MB chunks: every flavour in model.onnx_data[_n], counted in config.json, same outputs as inline', async () => {
-    const ext = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, externalDataThreshold: 0, chunkBytes: 4_000_000 });
+    const ext = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, externalDataThreshold: 0,
+      chunkBytes: 4_000_000 });
     const dir = ext.models['qwen2.5-0.5b-instruct']!;
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     const counts = cfg['transformers.js_config'].use_external_data_format as Record<string, number>;
@@ -174,13 +175,15 @@ describe('external data and num_logits_to_keep', () => {
       expect(rec.files[0].bytes).toBeLessThan(200_000);
       const a = (await forward(ext.root, STANDIN_MODELS['qwen2.5-0.5b-instruct'].hubId, f, tokens)).out;
       const b = (await forward(ci.root, STANDIN_MODELS['qwen2.5-0.5b-instruct'].hubId, f, tokens)).out;
-      expect(maxAbsDiff(a.logits.data, b.logits.data), `${f} logits`).toBe(0);
-      expect(maxAbsDiff(a['present.1.value'].data, b['present.1.value'].data), `${f} present.1.value`).toBe(0);
+      expect(maxAbsDiff(nums(a.logits.data), nums(b.logits.data)), `${f} logits`).toBe(0);
+      const present = (o: typeof a) => nums(o['present.1.value'].data);
+      expect(maxAbsDiff(present(a), present(b)), `${f} present.1.value`).toBe(0);
     }
   });
 
   it('num_logits_to_keep: declared input; 1 keeps the last row, 0 (transformers.js default in forward) keeps all', async () => {
-    const keep = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, flavours: ['fp32', 'q8'], numLogitsToKeep: true });
+    const keep = await ensureStandins({ ...CI_STANDINS, pairs: [...qwenPair], fusers: false, flavours: ['fp32', 'q8'],
+      numLogitsToKeep: true });
     const id = STANDIN_MODELS['qwen3-0.6b'].hubId;
     const vocab = STANDIN_MODELS['qwen3-0.6b'].arch.vocabSize;
     for (const f of ['fp32', 'q8'] as const) {
@@ -191,8 +194,9 @@ describe('external data and num_logits_to_keep', () => {
       const last = (await forward(keep.root, id, f, tokens, { num_logits_to_keep: new Tensor('int64', [1n], []) })).out.logits;
       expect(last.dims).toEqual([1, 1, vocab]);
       // q8 quantizes activations per tensor: over the kept rows only, the last row's scale can differ.
-      expect(maxAbsDiff(last.data, (plain.data as Float32Array).subarray(-vocab))).toBeLessThan(f === 'fp32' ? 1e-5 : 2e-2);
-      expect(maxAbsDiff(all.out.logits.data, plain.data)).toBe(0);
+      const tail = (plain.data as Float32Array).subarray(-vocab);
+      expect(maxAbsDiff(nums(last.data), tail)).toBeLessThan(f === 'fp32' ? 1e-5 : 2e-2);
+      expect(maxAbsDiff(nums(all.out.logits.data), nums(plain.data))).toBe(0);
     }
   });
 });

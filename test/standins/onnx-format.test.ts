@@ -55,13 +55,15 @@ function expectedIO(a: ModelArch, f: Flavour) {
   return { inputs, outputs };
 }
 
-describe.skipIf(!HAS_ONNX)(`stand-in ONNX files read by the onnx package${HAS_ONNX ? '' : ` (skipped: ${PYTHON} cannot import onnx)`}`, () => {
+describe.skipIf(
+  !HAS_ONNX)(`stand-in ONNX files read by the onnx package${HAS_ONNX ? '' : ` (skipped: ${PYTHON} cannot import onnx)`}`, () => {
   let ci: StandinPaths;
   let ext: StandinPaths;
   const reports = new Map<string, Report>();
   beforeAll(async () => {
     ci = await ciStandins();
-    ext = await ensureStandins({ ...CI_STANDINS, pairs: ['qwen3-0.6b+qwen2.5-0.5b'], fusers: false, externalDataThreshold: 0, chunkBytes: 4_000_000 });
+    ext = await ensureStandins({ ...CI_STANDINS, pairs: ['qwen3-0.6b+qwen2.5-0.5b'], fusers: false, externalDataThreshold: 0,
+      chunkBytes: 4_000_000 });
     const files = [
       ...MODELS.flatMap((k) => FLAVOURS.map((f) => modelFile(ci.models[k]!, f))),
       ...(['qwen3-0.6b', 'qwen2.5-0.5b-instruct'] as const).flatMap((k) => FLAVOURS.map((f) => modelFile(ext.models[k]!, f))),
@@ -89,7 +91,8 @@ describe.skipIf(!HAS_ONNX)(`stand-in ONNX files read by the onnx package${HAS_ON
   it('external data locations are exactly the chunks config.json counts', () => {
     for (const key of ['qwen3-0.6b', 'qwen2.5-0.5b-instruct'] as const) {
       const dir = ext.models[key]!;
-      const counts = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))['transformers.js_config'].use_external_data_format as Record<string, number>;
+      const counts = JSON.parse(readFileSync(join(dir, 'config.json'),
+        'utf8'))['transformers.js_config'].use_external_data_format as Record<string, number>;
       expect(Object.keys(counts).sort()).toEqual(FLAVOURS.map((f) => FLAVOUR_FILE[f]).sort());
       for (const f of FLAVOURS) {
         const file = FLAVOUR_FILE[f];

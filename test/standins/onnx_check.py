@@ -19,7 +19,13 @@ def report(path):
     model = onnx.load(path, load_external_data=False)
     onnx.checker.check_model(path, full_check=True)
     g = model.graph
-    locations = sorted({e.value for t in g.initializer if t.data_location == TensorProto.EXTERNAL for e in t.external_data if e.key == "location"})
+    locations = sorted({
+        e.value
+        for t in g.initializer
+        if t.data_location == TensorProto.EXTERNAL
+        for e in t.external_data
+        if e.key == "location"
+    })
     return {
         "path": path,
         "ir_version": model.ir_version,

@@ -56,25 +56,30 @@ describe('q8 weights', () => {
 
 describe('pickle writer', () => {
   it('writes a state dict our restricted unpickler reads back (tensor refs, memo, BUILD state)', () => {
-    const storage = (key: string, n: number) => new PyPersistentId(new PyTuple(['storage', new PyGlobal('torch', 'BFloat16Storage'), key, 'cpu', n]));
+    const storage = (key: string, n: number) => new PyPersistentId(
+      new PyTuple(['storage', new PyGlobal('torch', 'BFloat16Storage'), key, 'cpu', n]));
     const hooks = () => new PyReduce(new PyGlobal('collections', 'OrderedDict'), new PyTuple([]));
     const rebuild = new PyGlobal('torch._utils', '_rebuild_tensor_v2');
-    const t = (key: string, shape: number[], stride: number[]) => new PyReduce(rebuild, new PyTuple([storage(key, shape.reduce((a, b) => a * b, 1)), 0, new PyTuple(shape), new PyTuple(stride), false, hooks()]));
+    const t = (key: string, shape: number[], stride: number[]) => new PyReduce(rebuild,
+      new PyTuple([storage(key, shape.reduce((a, b) => a * b, 1)), 0, new PyTuple(shape), new PyTuple(stride), false, hooks()]));
     const meta = new PyDict([['', new PyDict([['version', 1]])], ['w', new PyDict([['version', 1]])]], true);
-    const root = new PyDict([['w.weight', t('0', [300, 70000], [70000, 1])], ['gate', t('1', [], [])]], true, new PyDict([['_metadata', meta]]));
+    const root = new PyDict([['w.weight', t('0', [300, 70000], [70000, 1])], ['gate', t('1', [], [])]], true,
+      new PyDict([['_metadata', meta]]));
     const out = unpickle(pickle(root), 'test');
     expect(out).toBeInstanceOf(PickleDict);
     const d = out as PickleDict;
     expect([...d.entries.keys()]).toEqual(['w.weight', 'gate']);
     const w = d.entries.get('w.weight') as TensorRef;
-    expect([w.shape, w.stride, w.offset, w.storage.key, w.storage.dtype, w.storage.numel]).toEqual([[300, 70000], [70000, 1], 0, '0', 'bfloat16', 21_000_000]);
+    expect([w.shape, w.stride, w.offset, w.storage.key, w.storage.dtype, w.storage.numel]).toEqual(
+      [[300, 70000], [70000, 1], 0, '0', 'bfloat16', 21_000_000]);
     expect((d.entries.get('gate') as TensorRef).shape).toEqual([]);
   });
 });
 
 describe('zip writer', () => {
   it('stored entries, data 64-byte aligned, read back by fflate', () => {
-    const entries = [{ name: 'a/data.pkl', data: Uint8Array.of(1, 2, 3) }, { name: 'a/data/0', data: new Uint8Array(1000).fill(7) }, { name: 'a/version', data: new TextEncoder().encode('3\n') }];
+    const entries = [{ name: 'a/data.pkl', data: Uint8Array.of(1, 2, 3) }, { name: 'a/data/0', data: new Uint8Array(1000).fill(7) },
+      { name: 'a/version', data: new TextEncoder().encode('3\n') }];
     const zip = zipStored(entries);
     const back = unzipSync(zip);
     for (const e of entries) expect(back[e.name]).toEqual(e.data);
@@ -95,7 +100,8 @@ describe('protobuf writer', () => {
     const g: GraphSpec = {
       name: 'g',
       nodes: [{ op: 'Add', inputs: ['x', 'w'], outputs: ['y'] }],
-      initializers: [{ name: 'w', dims: [4], dataType: DataType.FLOAT, raw: { length: 16, produce: () => (produced++, new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer)) } }],
+      initializers: [{ name: 'w', dims: [4], dataType: DataType.FLOAT,
+        raw: { length: 16, produce: () => (produced++, new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer)) } }],
       inputs: [{ name: 'x', dims: ['n', 4] }],
       outputs: [{ name: 'y', dims: ['n', 4] }],
     };

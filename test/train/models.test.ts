@@ -61,7 +61,8 @@ describe('models/c2c-tiny in transformers.js', () => {
   });
 
   const chatIds = (user: string) =>
-    Array.from(tok.encode(tok.apply_chat_template([{ role: 'user', content: user }], { add_generation_prompt: true, tokenize: false }) as string,
+    Array.from(tok.encode(tok.apply_chat_template([{ role: 'user', content: user }],
+      { add_generation_prompt: true, tokenize: false }) as string,
       { add_special_tokens: false })).map(Number);
   const generate = async (model: Model, ids: number[], maxNew: number) => {
     const input_ids = new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
@@ -86,7 +87,8 @@ describe('models/c2c-tiny in transformers.js', () => {
     }
     return cache;
   };
-  const slice = (t: { data: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }; heads: number; seq: number; headDim: number }, n: number) => {
+  const slice = (t: { data: ArrayLike<number> & { subarray(a: number,
+    b: number): ArrayLike<number> }; heads: number; seq: number; headDim: number }, n: number) => {
     const o = new Float32Array(t.heads * n * t.headDim);
     for (let h = 0; h < t.heads; h++) o.set(t.data.subarray(h * t.seq * t.headDim, (h * t.seq + n) * t.headDim), h * n * t.headDim);
     return o;

@@ -75,7 +75,8 @@ describe('expectAllClose', () => {
 
   it('expectAllCloseKV names the layer and K/V of the first bad tensor', () => {
     expect(expectAllCloseKV(cache([1, 2]), cache([1, 2.1]), { atol: 0.2 })).toBeCloseTo(0.1, 6);
-    expect(() => expectAllCloseKV(cache([1, 2]), cache([1, 3]), { atol: 0.5, what: 'fused' })).toThrow(/^fused layer 0 key: first mismatch at index 1/);
+    expect(() => expectAllCloseKV(cache([1, 2]), cache([1, 3]),
+      { atol: 0.5, what: 'fused' })).toThrow(/^fused layer 0 key: first mismatch at index 1/);
     expect(() => expectAllCloseKV(cache([1]), [...cache([1]), ...cache([1])])).toThrow(/1 layers vs 2/);
   });
 });

@@ -67,7 +67,8 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
     browser = await chromium.launch({
       executablePath: CHROME,
       headless: true,
-      args: ['--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: ['--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--no-first-run', '--disable-quic'],
     });
   });
 
@@ -92,7 +93,8 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
 
   it("matches the golden fixture 'sharer_more_gates' within 1e-4, closed gates bit-identical", async () => {
     const { page, logs } = await openKernelPage();
-    const result = (await page.evaluate((name) => (globalThis as unknown as { runFixture(n: string): Promise<unknown> }).runFixture(name), 'sharer_more_gates')) as BrowserFixtureResult;
+    const result = (await page.evaluate((name) => (globalThis as unknown as { runFixture(n: string): Promise<unknown> }).runFixture(
+      name), 'sharer_more_gates')) as BrowserFixtureResult;
     console.log(`[browser] adapter ${result.adapter} dtype ${result.dtype}: ${result.cases.map((c) => `seq ${c.seq} max abs error ${c.maxAbsError.toExponential(2)}`).join(', ')}`);
     expect(result.cases.length, logs.join('\n')).toBeGreaterThan(0);
     for (const c of result.cases) {
@@ -104,7 +106,8 @@ describe.skipIf(skip)('WebGPU fuser in headless Chromium', () => {
 
   it("int8 weights: 'sharer_more_gates' loaded as int8 matches the CPU reference on the same weights within 1e-4", async () => {
     const { page, logs } = await openKernelPage();
-    const result = (await page.evaluate((name) => (globalThis as unknown as { runFixtureInt8(n: string): Promise<unknown> }).runFixtureInt8(name), 'sharer_more_gates')) as BrowserInt8Result;
+    const result = (await page.evaluate((name) => (globalThis as unknown as {
+      runFixtureInt8(n: string): Promise<unknown> }).runFixtureInt8(name), 'sharer_more_gates')) as BrowserInt8Result;
     console.log(`[browser int8] weightDType ${result.weightDType}, unpack4xI8 ${result.packed4x8}, ${result.weightBytes} B, max abs error ${result.maxAbsError.toExponential(2)}`);
     expect(result.weightDType, logs.join('\n')).toBe('int8');
     expect(result.maxAbsError).toBeLessThanOrEqual(1e-4);

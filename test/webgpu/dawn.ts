@@ -85,7 +85,8 @@ export function getTestGpu(driver: TestDriver = 'swiftshader'): Promise<TestGpu>
     if (!adapter) throw new Error(`dawn.node found no adapter with ICD ${icd}`);
     const deviceFor = (a: GPUAdapter) => {
       const limits: Record<string, number> = {};
-      for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage'] as const)
+      for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+        'maxStorageBuffersPerShaderStage'] as const)
         limits[k] = a.limits[k];
       const requiredFeatures: GPUFeatureName[] = a.features.has('shader-f16') ? ['shader-f16'] : [];
       return a.requestDevice({ requiredLimits: limits, requiredFeatures });
@@ -114,7 +115,8 @@ export function getTestGpu(driver: TestDriver = 'swiftshader'): Promise<TestGpu>
 /** A storage buffer holding `data`'s bytes (f32 values, or f16 bits in a Uint16Array). */
 export function upload(device: GPUDevice, data: Float32Array | Uint16Array, extraUsage = 0): GPUBuffer {
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-  const buf = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage, mappedAtCreation: true });
+  const buf = device.createBuffer(
+    { size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage, mappedAtCreation: true });
   new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buf.unmap();
   return buf;
@@ -130,7 +132,8 @@ export function uploadWords(device: GPUDevice, words: Uint32Array): GPUBuffer {
 }
 
 export function emptyBuffer(device: GPUDevice, floats: number): GPUBuffer {
-  return device.createBuffer({ size: Math.max(16, Math.ceil((floats * 4) / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  return device.createBuffer({ size: Math.max(16, Math.ceil((floats * 4) / 16) * 16),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
 }
 
 export async function readback(device: GPUDevice, buf: GPUBuffer, floats: number): Promise<Float32Array> {

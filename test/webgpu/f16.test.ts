@@ -38,11 +38,13 @@ const TOL_F16_ACT = 3e-2;
 
 /** Weights rounded through f16, as the f16 kernels store them (Linear weights, biases and norm weights). */
 function roundWeightsF16(w: FuserWeights): FuserWeights {
-  const lin = (p: LinearParams): LinearParams => ({ ...p, weight: roundThrough(p.weight, 'float16'), bias: p.bias && roundThrough(p.bias, 'float16') });
+  const lin = (p: LinearParams): LinearParams => ({ ...p, weight: roundThrough(p.weight, 'float16'), bias: p.bias
+    && roundThrough(p.bias, 'float16') });
   const path = (p: FuserWeights['layers'][number]['key']) => ({
     ...p,
     in: lin(p.in), scalarHead: lin(p.scalarHead), projOut: lin(p.projOut),
-    ...Object.fromEntries((['mlp1', 'scalarMlp2', 'projMlp2'] as const).map((k) => [k, p[k].map((b) => ({ norm: roundThrough(b.norm, 'float16'), w1: lin(b.w1), w2: lin(b.w2) }))])),
+    ...Object.fromEntries((['mlp1', 'scalarMlp2', 'projMlp2'] as const).map(
+      (k) => [k, p[k].map((b) => ({ norm: roundThrough(b.norm, 'float16'), w1: lin(b.w1), w2: lin(b.w2) }))])),
   });
   return { ...w, layers: w.layers.map((l) => ({ key: path(l.key), value: path(l.value) })) };
 }
@@ -60,7 +62,9 @@ function worstExcess(got: KVCache, want: KVCache, allowed: (v: number) => number
   return worst;
 }
 
-const bitsEqual = (a: KVTensor, b: KVTensor) => a.dtype === b.dtype && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+const bitsEqual = (a: KVTensor, b: KVTensor) => a.dtype === b.dtype
+  && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(
+  Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
 
 describe.skipIf(f16SkipReason)(`f16 WGSL kernels on dawn.node + lavapipe${f16SkipReason ? ` (skipped: ${f16SkipReason})` : ''}`, () => {
   let gpu: TestGpu;
@@ -88,7 +92,8 @@ describe.skipIf(f16SkipReason)(`f16 WGSL kernels on dawn.node + lavapipe${f16Ski
 
   // lavapipe compiles each kernel variant on first dispatch (seconds each without a warm Mesa cache), so each
   // binding runs f16/f16 plus one mixed pair: between them every KV read and write path is covered.
-  const pairs = { native: [['f16/f16', r16, s16], ['f16 receiver, f32 sharer', r16, s32]], packed: [['f16/f16', r16, s16], ['f32 receiver, f16 sharer', r32, s16]] } as const;
+  const pairs = { native: [['f16/f16', r16, s16], ['f16 receiver, f32 sharer', r16, s32]],
+    packed: [['f16/f16', r16, s16], ['f32 receiver, f16 sharer', r32, s16]] } as const;
   for (const f16KV of ['native', 'packed'] as const)
     it(`f16 KV, f32 kernels, ${f16KV} binding: fused tokens within ½ f16 ulp + ${TOL_F32} of the unrounded reference, the rest bit-identical`, async () => {
       const fuser = await createWebGPUFuser(weights, { device: gpu.device, dtype: 'f32', f16KV, maxChunkTokens: 5 });
@@ -107,7 +112,8 @@ describe.skipIf(f16SkipReason)(`f16 WGSL kernels on dawn.node + lavapipe${f16Ski
           const t = out[0].key, hd = t.headDim;
           for (const tok of [0, 1, 11, 12]) for (let h = 0; h < t.heads; h++) {
             const at = (h * seq + tok) * hd;
-            expect(Array.from(t.data.subarray(at, at + hd)), `${label} token ${tok}`).toEqual(Array.from(r[0].key.data.subarray(at, at + hd)));
+            expect(Array.from(t.data.subarray(at, at + hd)), `${label} token ${tok}`).toEqual(
+              Array.from(r[0].key.data.subarray(at, at + hd)));
           }
         }
       } finally {
@@ -138,7 +144,8 @@ describe.skipIf(f16SkipReason)(`f16 WGSL kernels on dawn.node + lavapipe${f16Ski
     }
   });
 
-  it(`f16 weights and activations (the shader-f16 default) on f16 KV: within ${TOL_F16_ACT} of the reference on the f16-rounded weights`, async () => {
+  it(`f16 weights and activations (the shader-f16 default) on f16 KV: within ${TOL_F16_ACT} of the reference on the f16-rounded weights`,
+    async () => {
       const fuser = await createWebGPUFuser(weights, { device: gpu.device });
       expect(fuser.dtype).toBe('f16');
       try {
@@ -175,9 +182,12 @@ describe.skipIf(f16SkipReason)(`f16 WGSL kernels on dawn.node + lavapipe${f16Ski
     for (const dtype of ['f32', 'f16'] as const)
       for (const components of [1, 4] as const)
         for (const kv of ['f16', 'f16-packed'] as const) {
-          variants.push(createGemmProgram({ dtype, components, input: 'kv-concat', norm: false, bias: true, epilogue: 'none', sharerKV: kv, receiverKV: kv }));
-          variants.push(createGemmProgram({ dtype, components, input: 'matrix', norm: false, bias: true, epilogue: 'combine', receiverKV: kv }));
-          if (dtype === 'f16') variants.push(createGemmProgram({ dtype, components, input: 'matrix', norm: true, bias: false, epilogue: kv === 'f16' ? 'gelu' : 'residual' }));
+          variants.push(createGemmProgram({ dtype, components, input: 'kv-concat', norm: false, bias: true, epilogue: 'none',
+            sharerKV: kv, receiverKV: kv }));
+          variants.push(createGemmProgram({ dtype, components, input: 'matrix', norm: false, bias: true, epilogue: 'combine',
+            receiverKV: kv }));
+          if (dtype === 'f16') variants.push(createGemmProgram(
+            { dtype, components, input: 'matrix', norm: true, bias: false, epilogue: kv === 'f16' ? 'gelu' : 'residual' }));
         }
     for (const v of variants) {
       if (v.source.includes('f16>') || v.source.includes('f16(')) expect(v.source.startsWith('enable f16;'), v.name).toBe(true);

@@ -1,4 +1,7 @@
-/** Bad input and device loss: typed errors before any GPU work, the fuser stays usable, and a lost device never yields a half-written cache. */
+/**
+ * Bad input and device loss: typed errors before any GPU work, the fuser stays usable, and a lost device never yields a
+ * half-written cache.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceLostError, DisposedError, InvalidInputError, ShapeMismatchError, WebGPUUnavailableError } from '../../src/errors';
 import { createWebGPUFuser, type WebGPUFuser } from '../../src/fuser/webgpu';
@@ -31,18 +34,23 @@ describe.skipIf(skipReason)('WebGPU fuser errors on dawn.node', () => {
     await expect(fuser.fuse(wrongHeads, c.sharer)).rejects.toBeInstanceOf(ShapeMismatchError);
     await expect(fuser.fuse(c.receiver, c.sharer.slice(1))).rejects.toBeInstanceOf(ShapeMismatchError);
     const wrongDim = clone(c.sharer);
-    wrongDim[0].key = { ...wrongDim[0].key, dtype: 'float32', headDim: wrongDim[0].key.headDim * 2, data: new Float32Array(wrongDim[0].key.data.length * 2) };
+    wrongDim[0].key = { ...wrongDim[0].key, dtype: 'float32', headDim: wrongDim[0].key.headDim * 2,
+      data: new Float32Array(wrongDim[0].key.data.length * 2) };
     await expect(fuser.fuse(c.receiver, wrongDim)).rejects.toThrow(/headDim/);
     const ok = await fuser.fuse(c.receiver, c.sharer);
     expect(cacheMaxDiff(ok, c.fused)).toBeLessThanOrEqual(1e-4);
   });
 
   it('rejects seq 0, mismatched sharer/receiver seq, and bad ranges before GPU work', async () => {
-    const empty = (cache: KVCache): KVCache => cache.map((l) => ({ key: { ...l.key, dtype: 'float32', seq: 0, data: new Float32Array(0) }, value: { ...l.value, dtype: 'float32', seq: 0, data: new Float32Array(0) } }));
+    const empty = (cache: KVCache): KVCache => cache.map((l) => (
+      { key: { ...l.key, dtype: 'float32', seq: 0, data: new Float32Array(0) },
+      value: { ...l.value, dtype: 'float32', seq: 0, data: new Float32Array(0) } }));
     await expect(fuser.fuse(empty(c.receiver), empty(c.sharer))).rejects.toBeInstanceOf(InvalidInputError);
     const longer = c.sharer.map((l) => ({
-      key: { ...l.key, dtype: 'float32' as const, seq: l.key.seq + 1, data: new Float32Array(l.key.heads * (l.key.seq + 1) * l.key.headDim) },
-      value: { ...l.value, dtype: 'float32' as const, seq: l.value.seq + 1, data: new Float32Array(l.value.heads * (l.value.seq + 1) * l.value.headDim) },
+      key: { ...l.key, dtype: 'float32' as const, seq: l.key.seq + 1,
+        data: new Float32Array(l.key.heads * (l.key.seq + 1) * l.key.headDim) },
+      value: { ...l.value, dtype: 'float32' as const, seq: l.value.seq + 1,
+        data: new Float32Array(l.value.heads * (l.value.seq + 1) * l.value.headDim) },
     }));
     const err = await fuser.fuse(c.receiver, longer).catch((e) => e);
     expect(err).toBeInstanceOf(ShapeMismatchError);

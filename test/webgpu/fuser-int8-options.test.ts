@@ -20,7 +20,8 @@ describe.skipIf(skipReason)('WebGPU fuser int8 options on dawn.node', () => {
   afterAll(() => gpu?.release());
   const opts = () => ({ device: gpu.device, wgslLanguageFeatures: gpu.wgslLanguageFeatures });
   // Odd everywhere: no vec4 loads, every packed int8 row ends in padding. Both tests share these dims (and pipelines).
-  const ODD = { receiver: { numLayers: 2, kvHeads: 3, headDim: 5 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 7 }, hiddenDim: 13, intermediateDim: 19, numMlpLayers: 3 };
+  const ODD = { receiver: { numLayers: 2, kvHeads: 3, headDim: 5 }, sharer: { numLayers: 2, kvHeads: 1, headDim: 7 }, hiddenDim: 13,
+    intermediateDim: 19, numMlpLayers: 3 };
 
   it('odd dims (every int8 row padded) and chunking match the CPU reference', async () => {
     const rand = seededRandom(77);

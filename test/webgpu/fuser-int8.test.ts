@@ -47,7 +47,8 @@ describe.skipIf(skipReason)('WebGPU fuser with int8 weights on dawn.node', () =>
     });
 
   it('GPU weight bytes: int8 ≤ 0.55× the f16 layout (embedded-pair dims, hidden = inter = 128)', async () => {
-    const dims = { receiver: { numLayers: 4, kvHeads: 2, headDim: 32 }, sharer: { numLayers: 3, kvHeads: 4, headDim: 16 }, hiddenDim: 128, intermediateDim: 128, numMlpLayers: 3 };
+    const dims = { receiver: { numLayers: 4, kvHeads: 2, headDim: 32 }, sharer: { numLayers: 3, kvHeads: 4, headDim: 16 },
+      hiddenDim: 128, intermediateDim: 128, numMlpLayers: 3 };
     const q = quantizeFuserWeights(randomFuserWeights(1, dims));
     const int8 = await createWebGPUFuser(q, opts());
     const f32 = await createWebGPUFuser(q, { ...opts(), weightDType: 'f32' });

@@ -1,4 +1,7 @@
-/** Property-style sweep of the WebGPU fuser against the CPU reference: random odd dims (not multiples of 4), seq 1..40, closed gates, chunk sizes. */
+/**
+ * Property-style sweep of the WebGPU fuser against the CPU reference: random odd dims (not multiples of 4), seq 1..40,
+ * closed gates, chunk sizes.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebGPUFuser } from '../../src/fuser/webgpu';
 import { fuseCache } from '../../src/fuser/reference';

@@ -1,4 +1,7 @@
-/** The whole WebGPU fuser on dawn.node (SwiftShader): golden fixtures, GPU-resident path, closed gates, chunking, sweeps vs the CPU reference. */
+/**
+ * The whole WebGPU fuser on dawn.node (SwiftShader): golden fixtures, GPU-resident path, closed gates, chunking, sweeps
+ * vs the CPU reference.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebGPUFuser } from '../../src/fuser/webgpu';
 import { fuseCache } from '../../src/fuser/reference';
@@ -102,7 +105,8 @@ describe.skipIf(skipReason)('WebGPU fuser on dawn.node', () => {
       expect(bitEqual(layer.value.data, b[l].value.data)).toBe(true);
     });
     expect(cacheMaxDiff(b, c.fused)).toBeLessThanOrEqual(TOL);
-    await expect(createWebGPUFuser(weights, { device: gpu.device, maxWeightBufferBytes: Math.floor(pathBytes / 2) })).rejects.toThrow(/weight buffer limit/);
+    await expect(createWebGPUFuser(weights, { device: gpu.device,
+      maxWeightBufferBytes: Math.floor(pathBytes / 2) })).rejects.toThrow(/weight buffer limit/);
     one.dispose();
     split.dispose();
   });

@@ -12,7 +12,7 @@ import { dequantizeInt8, quantizeInt8 } from '../../src/fuser/quantize';
 import { seededRandom } from '../../src/fuser/random-weights';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, uploadWords, type TestGpu, runDispatches } from './dawn';
-import { flattenTokens, invRms, randomArray } from './cpu-math';
+import { GEMM_MATRIX_CASES, concatTokenRows, invRms, randomArray } from './cpu-math';
 
 const TOL = 1e-4;
 
@@ -33,7 +33,8 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
   /** Quantised weight + its packed word buffer `[packed W | scale | bias | g]` (no alignment: int8 offsets are words). */
   function int8Weights(w: Float32Array, N: number, K: number, vectors: Float32Array[]) {
     const q = quantizeInt8(w, N, K);
-    const parts: Uint32Array[] = [packInt8Rows(q.weight, N, K), new Uint32Array(q.scale.buffer.slice(0)), ...vectors.map((v) => new Uint32Array(v.buffer.slice(0)))];
+    const parts: Uint32Array[] = [packInt8Rows(q.weight, N, K), new Uint32Array(q.scale.buffer.slice(0)),
+      ...vectors.map((v) => new Uint32Array(v.buffer.slice(0)))];
     const offsets: number[] = [];
     let n = 0;
     for (const p of parts) {
@@ -42,7 +43,8 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
     }
     const words = new Uint32Array(Math.max(n, 4));
     parts.forEach((p, i) => words.set(p, offsets[i]));
-    return { deq: dequantizeInt8(q.weight, q.scale, N, K), buffer: uploadWords(gpu.device, words), wOff: offsets[0], sOff: offsets[1], vOff: offsets.slice(2) };
+    return { deq: dequantizeInt8(q.weight, q.scale, N, K), buffer: uploadWords(gpu.device, words), wOff: offsets[0],
+      sOff: offsets[1], vOff: offsets.slice(2) };
   }
 
   it('packs 4 int8 per little-endian word, rows padded with zeros', () => {
@@ -53,14 +55,7 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
     expect(words[0]).toBe((1 | (0xfe << 8) | (3 << 16) | (0x81 << 24)) >>> 0);
   });
 
-  // [M, N, K, components]: odd K pads every row (K=1, 3, 37); vec4 needs K % 4 = 0.
-  const cases: [number, number, number, 1 | 4][] = [
-    [1, 1, 1, 1],
-    [5, 7, 3, 1],
-    [33, 40, 37, 1],
-    [3, 9, 8, 4],
-    [40, 33, 68, 4],
-  ];
+  const cases = GEMM_MATRIX_CASES;
   for (const epilogue of ['none', 'gelu', 'residual', 'sigmoid'] as const)
     it(`matrix input, ${epilogue} epilogue (with and without RMSNorm prologue, bias)`, async () => {
       const rand = seededRandom(300 + epilogue.length);
@@ -80,11 +75,13 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
           const out = emptyBuffer(gpu.device, M * N);
           await run([
             gemmDispatch(p, { M, N, K, wOff: W.wOff, sOff: W.sOff, bOff: W.vOff[0], gOff: W.vOff[1], temperature: 0.7 }, {
-              weights: W.buffer, a: upload(gpu.device, a), invRms: upload(gpu.device, invRms(a, M, K, 1e-6)), residual: upload(gpu.device, res), out,
+              weights: W.buffer, a: upload(gpu.device, a), invRms: upload(gpu.device, invRms(a, M, K, 1e-6)),
+                residual: upload(gpu.device, res), out,
             }),
           ]);
           const y = mathLinear(norm ? mathRmsNorm(a, g, M, 1e-6) : a, W.deq, bias ? b : undefined, M, K, N);
-          const want = y.map((v, i) => (epilogue === 'gelu' ? geluErf(v) : epilogue === 'residual' ? v + res[i] : epilogue === 'sigmoid' ? sigmoid(v / 0.7) : v));
+          const want = y.map((v, i) => (epilogue === 'gelu' ? geluErf(v) : epilogue === 'residual' ? v
+            + res[i] : epilogue === 'sigmoid' ? sigmoid(v / 0.7) : v));
           const err = maxAbsDiff(await readback(gpu.device, out, M * N), want);
           expect(err, `${unpack} M=${M} N=${N} K=${K} c=${components} norm=${norm}`).toBeLessThanOrEqual(TOL);
         }
@@ -105,14 +102,10 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
         const kv = { seq, tok0, sharerHeads: sH, sharerDim: sD, receiverHeads: rH, receiverDim: rD };
         const base = { dtype: 'f32', components: components as 1 | 4, norm: false, bias: true, weights: 'int8', unpack } as const;
         const hOut = emptyBuffer(gpu.device, M * N);
-        await run([gemmDispatch({ ...base, input: 'kv-concat', epilogue: 'none' }, { M, N, K, wOff: W.wOff, sOff: W.sOff, bOff: W.vOff[0], ...kv }, { weights: W.buffer, sharer: upload(gpu.device, s), receiver: upload(gpu.device, r), out: hOut })]);
-        const xs = flattenTokens(s, sH, seq, sD, tok0, M);
-        const xr = flattenTokens(r, rH, seq, rD, tok0, M);
-        const x = new Float32Array(M * K);
-        for (let m = 0; m < M; m++) {
-          x.set(xs.subarray(m * sH * sD, (m + 1) * sH * sD), m * K);
-          x.set(xr.subarray(m * rH * rD, (m + 1) * rH * rD), m * K + sH * sD);
-        }
+        await run([gemmDispatch({ ...base, input: 'kv-concat', epilogue: 'none' },
+          { M, N, K, wOff: W.wOff, sOff: W.sOff, bOff: W.vOff[0], ...kv },
+          { weights: W.buffer, sharer: upload(gpu.device, s), receiver: upload(gpu.device, r), out: hOut })]);
+        const x = concatTokenRows(s, sH, sD, r, rH, rD, seq, tok0, M);
         const err = maxAbsDiff(await readback(gpu.device, hOut, M * N), mathLinear(x, W.deq, b, M, K, N));
         expect(err, `kv-concat ${unpack} K=${K} c=${components}`).toBeLessThanOrEqual(TOL);
 
@@ -120,7 +113,8 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
         const hw = Float32Array.from({ length: M * rH }, () => rand());
         const out = upload(gpu.device, new Float32Array(rH * seq * rD).fill(123));
         await run([
-          gemmDispatch({ ...base, input: 'matrix', components: K % 4 === 0 ? components : 1, epilogue: 'combine' }, { M, N, K, wOff: W.wOff, sOff: W.sOff, bOff: W.vOff[0], gate: 1, ...kv }, {
+          gemmDispatch({ ...base, input: 'matrix', components: K % 4 === 0 ? components : 1, epilogue: 'combine' },
+            { M, N, K, wOff: W.wOff, sOff: W.sOff, bOff: W.vOff[0], gate: 1, ...kv }, {
             weights: W.buffer, a: upload(gpu.device, x), headWeight: upload(gpu.device, hw), receiver: upload(gpu.device, r), out,
           }),
         ]);
@@ -153,7 +147,8 @@ describe.skipIf(skipReason)('int8-weight WGSL GEMM on dawn.node', () => {
               for (const bias of [false, true])
                 for (const epilogue of ['none', 'gelu', 'residual', 'sigmoid', 'combine'] as const)
                   variants.push(createGemmProgram({ dtype, components, input, norm, bias, epilogue, weights: 'int8', unpack }));
-    const floatKey = createGemmProgram({ dtype: 'f32', components: 4, input: 'matrix', norm: false, bias: true, epilogue: 'none' }).cacheKey;
+    const floatKey = createGemmProgram({ dtype: 'f32', components: 4, input: 'matrix', norm: false, bias: true,
+      epilogue: 'none' }).cacheKey;
     const keys = new Set(variants.map((v) => v.cacheKey));
     expect(keys.size).toBe(variants.length);
     expect(keys.has(floatKey)).toBe(false);

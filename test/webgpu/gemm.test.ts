@@ -6,7 +6,7 @@ import { PipelineCache, type DispatchRecord } from '../../src/fuser/webgpu/progr
 import { seededRandom } from '../../src/fuser/random-weights';
 import { emptyBuffer, getTestGpu, maxAbsDiff, readback, skipReason, upload, type TestGpu, runDispatches } from './dawn';
 import { geluErf, linear as mathLinear, rmsNorm as mathRmsNorm, sigmoid } from '../../src/fuser/math';
-import { flattenTokens, invRms, randomArray } from './cpu-math';
+import { GEMM_MATRIX_CASES, concatTokenRows, invRms, randomArray } from './cpu-math';
 
 // The CPU reference math (src/fuser/math.ts) in this file's argument order.
 const linear = (a: Float32Array, M: number, K: number, w: Float32Array, N: number, b?: Float32Array) => mathLinear(a, w, b, M, K, N);
@@ -50,13 +50,7 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
     }
   });
 
-  const matrixCases: [number, number, number, 1 | 4][] = [
-    [1, 1, 1, 1],
-    [5, 7, 3, 1],
-    [33, 40, 37, 1],
-    [3, 9, 8, 4],
-    [40, 33, 68, 4],
-  ];
+  const matrixCases = GEMM_MATRIX_CASES;
   for (const epilogue of ['none', 'gelu', 'residual', 'sigmoid'] as const)
     for (const norm of [false, true])
       it(`matrix input, ${norm ? 'RMSNorm prologue, ' : ''}${epilogue} epilogue`, async () => {
@@ -77,7 +71,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
             }),
           ]);
           const y = linear(norm ? rmsNorm(a, M, K, g, 1e-6) : a, M, K, w, N, b);
-          const want = y.map((v, i) => (epilogue === 'gelu' ? gelu(v) : epilogue === 'residual' ? v + res[i] : epilogue === 'sigmoid' ? sigmoid(v / 0.7) : v));
+          const want = y.map((v, i) => (epilogue === 'gelu' ? gelu(v) : epilogue === 'residual' ? v
+            + res[i] : epilogue === 'sigmoid' ? sigmoid(v / 0.7) : v));
           expect(maxAbsDiff(await readback(gpu.device, out, M * N), want), `M=${M} N=${N} K=${K} c=${components}`).toBeLessThan(TOL);
         }
       });
@@ -102,17 +97,12 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
       const out = emptyBuffer(gpu.device, M * N);
       const p: GemmParams = { dtype: 'f32', components, input: 'kv-concat', norm: false, bias: true, epilogue: 'none' };
       await run([
-        gemmDispatch(p, { M, N, K, wOff: offsets[0], bOff: offsets[1], seq, tok0, sharerHeads: sH, sharerDim: sD, receiverHeads: rH, receiverDim: rD }, {
+        gemmDispatch(p, { M, N, K, wOff: offsets[0], bOff: offsets[1], seq, tok0, sharerHeads: sH, sharerDim: sD, receiverHeads: rH,
+          receiverDim: rD }, {
           weights: wb, sharer: upload(gpu.device, s), receiver: upload(gpu.device, r), out,
         }),
       ]);
-      const xs = flattenTokens(s, sH, seq, sD, tok0, M);
-      const xr = flattenTokens(r, rH, seq, rD, tok0, M);
-      const x = new Float32Array(M * K);
-      for (let m = 0; m < M; m++) {
-        x.set(xs.subarray(m * sH * sD, (m + 1) * sH * sD), m * K);
-        x.set(xr.subarray(m * rH * rD, (m + 1) * rH * rD), m * K + sH * sD);
-      }
+      const x = concatTokenRows(s, sH, sD, r, rH, rD, seq, tok0, M);
       expect(maxAbsDiff(await readback(gpu.device, out, M * N), linear(x, M, K, w, N, b)), `seq=${seq} c=${components}`).toBeLessThan(TOL);
     }
   });
@@ -128,7 +118,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
       const r = randomArray(rand, rH * seq * rD);
       const { buffer: wb, offsets } = packWeights([w, b]);
       const out = upload(gpu.device, new Float32Array(rH * seq * rD).fill(123));
-      const p: GemmParams = { dtype: 'f32', components: components as 1 | 4, input: 'matrix', norm: false, bias: true, epilogue: 'combine' };
+      const p: GemmParams = { dtype: 'f32', components: components as 1 | 4, input: 'matrix', norm: false, bias: true,
+        epilogue: 'combine' };
       await run([
         gemmDispatch(p, { M, N, K, wOff: offsets[0], bOff: offsets[1], seq, tok0, receiverHeads: rH, receiverDim: rD, gate: 1 }, {
           weights: wb, a: upload(gpu.device, a), headWeight: upload(gpu.device, hw), receiver: upload(gpu.device, r), out,
@@ -162,7 +153,8 @@ describe.skipIf(skipReason)('WGSL GEMM kernels on dawn.node', () => {
     expect(maxAbsDiff(tanhGelu, want)).toBeGreaterThan(1e-4);
   });
 
-  it('every shader variant compiles without errors (f16 variants checked with f16 demoted to f32 when the device lacks shader-f16)', async () => {
+  it('every shader variant compiles without errors (f16 variants checked with f16 demoted to f32 when the device lacks shader-f16)',
+    async () => {
     const hasF16 = gpu.device.features.has('shader-f16');
     const variants: { name: string; source: string }[] = [];
     for (const dtype of ['f32', 'f16'] as const) {

@@ -15,7 +15,8 @@ export function randomCache(rand: () => number, layers: number, heads: number, s
 }
 
 export const bitEqual = (a: ArrayBufferView, b: ArrayBufferView) =>
-  a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 
 /** Uploads a CPU cache to fresh GPU buffers (one per layer and K/V), as ORT's gpu-buffer outputs would hold it. */

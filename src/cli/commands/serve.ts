@@ -15,12 +15,14 @@ export const serveCommand = defineCommand<ServeArgs>({
     cors: { type: 'boolean' },
   },
   parse({ values, positionals }) {
-    if (positionals.length) throw new InvalidInputError(`serve takes no positional arguments (got ${positionals.join(' ')})`, { field: 'positionals' });
+    if (positionals.length) throw new InvalidInputError(`serve takes no positional arguments (got ${positionals.join(' ')})`,
+      { field: 'positionals' });
     const port = values.port === undefined ? 8080 : Number(values.port);
     if (!(typeof values.port !== 'string' || /^\d+$/.test(values.port)) || !Number.isInteger(port) || port > 65535) {
       throw new InvalidInputError(`--port must be an integer in 0..65535 (got '${values.port}')`, { field: '--port', actual: values.port });
     }
-    return { port, host: (values.host as string) ?? '127.0.0.1', pair: values.pair as string | undefined, name: values.name as string | undefined, cors: values.cors === true };
+    return { port, host: (values.host as string) ?? '127.0.0.1', pair: values.pair as string | undefined,
+      name: values.name as string | undefined, cors: values.cors === true };
   },
   async run(args, { out }) {
     const handle = await startServer(args, out);

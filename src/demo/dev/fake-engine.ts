@@ -4,7 +4,8 @@
  * "FAKE ENGINE" banner and every benchmark run records `engineKind: 'fake'`. The real demo path and
  * `npm run bench` never import this module.
  */
-import type { C2CEngine, ChatMessage, DeviceReport, EngineOptions, GenerateOptions, GenerationMode, GenerationResult, StreamEvent, TokenEvent, TimingBreakdown } from '../../types';
+import type { C2CEngine, ChatMessage, DeviceReport, EngineOptions, GenerateOptions, GenerationMode, GenerationResult, StreamEvent,
+  TokenEvent, TimingBreakdown } from '../../types';
 import { AbortError } from '../../errors';
 import { createChatCompletions } from '../../engine/openai';
 
@@ -59,7 +60,8 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
       stage.relayMs = 8 * words.length;
       hint = { text: words.join(' '), tokenIds: words.map((_, i) => 100 + i) };
     }
-    if (mode !== 'sharer') { await sleep(mode === 'text-relay' ? 9 : 5, g.signal); stage.receiverPrefillMs = mode === 'text-relay' ? 9 : 5; }
+    if (mode !== 'sharer') { await sleep(mode === 'text-relay' ? 9 : 5,
+      g.signal); stage.receiverPrefillMs = mode === 'text-relay' ? 9 : 5; }
     if (mode === 'c2c') { await sleep(2, g.signal); stage.fuseMs = 2; }
     const ttftMs = performance.now() - t0;
     const answer = [WORDS[(h >>> 3) % WORDS.length]];
@@ -74,13 +76,15 @@ export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C
     const timing: TimingBreakdown = {
       ...stage, ttftMs, decodeMs, decodeTokensPerS: ids.length / (decodeMs / 1000), totalMs: performance.now() - t0, device,
     };
-    return { mode, text: answer.join(''), tokenIds: ids, promptIds: [1, 2, 3], hint, finishReason: 'eos', timing, reused: { receiver: 0, sharer: 0, fused: 0 } };
+    return { mode, text: answer.join(''), tokenIds: ids, promptIds: [1, 2, 3], hint, finishReason: 'eos', timing,
+      reused: { receiver: 0, sharer: 0, fused: 0 } };
   }
 
   const engine: C2CEngine = {
     device,
     modelId: 'fake-ui-test',
-    chat: { completions: createChatCompletions({ modelId: 'fake-ui-test', generate: (m, o) => engine.generate(m, o), stream: (m, o) => engine.stream(m, o) }) },
+    chat: { completions: createChatCompletions({ modelId: 'fake-ui-test', generate: (m, o) => engine.generate(m, o),
+      stream: (m, o) => engine.stream(m, o) }) },
     generate,
     async *stream(messages, o = {}) {
       const queue: StreamEvent[] = [];

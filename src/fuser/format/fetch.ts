@@ -39,7 +39,8 @@ export async function loadFuserFromReader(reader: FuserFileReader, opts: ReaderL
       files[f] = await reader.read(f, manifest.integrity[f]);
     } catch (e) {
       if (e instanceof C2CError || e instanceof AbortError) throw e;
-      throw new FuserFormatError(`cannot read fuser file '${f}' from ${reader.location}: ${(e as Error).message}`, { file: f }, { cause: e });
+      throw new FuserFormatError(`cannot read fuser file '${f}' from ${reader.location}: ${(e as Error).message}`, { file: f },
+        { cause: e });
     }
   }
   return loadFuserWeights(json, files, { weightDType: opts.weightDType });

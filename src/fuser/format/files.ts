@@ -67,7 +67,8 @@ export async function verifyFile(
     const got = await sha256Hex(bytes);
     if (got !== undefined) {
       if (got !== expect.sha256) {
-        throw new FuserFormatError(`'${path}' has sha256 ${got}, fuser.json says ${expect.sha256}`, { file: path, expected: expect.sha256, actual: got });
+        throw new FuserFormatError(`'${path}' has sha256 ${got}, fuser.json says ${expect.sha256}`,
+          { file: path, expected: expect.sha256, actual: got });
       }
       return 'sha256';
     }
@@ -78,7 +79,8 @@ export async function verifyFile(
 /** A reader over files already in memory (tests, or files the caller fetched itself). */
 export function memoryFileReader(files: Record<string, Uint8Array>, location = '(in memory)'): FuserFileReader {
   const reports: FileReport[] = [];
-  const get = (path: string) => (Object.prototype.hasOwnProperty.call(files, path) && files[path] instanceof Uint8Array ? files[path] : null);
+  const get = (path: string) => (Object.prototype.hasOwnProperty.call(files, path)
+    && files[path] instanceof Uint8Array ? files[path] : null);
   return {
     location,
     reports,

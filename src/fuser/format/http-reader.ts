@@ -76,7 +76,8 @@ export function httpFileReader(baseUrl: string, opts: HttpReaderOptions = {}): F
       return null;
     }
     if (!res.ok) {
-      throw new FuserFormatError(`cannot fetch '${path}' (${res.status} ${res.statusText}) from ${url}`, { file: path, status: res.status });
+      throw new FuserFormatError(`cannot fetch '${path}' (${res.status} ${res.statusText}) from ${url}`,
+        { file: path, status: res.status });
     }
     // Content-Length is the wire size: a decoded (gzip) body may be longer, never shorter, than an intact one.
     const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';

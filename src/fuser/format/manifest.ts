@@ -36,7 +36,8 @@ function isObj(v: unknown): v is Obj {
 function posInt(o: Obj, key: string, path: string, max = MAX_DIM, fallback?: number): number {
   const v = o[key] ?? fallback;
   if (v === undefined) fail(path, 'is missing');
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) fail(path, `must be an integer in [1, ${max}], got ${JSON.stringify(v)}`, v);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) fail(path,
+    `must be an integer in [1, ${max}], got ${JSON.stringify(v)}`, v);
   return v as number;
 }
 
@@ -61,7 +62,8 @@ function layerMap(o: Obj, receiver: ModelKVDims, sharer: ModelKVDims): number[] 
   const m = o.layer_map ?? 'terminal';
   if (m === 'terminal') return terminalLayerMap(receiver.numLayers, sharer.numLayers);
   if (!Array.isArray(m)) fail('layer_map', 'must be "terminal" or an array of sharer layer indices', m);
-  if (m.length !== receiver.numLayers) fail('layer_map', `must have one entry per receiver layer (${receiver.numLayers}), got ${m.length}`, m.length);
+  if (m.length !== receiver.numLayers) fail('layer_map',
+    `must have one entry per receiver layer (${receiver.numLayers}), got ${m.length}`, m.length);
   m.forEach((s, t) => {
     if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s >= sharer.numLayers) {
       fail(`layer_map[${t}]`, `must be a sharer layer index in [0, ${sharer.numLayers - 1}], got ${JSON.stringify(s)}`, s);
@@ -77,10 +79,13 @@ export function readManifest(json: unknown): FuserManifest {
   if (o.format !== 'c2c-fuser') fail('format', `must be "c2c-fuser", got ${JSON.stringify(o.format)}`, o.format);
   const version = o.format_version;
   if (version !== 1 && version !== FUSER_FORMAT_VERSION) {
-    fail('format_version', `must be 1 or ${FUSER_FORMAT_VERSION} (the versions this runtime reads), got ${JSON.stringify(version)}`, version);
+    fail('format_version',
+      `must be 1 or ${FUSER_FORMAT_VERSION} (the versions this runtime reads), got ${JSON.stringify(version)}`, version);
   }
-  if (o.projector_class !== 'C2CProjector') fail('projector_class', `must be "C2CProjector", got ${JSON.stringify(o.projector_class)}`, o.projector_class);
-  if (!DTYPES.includes(o.dtype as FuserDType)) fail('dtype', `must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(o.dtype)}`, o.dtype);
+  if (o.projector_class !== 'C2CProjector') fail('projector_class',
+    `must be "C2CProjector", got ${JSON.stringify(o.projector_class)}`, o.projector_class);
+  if (!DTYPES.includes(o.dtype as FuserDType)) fail('dtype',
+    `must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(o.dtype)}`, o.dtype);
   const receiver = dims(o, 'receiver');
   const sharer = dims(o, 'sharer');
   const numMlpLayers = posInt(o, 'num_mlp_layers', 'num_mlp_layers', 64, 3);
@@ -91,7 +96,8 @@ export function readManifest(json: unknown): FuserManifest {
   // Version 1 gave scalar_mlp2 the intermediate width, a layout upstream never builds; with hidden = intermediate
   // (every fuser written so far) the two layouts are the same bytes, otherwise the file cannot be read correctly.
   if (version === 1 && hiddenDim !== intermediateDim) {
-    fail('format_version', `1 with hidden_dim (${hiddenDim}) ≠ intermediate_dim (${intermediateDim}) stores scalar_mlp2 at the intermediate width, `
+    fail('format_version',
+      `1 with hidden_dim (${hiddenDim}) ≠ intermediate_dim (${intermediateDim}) stores scalar_mlp2 at the intermediate width, `
       + `which upstream's C2CProjector never builds; re-convert the checkpoint with this version (format_version ${FUSER_FORMAT_VERSION})`, version);
   }
   const config: FuserConfig = {
@@ -109,7 +115,8 @@ export function readManifest(json: unknown): FuserManifest {
     const a = o.alignment;
     if (!isObj(a) || typeof a.enabled !== 'boolean') fail('alignment.enabled', 'must be a boolean', isObj(a) ? a.enabled : a);
     const strategy = a.strategy ?? 'longest';
-    if (strategy !== 'first' && strategy !== 'longest') fail('alignment.strategy', `must be "first" or "longest", got ${JSON.stringify(strategy)}`, strategy);
+    if (strategy !== 'first' && strategy !== 'longest') fail('alignment.strategy',
+      `must be "first" or "longest", got ${JSON.stringify(strategy)}`, strategy);
     config.alignment = { enabled: a.enabled as boolean, strategy };
   }
   const files = o.files;

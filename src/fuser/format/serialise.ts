@@ -89,7 +89,8 @@ export function serializeFuser(
 
 /** Adds each file's sha256 to fuser.json's `integrity` (WebCrypto; async, so apart from serializeFuser). */
 export async function addFileHashes(json: Record<string, unknown>, files: Record<string, Uint8Array>): Promise<Record<string, unknown>> {
-  const integrity: Record<string, { size?: number; sha256?: string }> = { ...(json.integrity as Record<string, { size?: number }> | undefined) };
+  const integrity: Record<string, { size?: number; sha256?: string }> = {
+    ...(json.integrity as Record<string, { size?: number }> | undefined) };
   for (const [name, bytes] of Object.entries(files)) {
     const sha256 = await sha256Hex(bytes);
     integrity[name] = { ...integrity[name], size: bytes.length, ...(sha256 ? { sha256 } : {}) };

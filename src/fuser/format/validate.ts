@@ -29,7 +29,8 @@ export function expectedFuserTensors(cfg: FuserConfig): { name: string; shape: n
     for (const p of PATHS) for (const t of path) out.push({ name: `${l}.${p}_${t.suffix}`, shape: t.shape });
   }
   // int8: every 2-D (Linear) weight is followed by its F32 `[out]` scale tensor.
-  if (cfg.dtype === 'int8') return out.flatMap((w) => (w.shape.length === 2 ? [w, { name: `${w.name}${SCALE_SUFFIX}`, shape: [w.shape[0]] }] : [w]));
+  if (cfg.dtype === 'int8') return out.flatMap((w) => (w.shape.length === 2
+    ? [w, { name: `${w.name}${SCALE_SUFFIX}`, shape: [w.shape[0]] }] : [w]));
   return out;
 }
 
@@ -102,7 +103,8 @@ function buildWeights(cfg: FuserConfig, tensors: Map<string, SafetensorsTensor>)
     }
     const data = tensorToFloat32(t);
     for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i])) throw new FuserFormatError(`tensor "${w.name}" contains a non-finite value at index ${i}`, { tensor: w.name, index: i });
+      if (!Number.isFinite(data[i])) throw new FuserFormatError(`tensor "${w.name}" contains a non-finite value at index ${i}`,
+        { tensor: w.name, index: i });
     }
     values.set(w.name, data);
   }

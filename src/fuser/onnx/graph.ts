@@ -103,7 +103,8 @@ function stack(parts: Float32Array[]): Float32Array {
 }
 
 /** The P open paths' Linear `pick(path)` as one batched `[P, in, out]` weight (+ `[P, 1, out]` bias). */
-function stackedLinear(b: Builder, x: string, paths: ProjectorPathParams[], pick: (p: ProjectorPathParams) => LinearParams, prefix: string): string {
+function stackedLinear(b: Builder, x: string, paths: ProjectorPathParams[], pick: (p: ProjectorPathParams) => LinearParams,
+  prefix: string): string {
   const ls = paths.map(pick);
   const { inDim, outDim } = ls[0];
   // Transposed straight into the stacked array: one copy of the weights per graph, not two.
@@ -116,7 +117,8 @@ function stackedLinear(b: Builder, x: string, paths: ProjectorPathParams[], pick
 }
 
 /** x + W2 · GELU(W1 · RMSNorm(x)) per block, every open path at once (x: `[P, S, hidden]`). */
-function stackedFfn(b: Builder, x: string, paths: ProjectorPathParams[], blocks: (p: ProjectorPathParams) => FFNBlockParams[], eps: number, prefix: string): string {
+function stackedFfn(b: Builder, x: string, paths: ProjectorPathParams[], blocks: (p: ProjectorPathParams) => FFNBlockParams[],
+  eps: number, prefix: string): string {
   let h = x;
   for (let i = 0; i < blocks(paths[0]).length; i++) {
     const p = `${prefix}.${i}`;
@@ -124,7 +126,8 @@ function stackedFfn(b: Builder, x: string, paths: ProjectorPathParams[], blocks:
     const ms = b.op('ReduceMean', [sq], `${p}.ms`, { axes: { ints: [-1] }, keepdims: { i: 1 } });
     const rms = b.op('Sqrt', [b.op('Add', [ms, b.scalar(eps)], `${p}.mse`)], `${p}.rms`);
     const norms = paths.map((q) => blocks(q)[i].norm);
-    const xn = b.op('Mul', [b.op('Div', [h, rms], `${p}.xn`), b.init(`${p}.g`, [paths.length, 1, norms[0].length], stack(norms))], `${p}.normed`);
+    const xn = b.op('Mul', [b.op('Div', [h, rms], `${p}.xn`), b.init(`${p}.g`, [paths.length, 1, norms[0].length], stack(norms))],
+      `${p}.normed`);
     const u = b.gelu(stackedLinear(b, xn, paths, (q) => blocks(q)[i].w1, `${p}.w1`), `${p}.act`);
     h = b.op('Add', [h, stackedLinear(b, u, paths, (q) => blocks(q)[i].w2, `${p}.w2`)], `${p}.res`);
   }
@@ -133,7 +136,8 @@ function stackedFfn(b: Builder, x: string, paths: ProjectorPathParams[], blocks:
 
 /** Open paths of `layers` (every path whose hard gate is open). */
 export function openPaths(weights: FuserWeights, layers: readonly number[]): [number, KVKind][] {
-  return layers.flatMap((l) => (['key', 'value'] as const).filter((kv) => weights.layers[l][kv].gateLogit > 0).map((kv): [number, KVKind] => [l, kv]));
+  return layers.flatMap((l) => (['key', 'value'] as const).filter((kv) => weights.layers[l][kv].gateLogit > 0).map(
+    (kv): [number, KVKind] => [l, kv]));
 }
 
 /**

@@ -61,7 +61,8 @@ const DEFAULT_SESSION_BYTES = 256 * 2 ** 20;
 const linearBytes = (p: LinearParams) => 4 * (p.weight.length + (p.bias?.length ?? 0));
 function pathWeightBytes(p: ProjectorPathParams): number {
   const blocks = [...p.mlp1, ...p.scalarMlp2, ...p.projMlp2];
-  return linearBytes(p.in) + linearBytes(p.scalarHead) + linearBytes(p.projOut) + blocks.reduce((n, b) => n + linearBytes(b.w1) + linearBytes(b.w2) + 4 * b.norm.length, 0);
+  return linearBytes(p.in) + linearBytes(p.scalarHead) + linearBytes(p.projOut)
+    + blocks.reduce((n, b) => n + linearBytes(b.w1) + linearBytes(b.w2) + 4 * b.norm.length, 0);
 }
 
 /** Consecutive receiver layers with open paths, grouped so each group's weights stay under `maxBytes`. */
@@ -124,7 +125,8 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
       const data = seqRangeData(t, s0, s1);
       const half = t.dtype === 'float16';
       feeds[half ? f16Name(name) : name] = new Tensor(half ? 'float16' : 'float32', data, [t.heads, n, t.headDim]);
-      feeds[half ? name : f16Name(name)] = new Tensor(half ? 'float32' : 'float16', half ? new Float32Array(0) : new Uint16Array(0), [t.heads, 0, t.headDim]);
+      feeds[half ? name : f16Name(name)] = new Tensor(half ? 'float32' : 'float16', half ? new Float32Array(0) : new Uint16Array(0),
+        [t.heads, 0, t.headDim]);
     };
     for (const [l, kv] of part.receiverInputs) feed(receiverName(l, kv), receiver[l][kv]);
     for (const [j, kv] of part.sharerInputs) feed(sharerName(j, kv), sharer[j][kv]);
@@ -149,7 +151,8 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
   // Warm-up: one 1-token run, so first-run allocations and kernel setup are not billed to the first request.
   if (opts.warmup !== false && parts.length) {
     const zeros = (d: typeof cfg.receiver): KVCache => Array.from({ length: d.numLayers }, () => {
-      const t = (): KVTensor => ({ dtype: 'float32', data: new Float32Array(d.kvHeads * d.headDim), heads: d.kvHeads, seq: 1, headDim: d.headDim });
+      const t = (): KVTensor => ({ dtype: 'float32', data: new Float32Array(d.kvHeads * d.headDim), heads: d.kvHeads, seq: 1,
+        headDim: d.headDim });
       return { key: t(), value: t() };
     });
     try {
@@ -189,6 +192,7 @@ export async function createOnnxFuser(weights: FuserWeights, opts: OnnxFuserOpti
 /** ORT output data as the receiver's array type (a Float16Array output is viewed as its bits). */
 function asKVData(data: unknown, like: KVTensor): KVTensor['data'] {
   const bits = like.dtype === 'float16' ? halfBits(data) : data;
-  if (!(bits instanceof (like.dtype === 'float16' ? Uint16Array : Float32Array))) throw new TypeError(`ONNX fuser output is not ${like.dtype ?? 'float32'} data`);
+  if (!(bits instanceof (like.dtype === 'float16' ? Uint16Array
+    : Float32Array))) throw new TypeError(`ONNX fuser output is not ${like.dtype ?? 'float32'} data`);
   return bits as KVTensor['data'];
 }

@@ -13,7 +13,8 @@
  *   const fused = await fuser.fuse(receiverKV, sharerKV);              // Float32Array in/out
  *   const gpuFused = await fuser.fuseBuffers(recvBufs, sharerBufs, seq); // GPUBuffers in/out, same device
  */
-import { C2CError, DeviceLostError, DisposedError, InvalidInputError, MemoryBudgetError, WebGPUUnavailableError, throwIfAborted } from '../../errors';
+import { C2CError, DeviceLostError, DisposedError, InvalidInputError, MemoryBudgetError, WebGPUUnavailableError,
+  throwIfAborted } from '../../errors';
 import type { KVCache, KVDType, KVTensor, FuseOptions, Fuser, FuserConfig, FuserWeights } from '../../types';
 import { cacheDType, kvElementBytes } from '../../kv/ops';
 import { acquireDevice, LossWatch } from './device';
@@ -36,7 +37,10 @@ export interface WebGPUFuserOptions {
   dtype?: KernelDType;
   /** Upper bound on tokens per chunk (the device limits may impose a smaller one). */
   maxChunkTokens?: number;
-  /** Upper bound on one weight buffer's size (default and ceiling: the device's storage binding limit); a path never straddles two buffers. */
+  /**
+   * Upper bound on one weight buffer's size (default and ceiling: the device's storage binding limit); a path never
+   * straddles two buffers.
+   */
   maxWeightBufferBytes?: number;
   /**
    * Storage of the Linear weight matrices: 'int8' (packed 4 per u32 + per-row f32 scales, ≈½ of f16) or the
@@ -103,25 +107,31 @@ export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFu
   // A float weightDType is the kernel dtype (weights and activations share it).
   const floatWd = wd === 'f32' || wd === 'f16' ? wd : undefined;
   if (floatWd && options.dtype && options.dtype !== floatWd)
-    throw new InvalidInputError(`weightDType '${floatWd}' conflicts with dtype '${options.dtype}' (float weights use the kernel dtype)`, { field: 'weightDType' });
+    throw new InvalidInputError(`weightDType '${floatWd}' conflicts with dtype '${options.dtype}' (float weights use the kernel dtype)`,
+      { field: 'weightDType' });
   const askedDType = options.dtype ?? floatWd;
   const { device, owned } = await acquireDevice(options.device, askedDType !== 'f32');
   const hasF16 = device.features.has('shader-f16');
   const dtype: KernelDType = askedDType ?? (hasF16 ? 'f16' : 'f32');
   const weightDType: WeightDType = wd === 'int8' || (wd === undefined && allQuantized(weights)) ? 'int8' : dtype;
-  const features = options.wgslLanguageFeatures ?? (globalThis as { navigator?: { gpu?: { wgslLanguageFeatures?: ReadonlySet<string> } } }).navigator?.gpu?.wgslLanguageFeatures;
+  const features = options.wgslLanguageFeatures ?? (globalThis as {
+    navigator?: { gpu?: { wgslLanguageFeatures?: ReadonlySet<string> } } }).navigator?.gpu?.wgslLanguageFeatures;
   if (options.f16KV === 'native' && !hasF16) {
     if (owned) device.destroy();
-    throw new WebGPUUnavailableError("f16KV 'native' needs the 'shader-f16' device feature, which this device lacks", { field: 'f16KV', feature: 'shader-f16' });
+    throw new WebGPUUnavailableError("f16KV 'native' needs the 'shader-f16' device feature, which this device lacks",
+      { field: 'f16KV', feature: 'shader-f16' });
   }
   const f16KV = options.f16KV ?? (hasF16 ? 'native' : 'packed');
-  const format: GemmFormat = weightDType === 'int8' ? { weights: 'int8', unpack: features?.has(PACKED_4X8_FEATURE) ? 'builtin' : 'bits' } : {};
+  const format: GemmFormat = weightDType === 'int8' ? { weights: 'int8',
+    unpack: features?.has(PACKED_4X8_FEATURE) ? 'builtin' : 'bits' } : {};
   if (dtype === 'f16' && !hasF16) {
     if (owned) device.destroy();
-    throw new WebGPUUnavailableError("dtype 'f16' needs the 'shader-f16' device feature, which this device lacks", { field: 'dtype', feature: 'shader-f16' });
+    throw new WebGPUUnavailableError("dtype 'f16' needs the 'shader-f16' device feature, which this device lacks",
+      { field: 'dtype', feature: 'shader-f16' });
   }
   try {
-    return await WebGPUFuserImpl.create(device, owned, weights, dtype, weightDType, format, f16KV, options.maxChunkTokens, options.maxWeightBufferBytes);
+    return await WebGPUFuserImpl.create(device, owned, weights, dtype, weightDType, format, f16KV, options.maxChunkTokens,
+      options.maxWeightBufferBytes);
   } catch (e) {
     if (owned) device.destroy();
     throw e;
@@ -207,7 +217,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const uploaded: GPUBuffer[] = [];
     // The tensor's own bytes (f16 KV stays 2 bytes per value); sizes rounded to 16 for copies and packed reads.
     const upload = (t: KVTensor): GPUBuffer => {
-      const b = device.createBuffer({ label: 'c2c.fuser.kv-in', size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage, mappedAtCreation: true });
+      const b = device.createBuffer({ label: 'c2c.fuser.kv-in', size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage,
+        mappedAtCreation: true });
       new Uint8Array(b.getMappedRange(0, t.data.byteLength)).set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
       b.unmap();
       uploaded.push(b);
@@ -317,9 +328,11 @@ class WebGPUFuserImpl implements WebGPUFuser {
           if (!packedPath || count < seq) encoder.copyBufferToBuffer(receiver[l][p], 0, out, 0, copyBytes);
           if (packedPath) {
             readOrder.push({ key: `${l}.${p}`, buffer: out });
-            const job = { path: packedPath, weights: this.packed.buffers[packedPath.buffer], sharer: sharer[cfg.layerMap[l]][p], receiver: receiver[l][p], out };
+            const job = { path: packedPath, weights: this.packed.buffers[packedPath.buffer], sharer: sharer[cfg.layerMap[l]][p],
+              receiver: receiver[l][p], out };
             for (let t0 = range.start; t0 < range.end; t0 += rows)
-              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) }, maxGroups, format));
+              records.push(...pathRecords(cfg, this.dtype, job, scratch, { seq, tok0: t0, count: Math.min(rows, range.end - t0) },
+                maxGroups, format));
           }
         }
         if (mode === 'buffers') outputs.push(pair as GpuLayerKV);
@@ -385,7 +398,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
 
   private checkUsable(): void {
     if (this.disposed) throw new DisposedError('this WebGPU fuser has been disposed');
-    if (this.loss.info) throw new DeviceLostError(`the fuser's GPU device was lost (${this.loss.info.reason}): ${this.loss.info.message}`, { reason: this.loss.info.reason });
+    if (this.loss.info) throw new DeviceLostError(`the fuser's GPU device was lost (${this.loss.info.reason}): ${this.loss.info.message}`,
+      { reason: this.loss.info.reason });
   }
 
   dispose(): void {

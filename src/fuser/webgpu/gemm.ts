@@ -19,7 +19,8 @@
  */
 import { ShapeMismatchError } from '../../errors';
 import { packUniforms, type DispatchRecord, type ProgramInfo } from './program';
-import { ERF_GELU_WGSL, PACKED_4X8_FEATURE, SIGMOID_WGSL, kvArrayType, kvReadExpr, preamble, storageType, type KVStore, type KernelDType } from './wgsl';
+import { ERF_GELU_WGSL, PACKED_4X8_FEATURE, SIGMOID_WGSL, kvArrayType, kvReadExpr, preamble, storageType, type KVStore,
+  type KernelDType } from './wgsl';
 
 export type GemmInput = 'matrix' | 'kv-concat';
 export type GemmEpilogue = 'none' | 'gelu' | 'residual' | 'sigmoid' | 'combine';
@@ -110,10 +111,12 @@ export function validateGemmInputs(p: GemmParams, s: GemmShape, maxGroups: numbe
     // int8 offsets count words: one word is already the 4-wide load.
     if (!isInt8(p)) for (const f of ['wOff', 'gOff'] as const) if ((s[f] ?? 0) % 4 !== 0) bad(f, 'must be a multiple of 4 for vec4 loads');
     if (p.input === 'matrix' && s.K % 4 !== 0) bad('K', 'must be a multiple of 4 for vec4 loads');
-    if (p.input === 'kv-concat' && ((s.sharerDim ?? 0) % 4 !== 0 || (s.receiverDim ?? 0) % 4 !== 0)) bad('headDim', 'must be a multiple of 4 for vec4 loads');
+    if (p.input === 'kv-concat' && ((s.sharerDim ?? 0) % 4 !== 0 || (s.receiverDim ?? 0) % 4 !== 0)) bad('headDim',
+      'must be a multiple of 4 for vec4 loads');
   }
   if (p.input === 'kv-concat' || p.epilogue === 'combine') {
-    if (!s.seq || s.tok0 === undefined || s.tok0 + s.M > s.seq) bad('seq', `chunk [${s.tok0}, ${(s.tok0 ?? 0) + s.M}) outside seq ${s.seq}`);
+    if (!s.seq || s.tok0 === undefined || s.tok0 + s.M > s.seq) bad('seq',
+      `chunk [${s.tok0}, ${(s.tok0 ?? 0) + s.M}) outside seq ${s.seq}`);
   }
   if (p.input === 'kv-concat' && (s.sharerHeads ?? 0) * (s.sharerDim ?? 0) + (s.receiverHeads ?? 0) * (s.receiverDim ?? 0) !== s.K)
     bad('K', `must equal sharerHeads·sharerDim + receiverHeads·receiverDim`);

@@ -65,7 +65,8 @@ export function pathGemmVariants(cfg: FuserConfig, dtype: KernelDType, wf: GemmF
   ];
 }
 
-export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number, wf: GemmFormat = {}): DispatchRecord[] {
+export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, s: Scratch, span: ChunkSpan, maxGroups: number,
+  wf: GemmFormat = {}): DispatchRecord[] {
   const [inG, w1G, w2G, headG, outG] = pathGemmVariants(cfg, dtype, wf);
   const H = cfg.hiddenDim;
   const M = span.count;
@@ -82,15 +83,18 @@ export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, 
   const h = s.hidden;
 
   records.push(
-    gemmDispatch(inG, { M, N: H, K: p.in.inDim, wOff: p.in.w, bOff: p.in.b, sOff: p.in.s, ...kv }, { weights: job.weights, sharer: job.sharer, receiver: job.receiver, out: h[0] }, maxGroups),
+    gemmDispatch(inG, { M, N: H, K: p.in.inDim, wOff: p.in.w, bOff: p.in.b, sOff: p.in.s, ...kv },
+      { weights: job.weights, sharer: job.sharer, receiver: job.receiver, out: h[0] }, maxGroups),
   );
 
   const ffn = (b: PackedFFN, src: number, dst: number) => {
     records.push(rowRmsDispatch({ dtype }, M, H, cfg.rmsNormEps, h[src], s.invRms, maxGroups));
     // The block's own inner width: intermediate_dim, or hidden_dim in scalar_mlp2.
     const inner = b.w1.outDim;
-    records.push(gemmDispatch(w1G, { M, N: inner, K: H, wOff: b.w1.w, gOff: b.norm, sOff: b.w1.s }, { weights: job.weights, a: h[src], invRms: s.invRms, out: s.inner }, maxGroups));
-    records.push(gemmDispatch(w2G, { M, N: H, K: inner, wOff: b.w2.w, sOff: b.w2.s }, { weights: job.weights, a: s.inner, residual: h[src], out: h[dst] }, maxGroups));
+    records.push(gemmDispatch(w1G, { M, N: inner, K: H, wOff: b.w1.w, gOff: b.norm, sOff: b.w1.s },
+      { weights: job.weights, a: h[src], invRms: s.invRms, out: s.inner }, maxGroups));
+    records.push(gemmDispatch(w2G, { M, N: H, K: inner, wOff: b.w2.w, sOff: b.w2.s },
+      { weights: job.weights, a: s.inner, residual: h[src], out: h[dst] }, maxGroups));
   };
   /** Runs `blocks` from buffer `from`, never writing `keep`; returns the buffer holding the result. */
   const chain = (blocks: PackedFFN[], from: number, keep: number): number => {
@@ -106,7 +110,8 @@ export function pathRecords(cfg: FuserConfig, dtype: KernelDType, job: PathJob, 
   const trunk = chain(p.mlp1, 0, -1);
   const scalar = chain(p.scalarMlp2, trunk, trunk);
   records.push(
-    gemmDispatch(headG, { M, N: cfg.receiver.kvHeads, K: H, wOff: p.scalarHead.w, bOff: p.scalarHead.b, sOff: p.scalarHead.s, temperature: cfg.scalarTemperature }, { weights: job.weights, a: h[scalar], out: s.headWeight }, maxGroups),
+    gemmDispatch(headG, { M, N: cfg.receiver.kvHeads, K: H, wOff: p.scalarHead.w, bOff: p.scalarHead.b, sOff: p.scalarHead.s,
+      temperature: cfg.scalarTemperature }, { weights: job.weights, a: h[scalar], out: s.headWeight }, maxGroups),
   );
   const proj = chain(p.projMlp2, trunk, trunk);
   records.push(

@@ -56,12 +56,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }
 
 export function validateRowRmsInputs(M: number, H: number, eps: number, maxGroups: number): void {
-  if (!Number.isInteger(M) || M <= 0 || M > maxGroups) throw new ShapeMismatchError(`rowrms: M must be in 1..${maxGroups}, got ${M}`, { field: 'M' });
+  if (!Number.isInteger(M) || M <= 0 || M > maxGroups) throw new ShapeMismatchError(`rowrms: M must be in 1..${maxGroups}, got ${M}`,
+    { field: 'M' });
   if (!Number.isInteger(H) || H <= 0) throw new ShapeMismatchError(`rowrms: H must be a positive integer, got ${H}`, { field: 'H' });
   if (!(eps > 0)) throw new ShapeMismatchError(`rowrms: eps must be > 0, got ${eps}`, { field: 'eps' });
 }
 
-export function rowRmsDispatch(p: RowRmsParams, M: number, H: number, eps: number, x: GPUBuffer, out: GPUBuffer, maxGroups = 65535): DispatchRecord {
+export function rowRmsDispatch(p: RowRmsParams, M: number, H: number, eps: number, x: GPUBuffer, out: GPUBuffer,
+  maxGroups = 65535): DispatchRecord {
   validateRowRmsInputs(M, H, eps, maxGroups);
   return {
     program: createRowRmsProgram(p),

@@ -23,22 +23,29 @@ export interface GpuLayerKV {
 export type GpuKV = GpuLayerKV[];
 
 export function validateSeqRange(seq: number, start = 0, end = seq): { start: number; end: number } {
-  if (!Number.isInteger(seq) || seq <= 0) throw new InvalidInputError(`seq must be a positive integer, got ${seq}`, { field: 'seq', actual: seq });
+  if (!Number.isInteger(seq) || seq <= 0) throw new InvalidInputError(`seq must be a positive integer, got ${seq}`,
+    { field: 'seq', actual: seq });
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > seq || start > end)
-    throw new InvalidInputError(`fuse range [${start}, ${end}) must satisfy 0 ≤ start ≤ end ≤ seq (${seq})`, { field: 'start/end', actual: [start, end] });
+    throw new InvalidInputError(`fuse range [${start}, ${end}) must satisfy 0 ≤ start ≤ end ≤ seq (${seq})`,
+      { field: 'start/end', actual: [start, end] });
   return { start, end };
 }
 
 function checkLayerCount(what: string, n: number, dims: ModelKVDims): void {
   if (n !== dims.numLayers)
-    throw new ShapeMismatchError(`${what} KV has ${n} layers, the fuser expects ${dims.numLayers}`, { field: `${what}.length`, expected: dims.numLayers, actual: n });
+    throw new ShapeMismatchError(`${what} KV has ${n} layers, the fuser expects ${dims.numLayers}`,
+      { field: `${what}.length`, expected: dims.numLayers, actual: n });
 }
 
 /** Checks GPU KV buffers against the fuser dims, `seq` and their dtypes. */
-export function validateGpuKV(cfg: FuserConfig, receiver: GpuKV, sharer: GpuKV, seq: number, kv: { receiver: KVDType; sharer: KVDType } = { receiver: 'float32', sharer: 'float32' }): void {
+export function validateGpuKV(cfg: FuserConfig, receiver: GpuKV, sharer: GpuKV, seq: number,
+  kv: { receiver: KVDType; sharer: KVDType } = { receiver: 'float32', sharer: 'float32' }): void {
   for (const role of ['receiver', 'sharer'] as const)
-    if (kv[role] !== 'float32' && kv[role] !== 'float16') throw new InvalidInputError(`${role}DType must be 'float32' or 'float16', got ${String(kv[role])}`, { field: `${role}DType` });
-  if (!Array.isArray(receiver) || !Array.isArray(sharer)) throw new InvalidInputError('receiver and sharer GPU KV must be arrays of layers', { field: 'kv' });
+    if (kv[role] !== 'float32' && kv[
+      role] !== 'float16') throw new InvalidInputError(`${role}DType must be 'float32' or 'float16', got ${String(kv[role])}`,
+      { field: `${role}DType` });
+  if (!Array.isArray(receiver) || !Array.isArray(sharer)) throw new InvalidInputError('receiver and sharer GPU KV must be arrays of layers',
+    { field: 'kv' });
   validateSeqRange(seq);
   checkLayerCount('receiver', receiver.length, cfg.receiver);
   checkLayerCount('sharer', sharer.length, cfg.sharer);
@@ -50,7 +57,8 @@ export function validateGpuKV(cfg: FuserConfig, receiver: GpuKV, sharer: GpuKV, 
         const name = `${what}[${l}].${p}`;
         if (!b || typeof b.size !== 'number') throw new InvalidInputError(`${name} must be a GPUBuffer`, { tensor: name });
         if (b.size < need)
-          throw new ShapeMismatchError(`${name} has ${b.size} bytes, [${dims.kvHeads}, ${seq}, ${dims.headDim}] ${kv[what]} needs ${need}`, { tensor: name, expected: need, actual: b.size });
+          throw new ShapeMismatchError(`${name} has ${b.size} bytes, [${dims.kvHeads}, ${seq}, ${dims.headDim}] ${kv[what]} needs ${need}`,
+            { tensor: name, expected: need, actual: b.size });
         if ((b.usage & GPUBufferUsage.STORAGE) === 0 || (b.usage & GPUBufferUsage.COPY_SRC) === 0)
           throw new InvalidInputError(`${name} needs STORAGE and COPY_SRC usage`, { tensor: name, actual: b.usage });
       }

@@ -66,7 +66,8 @@ export function packInt8Rows(q: Int8Array, outDim: number, inDim: number): Uint3
 }
 
 /** Lays out one path's tensors from element 0; returns offsets and the list of (offset, data) writes. */
-function layoutPath(p: ProjectorPathParams, int8: boolean, name: string): { path: Omit<PackedPath, 'buffer'>; writes: Write[]; size: number } {
+function layoutPath(p: ProjectorPathParams, int8: boolean, name: string): { path: Omit<PackedPath,
+  'buffer'>; writes: Write[]; size: number } {
   let n = 0;
   const writes: Write[] = [];
   const put = (data: Float32Array | Uint32Array) => {
@@ -78,7 +79,8 @@ function layoutPath(p: ProjectorPathParams, int8: boolean, name: string): { path
   const lin = (l: LinearParams): PackedLinear => {
     if (!int8) return { w: put(l.weight), b: l.bias ? put(l.bias) : -1, s: -1, outDim: l.outDim, inDim: l.inDim };
     const quant = l.quant ?? quantizeInt8(l.weight, l.outDim, l.inDim, name);
-    return { w: put(packInt8Rows(quant.weight, l.outDim, l.inDim)), s: put(quant.scale), b: l.bias ? put(l.bias) : -1, outDim: l.outDim, inDim: l.inDim };
+    return { w: put(packInt8Rows(quant.weight, l.outDim, l.inDim)), s: put(quant.scale), b: l.bias ? put(l.bias) : -1,
+      outDim: l.outDim, inDim: l.inDim };
   };
   const ffn = (b: FFNBlockParams): PackedFFN => ({ norm: put(b.norm), w1: lin(b.w1), w2: lin(b.w2) });
   const path = {

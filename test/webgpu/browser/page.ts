@@ -8,7 +8,7 @@ import { loadFuserWeights } from '../../../src/fuser/format/validate';
 import { parseSafetensors, tensorToFloat32, tensorToNumbers } from '../../../src/fuser/safetensors';
 import { createWebGPUFuser } from '../../../src/fuser/webgpu';
 import { fuseCache } from '../../../src/fuser/reference';
-import type { KVCache } from '../../../src/types';
+import type { FuserConfig, KVCache } from '../../../src/types';
 import { maxAbsDiff, maxAbsDiffKV } from '../../util/allclose';
 
 export interface BrowserFixtureResult {
@@ -39,24 +39,43 @@ async function loadWeights(name: string, weightDType?: 'int8') {
   return { base, weights };
 }
 
+interface FixtureCase {
+  seq: number;
+  /** A cache of the case: `receiver` and `sharer` are the inputs, `fused` the expected output. */
+  cache(kind: 'receiver' | 'sharer' | 'fused'): KVCache;
+}
+
+/** The fixture's cases (`c<i>.seq`, `c<i>.<kind>.<layer>.key|value` in cases.safetensors). */
+async function loadCases(base: string, cfg: FuserConfig): Promise<FixtureCase[]> {
+  const file = parseSafetensors(await fetchBytes(`${base}/cases.safetensors`), 'cases.safetensors');
+  const get = (n: string) => file.tensors.get(n)!;
+  const out: FixtureCase[] = [];
+  for (let c = 0; file.tensors.has(`c${c}.seq`); c++) {
+    const seq = tensorToNumbers(get(`c${c}.seq`))[0];
+    out.push({
+      seq,
+      cache: (kind) => {
+        const { numLayers, kvHeads: heads, headDim } = kind === 'sharer' ? cfg.sharer : cfg.receiver;
+        return Array.from({ length: numLayers }, (_, l) => ({
+          key: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.key`)), heads, seq, headDim },
+          value: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.value`)), heads, seq, headDim },
+        }));
+      },
+    });
+  }
+  return out;
+}
+
 async function runFixtureInt8(name: string): Promise<BrowserInt8Result> {
   const { base, weights } = await loadWeights(name, 'int8');
-  const cases = parseSafetensors(await fetchBytes(`${base}/cases.safetensors`), 'cases.safetensors');
-  const get = (n: string) => cases.tensors.get(n)!;
-  const cfg = weights.config;
+  const cases = await loadCases(base, weights.config);
   const fuser = await createWebGPUFuser(weights);
   const packed4x8 = navigator.gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false;
   let maxAbsError = 0;
   try {
-    for (let c = 0; cases.tensors.has(`c${c}.seq`); c++) {
-      const seq = tensorToNumbers(get(`c${c}.seq`))[0];
-      const cache = (kind: string, layers: number, heads: number, headDim: number): KVCache =>
-        Array.from({ length: layers }, (_, l) => ({
-          key: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.key`)), heads, seq, headDim },
-          value: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.value`)), heads, seq, headDim },
-        }));
-      const r = cache('receiver', cfg.receiver.numLayers, cfg.receiver.kvHeads, cfg.receiver.headDim);
-      const s = cache('sharer', cfg.sharer.numLayers, cfg.sharer.kvHeads, cfg.sharer.headDim);
+    for (const c of cases) {
+      const r = c.cache('receiver');
+      const s = c.cache('sharer');
       const out = await fuser.fuse(r, s);
       const want = fuseCache(weights, r, s);
       maxAbsError = Math.max(maxAbsError, maxAbsDiffKV(out, want)); // Math.max keeps a NaN once seen
@@ -69,23 +88,16 @@ async function runFixtureInt8(name: string): Promise<BrowserInt8Result> {
 
 async function runFixture(name: string): Promise<BrowserFixtureResult> {
   const { base, weights } = await loadWeights(name);
-  const cases = parseSafetensors(await fetchBytes(`${base}/cases.safetensors`), 'cases.safetensors');
-  const get = (n: string) => cases.tensors.get(n)!;
-  const cfg = weights.config;
+  const cases = await loadCases(base, weights.config);
   const fuser = await createWebGPUFuser(weights);
   const info = fuser.device.adapterInfo;
-  const result: BrowserFixtureResult = { adapter: `${info?.vendor ?? '?'}/${info?.architecture ?? '?'}`, dtype: fuser.dtype, cases: [] };
+  const adapter = `${info?.vendor ?? '?'}/${info?.architecture ?? '?'}`;
+  const result: BrowserFixtureResult = { adapter, dtype: fuser.dtype, cases: [] };
   try {
-    for (let c = 0; cases.tensors.has(`c${c}.seq`); c++) {
-      const seq = tensorToNumbers(get(`c${c}.seq`))[0];
-      const cache = (kind: string, layers: number, heads: number, headDim: number): KVCache =>
-        Array.from({ length: layers }, (_, l) => ({
-          key: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.key`)), heads, seq, headDim },
-          value: { data: tensorToFloat32(get(`c${c}.${kind}.${l}.value`)), heads, seq, headDim },
-        }));
-      const r = cache('receiver', cfg.receiver.numLayers, cfg.receiver.kvHeads, cfg.receiver.headDim);
-      const s = cache('sharer', cfg.sharer.numLayers, cfg.sharer.kvHeads, cfg.sharer.headDim);
-      const want = cache('fused', cfg.receiver.numLayers, cfg.receiver.kvHeads, cfg.receiver.headDim);
+    for (const c of cases) {
+      const r = c.cache('receiver');
+      const s = c.cache('sharer');
+      const want = c.cache('fused');
       const out = await fuser.fuse(r, s);
       let maxAbsError = 0;
       let closedBitIdentical = true;
@@ -93,10 +105,12 @@ async function runFixture(name: string): Promise<BrowserFixtureResult> {
         for (const p of ['key', 'value'] as const) {
           const got = layer[p].data;
           maxAbsError = Math.max(maxAbsError, maxAbsDiff(got, want[l][p].data)); // Math.max keeps a NaN once seen
-          if (weights.layers[l][p].gateLogit <= 0) closedBitIdentical &&= got.every((v, i) => Object.is(v, r[l][p].data[i]));
+          if (weights.layers[l][p].gateLogit <= 0) {
+            closedBitIdentical &&= got.every((v, i) => Object.is(v, r[l][p].data[i]));
+          }
         }
       });
-      result.cases.push({ seq, maxAbsError, closedBitIdentical });
+      result.cases.push({ seq: c.seq, maxAbsError, closedBitIdentical });
     }
   } finally {
     fuser.dispose();
