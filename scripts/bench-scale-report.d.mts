@@ -28,3 +28,4 @@ export declare function prefillFlops(cfg: DecoderConfig, n: number, logitRows?: 
   gflop: number;
 };
 export declare function buildReport(input: Record<string, unknown>): Record<string, unknown>;
+export declare function markdownTable(report: Record<string, unknown>, file: string): string;

@@ -5,14 +5,17 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PAPER } from '../src/demo/paper-reference.mjs';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 
-/** Fu et al. 2025 (arXiv 2510.03215) Table 3: Qwen3-0.6B ← Qwen2.5-0.5B-Instruct on an NVIDIA GPU. */
+const t = PAPER.tableMs;
+/** The paper's Table 3 (src/demo/paper-reference.mjs) with the ratios bench:scale reports beside ours. */
 export const PAPER_TABLE_3 = {
-  source: 'C2C paper (Fu et al. 2025, arXiv 2510.03215), Table 3',
-  receiverPrefillMs: 27, fusionMs: 90, fusionOverReceiverPrefill: 3.3, receiverMs: 308, c2cMs: 445, textToTextMs: 1596,
-  c2cOverReceiver: +(445 / 308).toFixed(2), textRelayOverC2C: +(1596 / 445).toFixed(2),
+  source: `${PAPER.source}, Table 3 (${PAPER.pair}, ${PAPER.device})`,
+  receiverPrefillMs: t.receiverPrefill, fusionMs: t.fusion, fusionOverReceiverPrefill: +(t.fusion / t.receiverPrefill).toFixed(1),
+  receiverMs: t.receiver, c2cMs: t.c2c, textToTextMs: t.textRelay,
+  c2cOverReceiver: +(t.c2c / t.receiver).toFixed(2), textRelayOverC2C: +(t.textRelay / t.c2c).toFixed(2),
 };
 
 export function deviceSlug() {
@@ -160,4 +163,31 @@ export function buildReport({ preset, standins, layers, prompt, answer, hint, re
     paperReference: PAPER_TABLE_3,
     backends,
   };
+}
+
+/** The docs/benchmarks.md table of a report, beside the paper's Table 3 (printed by bench:scale). */
+export function markdownTable(report, file) {
+  const p = report.paperReference;
+  const cols = Object.entries(report.backends).filter(([, b]) => b.stages);
+  const head = `| | paper Table 3 (one A100) | ${cols.map(([k, b]) => `${k === 'node' ? 'Node CPU' : 'Chromium wasm'} (${b.dtype}, ${b.kvDType} KV)`).join(' | ')} |`;
+  const row = (label, paper, f) => `| ${label} | ${paper} | ${cols.map(([, b]) => f(b)).join(' | ')} |`;
+  const ms = (x) => (x === null ? '—' : `${Math.round(x).toLocaleString('en-US')} ms`);
+  return [
+    `From \`${file}\` (${report.device.cpu}, ${report.device.cores} cores; prompt ${report.lengths.promptTokens} tokens, `
+      + `answer ${report.lengths.answerTokensAsked}, hint ${report.lengths.hintTokensAsked}; medians of ${report.reps} rounds):`,
+    '',
+    head,
+    `|---|---|${cols.map(() => '---').join('|')}|`,
+    row('receiver prefill', `${p.receiverPrefillMs} ms`, (b) => ms(b.stages.receiverPrefillMs)),
+    row('sharer prefill (in C2C)', '—', (b) => ms(b.stages.c2cSharerPrefillMs)),
+    row('fusion', `${p.fusionMs} ms`, (b) => ms(b.stages.fuseMs)),
+    row('decode per token (C2C)', '—', (b) => ms(b.stages.c2cDecodeMsPerToken)),
+    row('receiver alone, end to end', `${p.receiverMs} ms`, (b) => ms(b.stages.receiverTotalMs)),
+    row('C2C, end to end', `${p.c2cMs} ms`, (b) => ms(b.stages.c2cTotalMs)),
+    row('text relay, end to end', `${p.textToTextMs.toLocaleString('en-US')} ms`, (b) => ms(b.stages.textRelayTotalMs)),
+    row('fusion ÷ receiver prefill', `${p.fusionOverReceiverPrefill}×`, (b) => `${b.ratios.fusionOverReceiverPrefill}×`),
+    row('fuser GFLOP/s ÷ prefill GFLOP/s', '—', (b) => `${b.ratios.fuserEfficiencyOverPrefill}× (${b.ratios.fuserGflops} / ${b.ratios.receiverPrefillGflops})`),
+    row('C2C ÷ receiver', `${p.c2cOverReceiver}×`, (b) => `${b.ratios.c2cOverReceiver}×`),
+    row('text relay ÷ C2C', `${p.textRelayOverC2C}×`, (b) => `${b.ratios.textRelayOverC2C}×`),
+  ].join('\n');
 }

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runnerImport } from 'vite';
-import { buildReport, deviceSlug } from './bench-scale-report.mjs';
+import { buildReport, deviceSlug, markdownTable } from './bench-scale-report.mjs';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const PAIR = 'qwen3-0.6b+qwen2.5-0.5b';
@@ -118,6 +118,7 @@ mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
 log(`ratios ${JSON.stringify(report.ratios)}`);
 log(`wrote ${path.relative(process.cwd(), out)}`);
+console.log(`\n${markdownTable(report, path.relative(REPO, out))}`);
 
 /** A user message whose templated receiver prompt has about `n` tokens (the real Qwen3 tokenizer). */
 async function promptOfLength(n) {
