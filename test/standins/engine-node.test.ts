@@ -119,8 +119,11 @@ describe('Hub preset path on the reduced stand-ins (Node, onnxruntime-node)', ()
     const missing = { ...base, fuser: { ...(base.fuser as FuserLocation), url: `${hub.url}nics-efc/C2C_Fuser/resolve/main/nope/` } };
     await expect(createNodeC2CEngine(missing)).rejects.toThrow(CheckpointFormatError);
     await expect(createNodeC2CEngine(missing)).rejects.toThrow(/nope/);
+    // An empty model store: the earlier tests' downloads would otherwise serve the models offline.
+    env.cacheDir = mkdtempSync(join(cacheDir, 'empty-'));
     const unreachable = { ...base, remoteHost: 'http://nonexistent.invalid/' };
     await expect(createNodeC2CEngine(unreachable)).rejects.toThrow(ModelLoadError);
+    env.cacheDir = cacheDir;
     await withEngine(base, async (e) => expect((await e.generate(MESSAGES, { maxNewTokens: 1 })).tokenIds).toHaveLength(1));
   }, 240_000);
 });
