@@ -130,7 +130,8 @@ export class CausalLM {
       model = await raceAbort(pending, o.signal, (m) => void m.dispose());
     } catch (e) {
       if (e instanceof AbortError) throw e;
-      throw new ModelLoadError(`cannot load model "${source.id}": ${(e as Error)?.message ?? String(e)}`,
+      const message = (e as Error)?.message ?? String(e);
+      throw new ModelLoadError(`cannot load model "${source.id}": ${message}${outOfMemoryHint(message, o.device)}`,
         { field: 'id', actual: source.id }, { cause: e });
     }
     if (!tokenizer.chat_template) {
@@ -328,3 +329,16 @@ export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal, onLate?: (v: T
     );
   });
 }
+
+/**
+ * What an allocation failure while creating a session means on wasm: a worker's wasm heap holds at most 4 GiB,
+ * and onnxruntime-web's CPU EP widens float16 weights to f32 (measured: the full-size Qwen2.5-0.5B fp16 file,
+ * 0.99 GB, fails this way in bench:scale). Empty for any other error.
+ */
+export function outOfMemoryHint(message: string, device: string | undefined): string {
+  if (!/bad_alloc|out of memory|Out of memory|Array buffer allocation failed/.test(message)) return '';
+  return device === 'wasm'
+    ? " (out of memory: a wasm heap holds at most 4 GiB per worker and the CPU EP widens fp16 weights to f32; on wasm pick dtype 'q8' or 'q4', or run on WebGPU)"
+    : ' (out of memory: pick a smaller dtype such as q8 or q4)';
+}
+

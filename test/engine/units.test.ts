@@ -12,6 +12,7 @@ import { sliceSeq } from '../../src/kv/ops';
 import { installTransferHandlers } from '../../src/hosts/transfer';
 import { validateMessages } from '../../src/engine/validate';
 import { checkFuserFitsPair } from '../../src/engine/assemble';
+import { outOfMemoryHint } from '../../src/models/causal-lm';
 import { randomFuserConfig, randomFuserWeights } from '../../src/fuser/random-weights';
 import { ContextOverflowError, FuserFormatError } from '../../src/errors';
 import type { ProgressEvent } from '../../src/types';
@@ -273,5 +274,14 @@ describe('browser platform device and fuser resolution (run in Node: no navigato
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe('model load errors', () => {
+  it('an allocation failure on wasm names the 4 GiB heap and the dtypes that fit; other errors get no hint', () => {
+    const wasm = outOfMemoryHint("Can't create a session. ERROR_CODE: 6, ERROR_MESSAGE: std::bad_alloc", 'wasm');
+    expect(wasm).toMatch(/4 GiB.*'q8'/);
+    expect(outOfMemoryHint('std::bad_alloc', 'cpu')).toMatch(/smaller dtype/);
+    expect(outOfMemoryHint('Unable to get model file path or buffer.', 'wasm')).toBe('');
   });
 });
