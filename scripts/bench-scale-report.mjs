@@ -93,7 +93,7 @@ function versionOf(pkg) {
   }
 }
 
-export function buildReport({ preset, standins, layers, prompt, answer, hint, reps, results, flags, pathFlopsPerToken }) {
+export function buildReport({ preset, standins, layers, prompt, answer, hint, reps, results, flags, pathFlopsPerToken, loadAtStart }) {
   const cfg = JSON.parse(readFileSync(path.join(standins.models['qwen3-0.6b'], 'config.json'), 'utf8'));
   const fuserPart = results.node?.fuser;
   const n = prompt.tokens - 1; // both prefills and the fusion cover ids[:-1]; the last token runs on the fused cache
@@ -154,6 +154,7 @@ export function buildReport({ preset, standins, layers, prompt, answer, hint, re
     reps,
     device: {
       cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: gib(os.totalmem()), node: process.version, platform: `${os.platform()} ${os.release()}`,
+      loadAverage1m: { start: round(loadAtStart?.[0] ?? NaN), end: round(os.loadavg()[0]) },
       gpu: 'none: no WebGPU adapter that is a real GPU on this machine (SwiftShader is software: correctness only), so no WebGPU run',
     },
     kvDType: primary?.kvDType ?? null,

@@ -21,6 +21,7 @@ import { runnerImport } from 'vite';
 import { buildReport, deviceSlug, markdownTable } from './bench-scale-report.mjs';
 
 const REPO = path.resolve(import.meta.dirname, '..');
+const loadAtStart = os.loadavg();
 const PAIR = 'qwen3-0.6b+qwen2.5-0.5b';
 const { values: v } = parseArgs({
   options: {
@@ -112,7 +113,7 @@ try {
 }
 
 const { pathFlopsPerToken } = await imp('src/fuser/shapes.ts');
-const report = buildReport({ preset, standins, layers, prompt, answer, hint, reps, results, flags: v, pathFlopsPerToken });
+const report = buildReport({ preset, standins, layers, prompt, answer, hint, reps, results, flags: v, pathFlopsPerToken, loadAtStart });
 const out = v.out ?? path.join(REPO, `bench/scale-${deviceSlug()}.json`);
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
