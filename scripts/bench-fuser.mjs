@@ -29,12 +29,11 @@ const vite = await createServer({ root: REPO, configFile: false, logLevel: 'erro
 const load = (p) => vite.ssrLoadModule(p);
 const { getTestGpu } = await load('/test/webgpu/dawn.ts');
 const { createWebGPUFuser } = await load('/src/fuser/webgpu/index.ts');
-const { gemmDispatch } = await load('/src/fuser/webgpu/gemm.ts');
-const { PipelineCache, encodeDispatches } = await load('/src/fuser/webgpu/program.ts');
+const { plainGemmChain } = await load('/scripts/gpu-kit/gemm-chain.ts');
 const { fuseCache } = await load('/src/fuser/reference.ts');
 const { randomFuserWeights, seededRandom } = await load('/src/fuser/random-weights.ts');
 const { quantizeFuserWeights } = await load('/src/fuser/quantize.ts');
-const { pathFlopsPerToken, pathLinearShapes } = await load('/src/fuser/shapes.ts');
+const { pathFlopsPerToken } = await load('/src/fuser/shapes.ts');
 
 const gpu = await getTestGpu();
 const { device, adapter } = gpu;
@@ -71,54 +70,10 @@ async function timeInterleaved(fns) {
 /** FLOPs of one open path per token (multiply-add = 2), from the one source of projector shapes. */
 const pathFlops = (cfg) => pathFlopsPerToken(cfg);
 
-/** The GEMM shapes [M, N, K] of one path (every Linear, scalar_mlp2 at its hidden inner width). */
-const pathShapes = (cfg, M) => pathLinearShapes(cfg).map(([n, k]) => [M, n, k]);
-
 function randomCache(rand, dims, seq) {
   const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1),
     heads: dims.kvHeads, seq, headDim: dims.headDim });
   return Array.from({ length: dims.numLayers }, () => ({ key: t(), value: t() }));
-}
-
-function storage(bytes) {
-  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16),
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-}
-
-/**
- * The same GEMM shapes as the fuser, plain (no prologue/epilogue fusion), all in one submission. Each GEMM
- * reads its own weights, as in the fuser, so both stream the same bytes (a CPU rasterizer's caches would
- * otherwise flatter a chain that reuses one small weight matrix).
- */
-async function plainGemmChain(cfg, tokens, paths) {
-  const cache = PipelineCache.forDevice(device);
-  const shapes = pathShapes(cfg, tokens);
-  const maxK = Math.max(...shapes.map((s) => s[2]));
-  const maxN = Math.max(...shapes.map((s) => s[1]));
-  const pathElems = shapes.reduce((n, [, N, K]) => n + Math.ceil((N * K) / 4) * 4, 0);
-  const weights = Array.from({ length: paths }, () => storage(pathElems * 4));
-  const a = storage(tokens * maxK * 4);
-  const out = storage(tokens * maxN * 4);
-  const records = [];
-  for (let p = 0; p < paths; p++) {
-    let wOff = 0;
-    for (const [M, N, K] of shapes) {
-      records.push(gemmDispatch({ dtype: 'f32', components: K % 4 === 0 ? 4 : 1, input: 'matrix', norm: false, bias: false,
-        epilogue: 'none' }, { M, N, K, wOff }, { weights: weights[p], a, out }));
-      wOff += Math.ceil((N * K) / 4) * 4;
-    }
-  }
-  await cache.warm(records.map((r) => r.program));
-  const run = async () => {
-    const enc = device.createCommandEncoder();
-    const ub = encodeDispatches(device, cache, enc, records, 'bench.plain-gemm');
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    ub?.destroy();
-  };
-  const ms = await timeIt(run);
-  [...weights, a, out].forEach((b) => b.destroy());
-  return { ms, flops: paths * shapes.reduce((s, [M, N, K]) => s + 2 * M * N * K, 0) };
 }
 
 async function benchConfig(name, opts, tokens) {
@@ -151,7 +106,7 @@ async function benchConfig(name, opts, tokens) {
     out.forEach((l) => (l.key.destroy(), l.value.destroy()));
   };
   const [fusedMs, copyMs, int8Ms] = await timeInterleaved([resident(fuser), () => fuser.fuse(receiver, sharer), resident(int8Fuser)]);
-  const plain = await plainGemmChain(cfg, tokens, paths);
+  const plain = await plainGemmChain(device, cfg, tokens, paths, timeIt); // the same tiled kernel without fusion
   const t1 = performance.now();
   fuseCache(weights, receiver, sharer);
   const referenceMs = performance.now() - t1;
