@@ -333,7 +333,7 @@ export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal, onLate?: (v: T
 /**
  * What an allocation failure while creating a session means on wasm: a worker's wasm heap holds at most 4 GiB,
  * and onnxruntime-web's CPU EP widens float16 weights to f32 (measured: the full-size Qwen2.5-0.5B fp16 file,
- * 0.99 GB, fails this way in bench:scale). Empty for any other error.
+ * fails this way in bench:scale, bench/scale-chromium-fp16-amd-epyc-2core.json). Empty for any other error.
  */
 export function outOfMemoryHint(message: string, device: string | undefined): string {
   if (!/bad_alloc|out of memory|Out of memory|Array buffer allocation failed/.test(message)) return '';
