@@ -65,13 +65,16 @@ export async function serveHubMirror(root: string): Promise<HubMirror> {
     stream.pipe(res);
     res.on('close', () => stream.destroy());
   });
+  return { ...(await listenOnLoopback(server)), log, bytesSent: () => sent };
+}
+
+/** Starts `server` on a free 127.0.0.1 port: its base URL (ending in '/') and a close that drops open sockets. */
+export async function listenOnLoopback(server: Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
     url: `http://127.0.0.1:${port}/`,
-    log,
-    bytesSent: () => sent,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -3,6 +3,7 @@
  * counts requests per path, and can misbehave on purpose (announce more bytes than it sends, then hang up).
  */
 import { createServer, type Server } from 'node:http';
+import { listenOnLoopback } from '../../src/standins/hub-mirror';
 
 export interface TestServer {
   url: string;
@@ -40,17 +41,10 @@ export async function serveFolders(folders: Record<string, Record<string, Uint8A
     }
     res.write(body.subarray(0, cut), () => res.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    ...(await listenOnLoopback(server)),
     log,
     count: (prefix = '/') => log.filter((p) => p.startsWith(prefix)).length,
     truncate: (path, bytes) => void truncated.set(path, bytes),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
   };
 }
