@@ -19,7 +19,8 @@ export const PAPER_TABLE_3 = {
 };
 
 export function deviceSlug() {
-  const cpu = (os.cpus()[0]?.model ?? 'cpu').toLowerCase().replace(/\(r\)|\(tm\)|processor|\d+-core/g, '').trim().split(/\s+/).slice(0, 2).join('-');
+  const model = (os.cpus()[0]?.model ?? 'cpu').toLowerCase().replace(/\(r\)|\(tm\)|processor|\d+-core/g, '');
+  const cpu = model.trim().split(/\s+/).slice(0, 2).join('-');
   return `${cpu.replace(/[^a-z0-9-]/g, '')}-${os.cpus().length}core`;
 }
 
@@ -108,7 +109,8 @@ export function buildReport({ preset, standins, layers, prompt, answer, hint, re
     receiverPrefill: prefillFlops(cfg, n),
     fuser: {
       formula: 'openPaths × n × Σ 2·out·in over the Linears of one path (src/fuser/shapes.ts pathFlopsPerToken)',
-      n, openPaths, gflopPerTokenPerPath: round(pathFlopsPerToken(dims) / 1e9, 5), gflop: round((openPaths * n * pathFlopsPerToken(dims)) / 1e9, 3),
+      n, openPaths, gflopPerTokenPerPath: round(pathFlopsPerToken(dims) / 1e9, 5),
+      gflop: round((openPaths * n * pathFlopsPerToken(dims)) / 1e9, 3),
     },
   };
   const backends = {};
@@ -116,14 +118,21 @@ export function buildReport({ preset, standins, layers, prompt, answer, hint, re
     const { fuser, models, run } = results.node;
     const s = stages(run.rounds);
     backends.node = {
-      runtime: `onnxruntime-node ${versionOf('onnxruntime-node')} (CPU EP) via @huggingface/transformers ${versionOf('@huggingface/transformers')}`,
+      runtime: `onnxruntime-node ${versionOf('onnxruntime-node')} (CPU EP) via @huggingface/transformers `
+        + versionOf('@huggingface/transformers'),
       dtype: run.dtype, kvDType: run.device.models.receiver.kvDType, deviceReport: run.device,
       load: {
         receiver: { ms: models.receiver.loadMs, memory: memoryOf(models.receiver.memory) },
         sharer: { ms: models.sharer.loadMs, memory: memoryOf(models.sharer.memory) },
-        fuserCheckpoint: { ms: fuser.checkpointLoad.ms, memory: memoryOf(fuser.checkpointLoad.memory), fileBytes: fuser.fileBytes, weightBytes: fuser.weightBytes, files: fuser.files },
+        fuserCheckpoint: {
+          ms: fuser.checkpointLoad.ms, memory: memoryOf(fuser.checkpointLoad.memory), fileBytes: fuser.fileBytes,
+          weightBytes: fuser.weightBytes, files: fuser.files,
+        },
         fuserOnnxCompile: { ms: fuser.onnxCompile.ms, memory: memoryOf(fuser.onnxCompile.memory) },
-        engine: { ms: run.loadMs, memory: memoryOf(run.loadMemory), note: 'the whole pair from the warm transformers.js file cache; fuser through the mirror' },
+        engine: {
+          ms: run.loadMs, memory: memoryOf(run.loadMemory),
+          note: 'the whole pair from the warm transformers.js file cache; fuser through the mirror',
+        },
       },
       generationMemory: memoryOf(run.generationMemory),
       stages: s, ratios: ratiosOf(s, flops),
@@ -146,14 +155,16 @@ export function buildReport({ preset, standins, layers, prompt, answer, hint, re
   } else if (c) backends.chromium = c;
   const primary = backends.node ?? backends.chromium;
   return {
-    benchmark: 'bench:scale — the paper\'s pair on random-weight stand-ins at the released sizes, the Hub preset path through a local mirror',
+    benchmark: 'bench:scale — the paper\'s pair on random-weight stand-ins at the released sizes, the Hub preset path'
+      + ' through a local mirror',
     measuredAt: new Date().toISOString(),
     pair: preset.name,
     standins: { variant: standins.variant, layers: layers ?? 'full', receiverLayers: cfg.num_hidden_layers },
     lengths: { promptTokens: prompt.tokens, answerTokensAsked: answer, hintTokensAsked: hint },
     reps,
     device: {
-      cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: gib(os.totalmem()), node: process.version, platform: `${os.platform()} ${os.release()}`,
+      cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: gib(os.totalmem()), node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
       loadAverage1m: { start: round(loadAtStart?.[0] ?? NaN), end: round(os.loadavg()[0]) },
       gpu: 'none: no WebGPU adapter that is a real GPU on this machine (SwiftShader is software: correctness only), so no WebGPU run',
     },
@@ -170,7 +181,8 @@ export function buildReport({ preset, standins, layers, prompt, answer, hint, re
 export function markdownTable(report, file) {
   const p = report.paperReference;
   const cols = Object.entries(report.backends).filter(([, b]) => b.stages);
-  const head = `| | paper Table 3 (one A100) | ${cols.map(([k, b]) => `${k === 'node' ? 'Node CPU' : 'Chromium wasm'} (${b.dtype}, ${b.kvDType} KV)`).join(' | ')} |`;
+  const label = ([k, b]) => `${k === 'node' ? 'Node CPU' : 'Chromium wasm'} (${b.dtype}, ${b.kvDType} KV)`;
+  const head = `| | paper Table 3 (one A100) | ${cols.map(label).join(' | ')} |`;
   const row = (label, paper, f) => `| ${label} | ${paper} | ${cols.map(([, b]) => f(b)).join(' | ')} |`;
   const ms = (x) => (x === null ? '—' : `${Math.round(x).toLocaleString('en-US')} ms`);
   return [
@@ -187,7 +199,8 @@ export function markdownTable(report, file) {
     row('C2C, end to end', `${p.c2cMs} ms`, (b) => ms(b.stages.c2cTotalMs)),
     row('text relay, end to end', `${p.textToTextMs.toLocaleString('en-US')} ms`, (b) => ms(b.stages.textRelayTotalMs)),
     row('fusion ÷ receiver prefill', `${p.fusionOverReceiverPrefill}×`, (b) => `${b.ratios.fusionOverReceiverPrefill}×`),
-    row('fuser GFLOP/s ÷ prefill GFLOP/s', '—', (b) => `${b.ratios.fuserEfficiencyOverPrefill}× (${b.ratios.fuserGflops} / ${b.ratios.receiverPrefillGflops})`),
+    row('fuser GFLOP/s ÷ prefill GFLOP/s', '—',
+      (b) => `${b.ratios.fuserEfficiencyOverPrefill}× (${b.ratios.fuserGflops} / ${b.ratios.receiverPrefillGflops})`),
     row('C2C ÷ receiver', `${p.c2cOverReceiver}×`, (b) => `${b.ratios.c2cOverReceiver}×`),
     row('text relay ÷ C2C', `${p.textRelayOverC2C}×`, (b) => `${b.ratios.textRelayOverC2C}×`),
   ].join('\n');

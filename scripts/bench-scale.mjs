@@ -10,7 +10,8 @@
  * bench/scale-<device>.json (scripts/bench-scale-report.mjs computes the ratios and FLOP counts).
  *
  * Flags: --layers N (default: full depth), --prompt-tokens N (170), --answer-tokens N (11), --hint-tokens N (80),
- * --reps N (3), --backends node,chromium, --node-dtype (fp16), --browser-dtype (q8), --out FILE.
+ * --reps N (3), --backends node,chromium, --node-dtype (fp16), --browser-dtype (q8), --pair (qwen3-0.6b+qwen2.5-0.5b, or
+ * qwen3-0.6b+llama3.2-1b: the cross-tokenizer sharer through the aligner), --out FILE.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,18 +23,19 @@ import { buildReport, deviceSlug, markdownTable } from './bench-scale-report.mjs
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const loadAtStart = os.loadavg();
-const PAIR = 'qwen3-0.6b+qwen2.5-0.5b';
 const { values: v } = parseArgs({
   options: {
     layers: { type: 'string' }, 'prompt-tokens': { type: 'string', default: '170' }, 'answer-tokens': { type: 'string', default: '11' },
-    'hint-tokens': { type: 'string', default: '80' }, reps: { type: 'string', default: '3' }, backends: { type: 'string', default: 'node,chromium' },
+    'hint-tokens': { type: 'string', default: '80' }, reps: { type: 'string', default: '3' },
+    backends: { type: 'string', default: 'node,chromium' },
     'node-dtype': { type: 'string', default: 'fp16' }, 'browser-dtype': { type: 'string', default: 'q8' }, out: { type: 'string' },
+    pair: { type: 'string', default: 'qwen3-0.6b+qwen2.5-0.5b' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (v.help) {
   console.log('usage: npm run bench:scale -- [--layers N] [--prompt-tokens N] [--answer-tokens N] [--hint-tokens N] [--reps N]\n'
-    + '  [--backends node,chromium] [--node-dtype fp32|fp16|q8] [--browser-dtype fp32|fp16|q8] [--out FILE]');
+    + '  [--backends node,chromium] [--node-dtype fp32|fp16|q8] [--browser-dtype fp32|fp16|q8] [--pair P] [--out FILE]');
   process.exit(0);
 }
 const int = (name) => {
@@ -43,17 +45,25 @@ const int = (name) => {
   }
   return Number(v[name]);
 };
+const PAIR = v.pair;
 const layers = v.layers === undefined ? undefined : int('layers');
 const [promptTokens, answer, hint, reps] = ['prompt-tokens', 'answer-tokens', 'hint-tokens', 'reps'].map(int);
 const backends = v.backends.split(',').filter(Boolean);
-const imp = async (p) => (await runnerImport(path.join(REPO, p), { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } })).module;
+const RUNNER = { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } };
+const imp = async (p) => (await runnerImport(path.join(REPO, p), RUNNER)).module;
 const log = (s) => console.log(`[bench:scale] ${s}`);
 
 const { ensureStandins } = await imp('src/standins/ensure.ts');
 const { serveHubMirror } = await imp('src/standins/hub-mirror.ts');
 const presets = await imp('src/presets.ts');
 const preset = presets.findPreset(PAIR);
-const flavours = [...new Set([backends.includes('node') && v['node-dtype'], backends.includes('chromium') && v['browser-dtype']].filter(Boolean))];
+if (!preset || !['qwen3-0.6b+qwen2.5-0.5b', 'qwen3-0.6b+llama3.2-1b'].includes(PAIR)) {
+  console.error('bench:scale: --pair must be qwen3-0.6b+qwen2.5-0.5b or qwen3-0.6b+llama3.2-1b (the stand-in pairs), '
+    + `got ${JSON.stringify(PAIR)}`);
+  process.exit(2);
+}
+const asked = [backends.includes('node') && v['node-dtype'], backends.includes('chromium') && v['browser-dtype']];
+const flavours = [...new Set(asked.filter(Boolean))];
 log(`stand-ins (${layers ? `${layers} layers` : 'full depth'}, ${flavours.join(' + ')})`);
 const standins = await ensureStandins({ layers, pairs: [PAIR], flavours, conversions: [], log: (s) => log(s) });
 const sharerNumLayers = layers ?? preset.sharer.arch.numLayers;
@@ -65,13 +75,15 @@ const cacheDir = path.join(REPO, 'bench/out/scale-cache');
 /** One part in a fresh Node process (async: the mirror in this process must keep serving). */
 const child = (args) => new Promise((resolve, reject) => {
   const p = spawn(process.execPath, ['--expose-gc', path.join(REPO, 'scripts/bench-scale-node.mjs'), ...args,
-    '--hub', hub.url, '--pair', PAIR, '--sharer-layers', String(sharerNumLayers), '--cache-dir', cacheDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--hub', hub.url, '--pair', PAIR, '--sharer-layers', String(sharerNumLayers), '--cache-dir', cacheDir],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   p.stdout.on('data', (d) => (stdout += d));
   p.on('error', reject);
   p.on('close', (status) => {
     const last = stdout.trim().split('\n').at(-1);
-    if (status !== 0 || !last?.startsWith('{')) reject(new Error(`bench-scale-node ${args.slice(0, 4).join(' ')} failed (status ${status}): ${stdout.slice(-2000)}`));
+    const what = `bench-scale-node ${args.slice(0, 4).join(' ')}`;
+    if (status !== 0 || !last?.startsWith('{')) reject(new Error(`${what} failed (status ${status}): ${stdout.slice(-2000)}`));
     else resolve(JSON.parse(last));
   });
 });
@@ -89,7 +101,8 @@ try {
       models[role] = await child(['--part', 'model', '--role', role, '--dtype', dtype]);
     }
     log('node: engine rounds');
-    const run = await child(['--part', 'run', '--dtype', dtype, '--prompt', prompt.text, '--answer', String(answer), '--hint', String(hint), '--reps', String(reps)]);
+    const run = await child(['--part', 'run', '--dtype', dtype, '--prompt', prompt.text, '--answer', String(answer),
+      '--hint', String(hint), '--reps', String(reps)]);
     results.node = { fuser, models, run };
   }
   if (backends.includes('chromium')) {
@@ -114,7 +127,9 @@ try {
 
 const { pathFlopsPerToken } = await imp('src/fuser/shapes.ts');
 const report = buildReport({ preset, standins, layers, prompt, answer, hint, reps, results, flags: v, pathFlopsPerToken, loadAtStart });
-const out = v.out ?? path.join(REPO, `bench/scale-${deviceSlug()}.json`);
+// The paper's pair is bench/scale-<device>.json; the Llama pair adds its sharer's name.
+const pairTag = PAIR === 'qwen3-0.6b+qwen2.5-0.5b' ? '' : `${PAIR.split('+')[1]}-`;
+const out = v.out ?? path.join(REPO, `bench/scale-${pairTag}${deviceSlug()}.json`);
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
 log(`ratios ${JSON.stringify(report.ratios)}`);
@@ -134,7 +149,8 @@ async function promptOfLength(n) {
   const render = (k) => {
     const body = Array.from({ length: k }, (_, i) => pool[i % pool.length]).join(' ');
     const text = `${body}\nA. they are 300 miles apart\nB. they are 340 miles apart\nC. they are 420 miles apart\nD. they meet\nAnswer:`;
-    const ids = tok.apply_chat_template([{ role: 'user', content: text }], { tokenize: true, add_generation_prompt: true, enable_thinking: false, return_tensor: false });
+    const templated = { tokenize: true, add_generation_prompt: true, enable_thinking: false, return_tensor: false };
+    const ids = tok.apply_chat_template([{ role: 'user', content: text }], templated);
     return { text, tokens: ids.input_ids.length };
   };
   let k = 1;
