@@ -23,7 +23,8 @@ const { values: a } = parseArgs({
     reps: { type: 'string' }, 'cache-dir': { type: 'string' },
   },
 });
-const load = async (p) => (await runnerImport(path.join(REPO, p), { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } })).module;
+const RUNNER = { root: REPO, configFile: false, logLevel: 'error', server: { watch: null } };
+const load = async (p) => (await runnerImport(path.join(REPO, p), RUNNER)).module;
 const { env } = await import('@huggingface/transformers');
 env.cacheDir = a['cache-dir'];
 const presets = await load('src/presets.ts');
@@ -72,7 +73,9 @@ async function modelPart() {
   const host = new ModelHost(nodePlatform());
   await host.init(hostInit);
   const r = await timed(() => host.loadModel(a.role, source(a.role)));
-  const out = { part: 'model', role: a.role, id: preset[a.role].id, dtype: a.dtype, kvDType: r.value.kvDType, loadMs: r.ms, memory: r.memory };
+  const out = {
+    part: 'model', role: a.role, id: preset[a.role].id, dtype: a.dtype, kvDType: r.value.kvDType, loadMs: r.ms, memory: r.memory,
+  };
   await host.dispose();
   return out;
 }
@@ -94,7 +97,10 @@ async function fuserPart() {
   await compile.value.dispose?.();
   return {
     part: 'fuser', url, files: files.size, fileBytes, weightBytes, config: weights.config, openPaths,
-    checkpointLoad: { ms: checkpoint.ms, memory: checkpoint.memory, peakOverFile: +(checkpoint.memory.peakExtraRssBytes / (fileBytes + weightBytes)).toFixed(3) },
+    checkpointLoad: {
+      ms: checkpoint.ms, memory: checkpoint.memory,
+      peakOverFile: +(checkpoint.memory.peakExtraRssBytes / (fileBytes + weightBytes)).toFixed(3),
+    },
     onnxCompile: { ms: compile.ms, memory: compile.memory },
   };
 }

@@ -17,7 +17,8 @@ describe('bench:scale report arithmetic', () => {
         hidden_size: a.hiddenSize, num_attention_heads: a.numHeads, num_key_value_heads: a.kvHeads, head_dim: a.headDim,
         intermediate_size: a.intermediateSize, num_hidden_layers: a.numLayers, vocab_size: a.vocabSize,
       };
-      const linear = decoderWeights(a, FAMILY_TRAITS[spec.family]).filter((w) => w.role === 'linear').reduce((s, w) => s + numelOf(w.shape), 0);
+      const linears = decoderWeights(a, FAMILY_TRAITS[spec.family]).filter((w) => w.role === 'linear');
+      const linear = linears.reduce((s, w) => s + numelOf(w.shape), 0);
       for (const n of [1, 17, 169]) {
         let attention = 0;
         for (let i = 0; i < n; i++) attention += a.numLayers * 2 * 2 * a.numHeads * a.headDim * (i + 1); // QKᵀ and AV over i+1 keys

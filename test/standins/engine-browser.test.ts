@@ -37,7 +37,10 @@ beforeAll(async () => {
   hub = await serveHubMirror((await ciStandins()).root);
   cacheDir = mkdtempSync(join(tmpdir(), 'c2c-hub-cache-'));
   env.cacheDir = cacheDir;
-  tp = await openTestPage(PAIR_OR_STUB, { outDir: 'test-results/browser-standins-dist', onPage: (p) => p.on('pageerror', (e) => pageErrors.push(e.message)) });
+  tp = await openTestPage(PAIR_OR_STUB, {
+    outDir: 'test-results/browser-standins-dist',
+    onPage: (p) => p.on('pageerror', (e) => pageErrors.push(e.message)),
+  });
   page = tp.page;
 }, 600_000);
 afterAll(async () => {
@@ -102,7 +105,8 @@ describe('Hub preset path on the reduced stand-ins (Chromium, workers on wasm)',
       const opts = hubOptions(QWEN, f);
       const run = await runInPage(opts, ALL);
       expect(run.device).toMatchObject({ backend: 'wasm', fuserBackend: 'cpu', topology: 'workers', fuserFormat: 'official' });
-      expect(run.device.models).toEqual({ receiver: { modelDType: f, kvDType: KV_TYPE[f] }, sharer: { modelDType: f, kvDType: KV_TYPE[f] } });
+      const dtypes = { modelDType: f, kvDType: KV_TYPE[f] };
+      expect(run.device.models).toEqual({ receiver: dtypes, sharer: dtypes });
       expect(run.fuserBytes).toBeGreaterThan(60_000_000);
       for (const mode of ALL) expect(run.out[mode].tokenIds, mode).toHaveLength(3);
       const node = await runInNode(opts, ALL);
