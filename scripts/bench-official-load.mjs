@@ -7,20 +7,21 @@
  *   directory   — the folder read from disk (directoryFileReader);
  *   http-cold   — fetched from a local HTTP server on 127.0.0.1, stored in an empty file cache;
  *   http-cached — the same URL again: every file from the cache (the server counts zero requests).
- * Per load: peak extra RSS (Linux VmHWM after resetting it through /proc/self/clear_refs) and peak extra
- * ArrayBuffer/external bytes (sampled at every progress callback), both over the post-GC baseline, divided by
- * (file bytes + resulting f32 weight bytes): `officialLoadPeakOverFile`. Writes bench/official-load.json, with the
- * machine it ran on.
+ * Per load (scripts/memory-probe.mjs): peak extra RSS (Linux VmHWM after resetting it through
+ * /proc/self/clear_refs) and peak extra ArrayBuffer/external bytes (sampled at every progress callback), both over
+ * the post-GC baseline, divided by (file bytes + resulting f32 weight bytes): `officialLoadPeakOverFile`. Writes
+ * bench/official-load.json, with the machine it ran on.
  *
  * Flags: --out FILE (default bench/official-load.json), --keep (keep the generated folder and cache).
  */
 import { createServer as createHttpServer } from 'node:http';
-import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import path from 'node:path';
+import { float32Bytes, startPeakProbe } from './memory-probe.mjs';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const OUT_DIR = path.join(REPO, 'bench', 'out');
@@ -63,7 +64,8 @@ async function generate() {
   rmSync(FOLDER, { recursive: true, force: true });
   const names = { dtype: 'bfloat16', baseModel: 'Qwen/Qwen3-0.6B', teacherModel: 'Qwen/Qwen2.5-0.5B-Instruct' };
   const bytes = writer.writeOfficialFolder(FOLDER, writer.officialFolderEntries(cfg, layerOf, names));
-  console.log(`[bench] wrote ${(bytes / 1e6).toFixed(1)} MB to ${path.relative(REPO, FOLDER)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`[bench] wrote ${(bytes / 1e6).toFixed(1)} MB to ${path.relative(REPO, FOLDER)} in ${seconds} s`);
   await v.close();
 }
 
@@ -75,32 +77,19 @@ async function measure(scenario, url) {
   const { loadFuserSource } = await v.load('/src/fuser-source/index.ts');
   const { nodeFuserReader } = await v.load('/src/fuser-source/node.ts');
   const { nodeFileCache } = await v.load('/src/fuser/format/node-cache.ts');
-  const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
   gc();
   gc();
-  const base = process.memoryUsage();
-  writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the current RSS
-  let peakBuffers = 0;
-  const sample = () => {
-    const m = process.memoryUsage();
-    peakBuffers = Math.max(peakBuffers, m.arrayBuffers - base.arrayBuffers, m.external - base.external);
-  };
+  const probe = startPeakProbe(); // sampled at every progress callback
+  const { base } = probe;
   const t0 = performance.now();
   const location = url ?? FOLDER;
-  const reader = nodeFuserReader(location, { cache: url ? nodeFileCache(CACHE) : undefined, onProgress: sample });
+  const reader = nodeFuserReader(location, { cache: url ? nodeFileCache(CACHE) : undefined, onProgress: probe.sample });
   const loaded = await loadFuserSource(reader, { url: location });
   const ms = performance.now() - t0;
-  sample();
-  const peakRss = hwm() - base.rss;
-  const buffers = new Set();
-  let weightBytes = 0;
-  const visit = (a) => {
-    if (a instanceof Float32Array && !buffers.has(a)) {
-      buffers.add(a);
-      weightBytes += a.byteLength;
-    } else if (a && typeof a === 'object') for (const x of Object.values(a)) visit(x);
-  };
-  visit(loaded.weights.layers);
+  const peak = probe.stop();
+  const peakRss = peak.peakExtraRssBytes;
+  const peakBuffers = Math.max(0, peak.peakExtraArrayBuffersBytes, peak.peakExtraExternalBytes);
+  const weightBytes = float32Bytes(loaded.weights.layers);
   gc();
   const retained = process.memoryUsage().arrayBuffers - base.arrayBuffers;
   const fileBytes = loaded.files.reduce((n, f) => n + f.bytes, 0);

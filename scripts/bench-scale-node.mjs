@@ -7,13 +7,13 @@
  *             CPU fuser compiled from it (createOnnxFuser), each with its own time and peak memory;
  *   run     — the Node engine on the preset path: load, one warm-up per mode, then `reps` rounds of
  *             receiver / C2C / text relay at the given prompt, answer and hint lengths, timings per stage.
- * Peak memory: Linux VmHWM (reset through /proc/self/clear_refs) over the post-GC baseline, plus ArrayBuffer
- * and external bytes sampled every 50 ms (V8 counts what RSS shows late or not at all).
+ * Peak memory: scripts/memory-probe.mjs over the post-GC baseline, ArrayBuffer and external bytes sampled
+ * every 50 ms.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runnerImport } from 'vite';
+import { float32Bytes, startPeakProbe } from './memory-probe.mjs';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const { values: a } = parseArgs({
@@ -31,37 +31,15 @@ const presets = await load('src/presets.ts');
 const preset = presets.findPreset(a.pair);
 const sharerNumLayers = Number(a['sharer-layers']);
 
-// ---- memory probes ---------------------------------------------------------------------------------------
 const gc = () => globalThis.gc?.();
-const vmHwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-function probe() {
-  gc();
-  const base = process.memoryUsage();
-  writeFileSync('/proc/self/clear_refs', '5');
-  let peakBuffers = base.arrayBuffers, peakExternal = base.external;
-  const timer = setInterval(() => {
-    const m = process.memoryUsage();
-    peakBuffers = Math.max(peakBuffers, m.arrayBuffers);
-    peakExternal = Math.max(peakExternal, m.external);
-  }, 50);
-  return () => {
-    clearInterval(timer);
-    const m = process.memoryUsage();
-    return {
-      peakExtraRssBytes: Math.max(0, vmHwm() - base.rss),
-      peakExtraArrayBuffersBytes: Math.max(0, Math.max(peakBuffers, m.arrayBuffers) - base.arrayBuffers),
-      peakExtraExternalBytes: Math.max(0, Math.max(peakExternal, m.external) - base.external),
-      rssAfterBytes: m.rss,
-      arrayBuffersAfterBytes: m.arrayBuffers,
-    };
-  };
-}
+/** Runs `fn` under a fresh memory probe (50 ms sampling): its value, wall time and peak memory. */
 const timed = async (fn) => {
-  const stop = probe();
+  gc();
+  const probe = startPeakProbe({ intervalMs: 50 });
   const t = performance.now();
   const value = await fn();
   const ms = performance.now() - t;
-  return { value, ms: +ms.toFixed(1), memory: stop() };
+  return { value, ms: +ms.toFixed(1), memory: probe.stop() };
 };
 
 const source = (role) => ({ id: preset[role].id, dtype: a.dtype, chatTemplateOptions: { ...preset.chatTemplateOptions } });
@@ -86,35 +64,21 @@ async function fuserPart() {
   const { createOnnxFuser } = await load('src/fuser/onnx/index.ts');
   const ort = await import('onnxruntime-node');
   const url = presets.presetFuserUrl(preset, a.hub.replace(/\/+$/, ''));
-  const files = new Map();
-  const reader = nodeFuserReader(url, { onProgress: (p) => files.set(p.file, p.total) });
-  const checkpoint = await timed(() => loadFuserSource(reader, { url, format: 'official', sharerNumLayers }));
-  const weights = checkpoint.value.weights;
-  const fileBytes = [...files.values()].reduce((n, b) => n + b, 0);
-  const weightBytes = weights.layers.reduce((n, p) => n + projectorFloats(p) * 4, 0);
+  const checkpoint = await timed(() => loadFuserSource(nodeFuserReader(url), { url, format: 'official', sharerNumLayers }));
+  const { weights, files } = checkpoint.value;
+  const fileBytes = files.reduce((n, f) => n + f.bytes, 0);
+  const weightBytes = float32Bytes(weights.layers);
   const compile = await timed(() => createOnnxFuser(weights, { ort }));
   const openPaths = weights.layers.reduce((n, p) => n + (p.key.gateLogit > 0) + (p.value.gateLogit > 0), 0);
   await compile.value.dispose?.();
   return {
-    part: 'fuser', url, files: files.size, fileBytes, weightBytes, config: weights.config, openPaths,
+    part: 'fuser', url, files: files.length, fileBytes, weightBytes, config: weights.config, openPaths,
     checkpointLoad: {
       ms: checkpoint.ms, memory: checkpoint.memory,
       peakOverFile: +(checkpoint.memory.peakExtraRssBytes / (fileBytes + weightBytes)).toFixed(3),
     },
     onnxCompile: { ms: compile.ms, memory: compile.memory },
   };
-}
-
-/** Float32 values held by one projector's parameters (every typed array in it). */
-function projectorFloats(p) {
-  let n = 0;
-  const walk = (v) => {
-    if (v instanceof Float32Array) n += v.length;
-    else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-  };
-  walk(p);
-  return n;
 }
 
 async function runPart() {
@@ -127,7 +91,8 @@ async function runPart() {
   const gen = (mode, answer = Number(a.answer)) => e.generate(messages, { mode, maxNewTokens: answer, relayMaxTokens: Number(a.hint) });
   for (const mode of ['receiver', 'c2c', 'text-relay']) await gen(mode, 2); // warm-up: first-run allocations and kernels
   const rounds = [];
-  const stop = probe();
+  gc();
+  const probe = startPeakProbe({ intervalMs: 50 });
   for (let rep = 0; rep < Number(a.reps); rep++) {
     // Rotate the order so drift on a shared machine hits every mode alike.
     const modes = ['receiver', 'c2c', 'text-relay'];
@@ -140,7 +105,7 @@ async function runPart() {
     }
     rounds.push(round);
   }
-  const during = stop();
+  const during = probe.stop();
   const device = e.device;
   await e.dispose();
   return { part: 'run', dtype: a.dtype, device, loadMs: engine.ms, loadMemory: engine.memory, generationMemory: during, rounds };
