@@ -5,38 +5,25 @@
  * (fp16: float16 KV across the workers), the Llama sharer through the aligner, and the same tokens as the Node
  * engine (onnxruntime-node) on the same files — two runtimes, one answer.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { env } from '@huggingface/transformers';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeC2CEngine } from '../../src/node';
-import { findPreset, presetEngineOptions } from '../../src/presets';
-import { serveHubMirror, type HubMirror } from '../../src/standins/hub-mirror';
+import type { PairPreset } from '../../src/presets';
 import { FLAVOURS, type Flavour } from '../../src/standins/flavours';
-import type { EngineOptions, FuserLocation, GenerationMode } from '../../src/types';
+import type { EngineOptions, GenerationMode } from '../../src/types';
 import { openTestPage, type TestPage } from '../browser-engine/server';
 import { PAIR_OR_STUB } from '../engine/pair';
-import { CI_STANDINS, ciStandins } from './helpers';
+import { HUB_MESSAGES as MESSAGES, KV_TYPE, LLAMA, QWEN, hubOptions as hubOptionsAt, openHubFixture, type HubFixture } from './hub';
 
-const QWEN = findPreset('qwen3-0.6b+qwen2.5-0.5b')!;
-const LLAMA = findPreset('qwen3-0.6b+llama3.2-1b')!;
-const MESSAGES = [{ role: 'user' as const, content: 'What is the capital of France? Answer in one word.' }];
-const KV_TYPE: Record<Flavour, string> = { fp32: 'float32', fp16: 'float16', q8: 'float32' };
 const ALL: GenerationMode[] = ['c2c', 'text-relay', 'receiver', 'sharer'];
 
-let hub: HubMirror;
+let fixture: HubFixture;
 let tp: TestPage | undefined;
 let page: Page;
-let cacheDir: string;
-const savedCacheDir = env.cacheDir;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  hub = await serveHubMirror((await ciStandins()).root);
-  cacheDir = mkdtempSync(join(tmpdir(), 'c2c-hub-cache-'));
-  env.cacheDir = cacheDir;
+  fixture = await openHubFixture();
   tp = await openTestPage(PAIR_OR_STUB, {
     outDir: 'test-results/browser-standins-dist',
     onPage: (p) => p.on('pageerror', (e) => pageErrors.push(e.message)),
@@ -44,21 +31,11 @@ beforeAll(async () => {
   page = tp.page;
 }, 600_000);
 afterAll(async () => {
-  env.cacheDir = savedCacheDir;
   await tp?.close();
-  await hub?.close();
-  rmSync(cacheDir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
-function hubOptions(preset: typeof QWEN, dtype: Flavour): EngineOptions {
-  const base = presetEngineOptions(preset, { remoteHost: hub.url, cache: false, device: 'wasm' });
-  return {
-    ...base,
-    receiver: { ...base.receiver, dtype },
-    sharer: { ...base.sharer, dtype },
-    fuser: { ...(base.fuser as FuserLocation), sharerNumLayers: CI_STANDINS.layers },
-  };
-}
+const hubOptions = (preset: PairPreset, dtype: Flavour) => hubOptionsAt(fixture.hub.url, preset, dtype, { device: 'wasm' });
 
 interface BrowserRun {
   device: { backend: string; fuserBackend: string; topology: string; fuserFormat?: string; models: Record<string, unknown> };
@@ -119,6 +96,7 @@ describe('Hub preset path on the reduced stand-ins (Chromium, workers on wasm)',
     const run = await runInPage(hubOptions(LLAMA, 'q8'), ['c2c', 'text-relay']);
     expect(run.out.c2c.tokenIds).toHaveLength(3);
     expect(run.out['text-relay'].tokenIds).toHaveLength(3);
-    expect(hub.log.some((l) => l.includes('onnx-community/Llama-3.2-1B-Instruct/resolve/main/onnx/model_quantized.onnx'))).toBe(true);
+    const llamaFile = 'onnx-community/Llama-3.2-1B-Instruct/resolve/main/onnx/model_quantized.onnx';
+    expect(fixture.hub.log.some((l) => l.includes(llamaFile))).toBe(true);
   }, 300_000);
 });

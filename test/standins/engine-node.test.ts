@@ -6,49 +6,25 @@
  * (fp32 and q8: float32 KV; fp16: float16 KV end to end), the cross-tokenizer Llama sharer through the
  * aligner, and the ONNX CPU fuser against the plain-JS reference on the same cache (two implementations).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointFormatError, ModelLoadError } from '../../src/errors';
 import { createNodeC2CEngine } from '../../src/node';
-import { findPreset, presetEngineOptions } from '../../src/presets';
-import { serveHubMirror, type HubMirror } from '../../src/standins/hub-mirror';
+import type { PairPreset } from '../../src/presets';
 import { FLAVOURS, FLAVOUR_FILE, type Flavour } from '../../src/standins/flavours';
 import { GENERATION_MODES, type C2CEngine, type EngineOptions, type FuserLocation, type ProgressEvent } from '../../src/types';
-import { CI_STANDINS, ciStandins } from './helpers';
+import { HUB_MESSAGES as MESSAGES, KV_TYPE, LLAMA, QWEN, hubOptions as hubOptionsAt, openHubFixture, type HubFixture } from './hub';
 
-const QWEN = findPreset('qwen3-0.6b+qwen2.5-0.5b')!;
-const LLAMA = findPreset('qwen3-0.6b+llama3.2-1b')!;
-const MESSAGES = [{ role: 'user' as const, content: 'What is the capital of France? Answer in one word.' }];
-const KV_TYPE: Record<Flavour, string> = { fp32: 'float32', fp16: 'float16', q8: 'float32' };
-
-let hub: HubMirror;
-let cacheDir: string;
-const savedCacheDir = env.cacheDir;
+let fixture: HubFixture;
 beforeAll(async () => {
-  hub = await serveHubMirror((await ciStandins()).root);
-  // Node's transformers.js keeps remote model files on disk (it hands onnxruntime-node a path): a temp store.
-  cacheDir = mkdtempSync(join(tmpdir(), 'c2c-hub-cache-'));
-  env.cacheDir = cacheDir;
+  fixture = await openHubFixture();
 }, 300_000);
-afterAll(async () => {
-  env.cacheDir = savedCacheDir;
-  await hub?.close();
-  rmSync(cacheDir, { recursive: true, force: true });
-});
+afterAll(() => fixture?.close());
 
-/** What a Hub user passes for a preset, with the mirror as the Hub and the stand-ins' reduced sharer depth. */
-function hubOptions(preset = QWEN, dtype: Flavour = 'fp32', extra: Partial<EngineOptions> = {}): EngineOptions {
-  const base = presetEngineOptions(preset, { remoteHost: hub.url, cache: false, ...extra });
-  return {
-    ...base,
-    receiver: { ...base.receiver, dtype },
-    sharer: { ...base.sharer, dtype },
-    fuser: { ...(base.fuser as FuserLocation), sharerNumLayers: CI_STANDINS.layers },
-  };
-}
+const hubOptions = (preset: PairPreset = QWEN, dtype: Flavour = 'fp32', extra: Partial<EngineOptions> = {}) =>
+  hubOptionsAt(fixture.hub.url, preset, dtype, extra);
 
 async function withEngine<T>(opts: EngineOptions, run: (e: C2CEngine) => Promise<T>): Promise<T> {
   const engine = await createNodeC2CEngine(opts);
@@ -62,7 +38,7 @@ async function withEngine<T>(opts: EngineOptions, run: (e: C2CEngine) => Promise
 describe('Hub preset path on the reduced stand-ins (Node, onnxruntime-node)', () => {
   for (const f of FLAVOURS) {
     it(`${f}: every mode through the mirror, ${KV_TYPE[f]} KV, official fuser by URL with byte progress`, async () => {
-      const seen = hub.log.length;
+      const seen = fixture.hub.log.length;
       const progress: ProgressEvent[] = [];
       await withEngine(hubOptions(QWEN, f, { onProgress: (e) => progress.push(e) }), async (engine) => {
         const d = engine.device;
@@ -79,7 +55,7 @@ describe('Hub preset path on the reduced stand-ins (Node, onnxruntime-node)', ()
         expect(results['text-relay'].hint?.tokenIds).toHaveLength(3);
         expect(results.c2c.promptIds).toEqual(results.receiver.promptIds);
       });
-      const requests = hub.log.slice(seen);
+      const requests = fixture.hub.log.slice(seen);
       const fetched = (path: string) => requests.some((l) => l.startsWith('GET ') && l.includes(path) && / 20[06]$/.test(l));
       expect(fetched(`onnx-community/Qwen3-0.6B-ONNX/resolve/main/onnx/${FLAVOUR_FILE[f]}`)).toBe(true);
       expect(fetched(`onnx-community/Qwen2.5-0.5B-Instruct/resolve/main/onnx/${FLAVOUR_FILE[f]}`)).toBe(true);
@@ -111,19 +87,20 @@ describe('Hub preset path on the reduced stand-ins (Node, onnxruntime-node)', ()
       expect(r.sharer.promptIds[0]).toBe(128000);
       expect(r.c2c.promptIds[0]).not.toBe(128000);
     });
-    expect(hub.log.some((l) => l.includes('onnx-community/Llama-3.2-1B-Instruct/resolve/main/onnx/model.onnx'))).toBe(true);
+    expect(fixture.hub.log.some((l) => l.includes('onnx-community/Llama-3.2-1B-Instruct/resolve/main/onnx/model.onnx'))).toBe(true);
   }, 240_000);
 
   it('no fuser folder / an unreachable Hub for the models: typed errors; the next engine loads', async () => {
     const base = hubOptions(QWEN, 'fp32');
-    const missing = { ...base, fuser: { ...(base.fuser as FuserLocation), url: `${hub.url}nics-efc/C2C_Fuser/resolve/main/nope/` } };
+    const nope = `${fixture.hub.url}nics-efc/C2C_Fuser/resolve/main/nope/`;
+    const missing = { ...base, fuser: { ...(base.fuser as FuserLocation), url: nope } };
     await expect(createNodeC2CEngine(missing)).rejects.toThrow(CheckpointFormatError);
     await expect(createNodeC2CEngine(missing)).rejects.toThrow(/nope/);
     // An empty model store: the earlier tests' downloads would otherwise serve the models offline.
-    env.cacheDir = mkdtempSync(join(cacheDir, 'empty-'));
+    env.cacheDir = mkdtempSync(join(fixture.cacheDir, 'empty-'));
     const unreachable = { ...base, remoteHost: 'http://nonexistent.invalid/' };
     await expect(createNodeC2CEngine(unreachable)).rejects.toThrow(ModelLoadError);
-    env.cacheDir = cacheDir;
+    env.cacheDir = fixture.cacheDir;
     await withEngine(base, async (e) => expect((await e.generate(MESSAGES, { maxNewTokens: 1 })).tokenIds).toHaveLength(1));
   }, 240_000);
 });
