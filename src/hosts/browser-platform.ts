@@ -64,6 +64,9 @@ async function createCpuFuser(weights: FuserWeights, kind: 'onnx' | 'reference')
   }
 }
 
+/** transformers.js's own default, restored when an engine names no mirror. */
+const DEFAULT_REMOTE_HOST = env.remoteHost;
+
 export function browserPlatform(): HostPlatform {
   let cpuFuser: 'onnx' | 'reference' = 'onnx';
   let cache = false;
@@ -82,7 +85,7 @@ export function browserPlatform(): HostPlatform {
     },
     configureEnv(source, init, signal) {
       env.allowRemoteModels = init.allowRemoteModels;
-      if (init.remoteHost) env.remoteHost = init.remoteHost;
+      env.remoteHost = init.remoteHost ?? DEFAULT_REMOTE_HOST;
       env.allowLocalModels = true;
       // An origin-relative path ('/models/'), never an http URL: transformers.js 4.3 skips the local
       // lookup for URLs (and would then report the tokenizer as missing).

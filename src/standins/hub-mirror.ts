@@ -37,7 +37,8 @@ export async function serveHubMirror(root: string): Promise<HubMirror> {
     const file = m ? normalize(join(root, m[1], m[2])) : '';
     let size = -1;
     try {
-      if (m && file.startsWith(normalize(root) + sep)) size = statSync(file).isFile() ? statSync(file).size : -1;
+      const st = m && file.startsWith(normalize(root) + sep) ? statSync(file) : undefined;
+      if (st?.isFile()) size = st.size;
     } catch {
       size = -1;
     }
