@@ -30,6 +30,7 @@ const load = (p) => vite.ssrLoadModule(p);
 const { getTestGpu } = await load('/test/webgpu/dawn.ts');
 const { createWebGPUFuser } = await load('/src/fuser/webgpu/index.ts');
 const { plainGemmChain } = await load('/scripts/gpu-kit/gemm-chain.ts');
+const { cacheToGpu, randomCache } = await load('/scripts/gpu-kit/kv.ts');
 const { fuseCache } = await load('/src/fuser/reference.ts');
 const { randomFuserWeights, seededRandom } = await load('/src/fuser/random-weights.ts');
 const { quantizeFuserWeights } = await load('/src/fuser/quantize.ts');
@@ -70,12 +71,6 @@ async function timeInterleaved(fns) {
 /** FLOPs of one open path per token (multiply-add = 2), from the one source of projector shapes. */
 const pathFlops = (cfg) => pathFlopsPerToken(cfg);
 
-function randomCache(rand, dims, seq) {
-  const t = () => ({ data: Float32Array.from({ length: dims.kvHeads * seq * dims.headDim }, () => rand() * 2 - 1),
-    heads: dims.kvHeads, seq, headDim: dims.headDim });
-  return Array.from({ length: dims.numLayers }, () => ({ key: t(), value: t() }));
-}
-
 async function benchConfig(name, opts, tokens) {
   const t0 = performance.now();
   const weights = randomFuserWeights(42, opts);
@@ -91,16 +86,8 @@ async function benchConfig(name, opts, tokens) {
   const paths = cfg.receiver.numLayers * 2;
   const flops = paths * tokens * pathFlops(cfg);
 
-  const toGpu = (cache) => cache.map((l) => ({ key: upload(l.key.data), value: upload(l.value.data) }));
-  const upload = (data) => {
-    const b = device.createBuffer(
-      { size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
-    new Float32Array(b.getMappedRange()).set(data);
-    b.unmap();
-    return b;
-  };
-  const rBufs = toGpu(receiver);
-  const sBufs = toGpu(sharer);
+  const rBufs = cacheToGpu(device, receiver);
+  const sBufs = cacheToGpu(device, sharer);
   const resident = (f) => async () => {
     const out = await f.fuseBuffers(rBufs, sBufs, tokens);
     out.forEach((l) => (l.key.destroy(), l.value.destroy()));

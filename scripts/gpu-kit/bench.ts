@@ -6,13 +6,13 @@
  * Returns one JSON-ready report; `fusion` is the full-depth fusion timing a later bench:scale cites.
  */
 import { createWebGPUFuser, type WebGPUFuser } from '../../src/fuser/webgpu';
-import type { GpuKV } from '../../src/fuser/webgpu';
 import { fuseCache } from '../../src/fuser/reference';
 import { quantizeFuserWeights } from '../../src/fuser/quantize';
 import { randomFuserWeights, seededRandom } from '../../src/fuser/random-weights';
 import { pathFlopsPerToken } from '../../src/fuser/shapes';
-import type { FuserWeights, KVCache, KVTensor, ModelKVDims } from '../../src/types';
+import type { FuserWeights, KVCache, ModelKVDims } from '../../src/types';
 import { plainGemmChain, type GemmChainResult } from './gemm-chain';
+import { cacheToGpu, randomCache } from './kv';
 
 export type BenchDType = 'f16' | 'f32' | 'int8';
 export const BENCH_DTYPES: readonly BenchDType[] = ['f16', 'f32', 'int8'];
@@ -98,13 +98,6 @@ export function adapterReport(adapter: GPUAdapter) {
   };
 }
 
-function randomCache(rand: () => number, dims: ModelKVDims, seq: number): KVCache {
-  const n = dims.kvHeads * seq * dims.headDim;
-  const t = (): KVTensor => ({ data: Float32Array.from({ length: n }, () => rand() * 2 - 1), 
-    heads: dims.kvHeads, seq, headDim: dims.headDim });
-  return Array.from({ length: dims.numLayers }, () => ({ key: t(), value: t() }));
-}
-
 /** Max |got − want| and max |want − receiver| over the window tokens; NaN when any value is not finite. */
 function windowError(got: KVCache, want: KVCache, receiver: KVCache, windows: [number, number][]) {
   let err = 0;
@@ -171,16 +164,8 @@ export async function runKitBench(device: GPUDevice, adapter: GPUAdapter, o: Kit
   log(`dims: receiver ${JSON.stringify(cfg.receiver)} sharer ${JSON.stringify(cfg.sharer)} hidden ${cfg.hiddenDim}; ` +
     `${tokens} tokens, ${(flops / 1e9).toFixed(2)} GFLOP`);
 
-  const upload = (t: KVTensor) => {
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const b = device.createBuffer({ size: t.data.byteLength, usage, mappedAtCreation: true });
-    new Float32Array(b.getMappedRange()).set(t.data as Float32Array);
-    b.unmap();
-    return b;
-  };
-  const toGpu = (c: KVCache): GpuKV => c.map((l) => ({ key: upload(l.key), value: upload(l.value) }));
-  const rBufs = toGpu(rKV);
-  const sBufs = toGpu(sKV);
+  const rBufs = cacheToGpu(device, rKV);
+  const sBufs = cacheToGpu(device, sKV);
 
   const references = new Map<string, { kv: KVCache; ms: number }>();
   const reference = (name: 'float' | 'int8', w: () => FuserWeights) => {
