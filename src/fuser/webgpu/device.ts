@@ -3,7 +3,7 @@
  * onnxruntime-web's native WebGPU EP) is used as is and never destroyed; otherwise one is requested with the
  * adapter's own limits (the defaults cap storage bindings at 128 MiB) and `shader-f16` when present.
  */
-import { WebGPUUnavailableError } from '../../errors';
+import { InvalidInputError, MemoryBudgetError, WebGPUUnavailableError } from '../../errors';
 
 /** Limits the kernels depend on, copied from the adapter when we create the device. */
 const WANTED_LIMITS = [
@@ -57,4 +57,13 @@ export class LossWatch {
     clearTimeout(timer);
     return r;
   }
+}
+
+/** The typed error for what a submission's error scopes caught (undefined when they caught nothing). */
+export function scopeFailure(errors: GPUError[]): MemoryBudgetError | InvalidInputError | undefined {
+  if (!errors.length) return undefined;
+  const msg = errors.map((e) => e.message).join('; ');
+  return errors.some((e) => e.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message))
+    ? new MemoryBudgetError(`GPU out of memory while fusing: ${msg}`)
+    : new InvalidInputError(`WebGPU rejected the fusion commands (buffers from another device or destroyed?): ${msg}`);
 }

@@ -17,13 +17,13 @@ import { C2CError, DeviceLostError, DisposedError, InvalidInputError, MemoryBudg
   throwIfAborted } from '../../errors';
 import type { KVCache, KVDType, KVTensor, FuseOptions, Fuser, FuserConfig, FuserWeights } from '../../types';
 import { cacheDType, kvElementBytes } from '../../kv/ops';
-import { acquireDevice, LossWatch } from './device';
+import { acquireDevice, LossWatch, scopeFailure } from './device';
 import { createGemmProgram } from './gemm';
 import { PipelineCache, encodeDispatches, type DispatchRecord } from './program';
 import { createRowRmsProgram } from './row-rms';
 import { pathGemmVariants, pathRecords, type GemmFormat, type Scratch } from './path-plan';
 import { uploadWeights, type PackedWeights } from './weights';
-import { validateGpuKV, validateSeqRange, type GpuKV, type GpuLayerKV } from './validate';
+import { allQuantized, checkDTypeOptions, validateGpuKV, validateSeqRange, type GpuKV, type GpuLayerKV } from './validate';
 import { checkCacheShapes } from '../reference-checks';
 import { PATHS, checkFuserWeights, maxInnerDim } from '../shapes';
 import { PACKED_4X8_FEATURE, dtypeBytes, type KVStore, type KernelDType, type WeightDType } from './wgsl';
@@ -86,29 +86,10 @@ export interface WebGPUFuser extends Fuser {
 /** Default chunk cap: keeps scratch at ≤ 16 MiB per buffer for hidden 1024 in f32. */
 const DEFAULT_CHUNK_TOKENS = 4096;
 
-/** True when every Linear of every path carries int8 data (what the loader produces for an int8 fuser). */
-function allQuantized(w: FuserWeights): boolean {
-  return w.layers.every((layer) =>
-    PATHS.every((p) => {
-      const path = layer[p];
-      const blocks = [...path.mlp1, ...path.scalarMlp2, ...path.projMlp2];
-      return [path.in, path.scalarHead, path.projOut, ...blocks.flatMap((b) => [b.w1, b.w2])].every((l) => l.quant !== undefined);
-    }),
-  );
-}
-
 export async function createWebGPUFuser(weights: FuserWeights, options: WebGPUFuserOptions = {}): Promise<WebGPUFuser> {
   checkFuserWeights(weights);
-  if (options.maxChunkTokens !== undefined && !(Number.isInteger(options.maxChunkTokens) && options.maxChunkTokens > 0))
-    throw new InvalidInputError(`maxChunkTokens must be a positive integer, got ${options.maxChunkTokens}`, { field: 'maxChunkTokens' });
   const wd = options.weightDType;
-  if (wd !== undefined && wd !== 'int8' && wd !== 'f32' && wd !== 'f16')
-    throw new InvalidInputError(`weightDType must be 'int8', 'f32' or 'f16', got ${String(wd)}`, { field: 'weightDType' });
-  // A float weightDType is the kernel dtype (weights and activations share it).
-  const floatWd = wd === 'f32' || wd === 'f16' ? wd : undefined;
-  if (floatWd && options.dtype && options.dtype !== floatWd)
-    throw new InvalidInputError(`weightDType '${floatWd}' conflicts with dtype '${options.dtype}' (float weights use the kernel dtype)`,
-      { field: 'weightDType' });
+  const floatWd = checkDTypeOptions(options);
   const askedDType = options.dtype ?? floatWd;
   const { device, owned } = await acquireDevice(options.device, askedDType !== 'f32');
   const hasF16 = device.features.has('shader-f16');
@@ -174,7 +155,9 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     const rowBytes = Math.max(cfg.hiddenDim, maxInnerDim(cfg)) * dtypeBytes(dtype);
     const chunk = Math.min(Math.floor(maxBinding / rowBytes), limits.maxComputeWorkgroupsPerDimension, maxChunk ?? DEFAULT_CHUNK_TOKENS);
-    if (chunk < 1) throw new MemoryBudgetError(`one token row (${rowBytes} bytes) exceeds the device's storage binding limit (${maxBinding})`);
+    if (chunk < 1) {
+      throw new MemoryBudgetError(`one token row (${rowBytes} bytes) exceeds the device's storage binding limit (${maxBinding})`);
+    }
     device.pushErrorScope('out-of-memory');
     let packed: PackedWeights | undefined;
     let uploadError: unknown;
@@ -368,13 +351,8 @@ class WebGPUFuserImpl implements WebGPUFuser {
     const result = new Map<string, ArrayBuffer>();
     try {
       await Promise.race([Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ))), this.loss.lost.then((i) => Promise.reject(i))]);
-      const errors = (await Promise.all(scopes)).filter((e): e is GPUError => e !== null);
-      if (errors.length) {
-        const msg = errors.map((e) => e.message).join('; ');
-        failure = errors.some((e) => e.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message))
-          ? new MemoryBudgetError(`GPU out of memory while fusing: ${msg}`)
-          : new InvalidInputError(`WebGPU rejected the fusion commands (buffers from another device or destroyed?): ${msg}`);
-      } else if (mode === 'readback') {
+      failure = scopeFailure((await Promise.all(scopes)).filter((e): e is GPUError => e !== null));
+      if (failure === undefined && mode === 'readback') {
         readOrder.forEach((r, i) => result.set(r.key, staging[i].getMappedRange(0, copyBytes).slice(0, outBytes)));
       }
     } catch (e) {
@@ -389,7 +367,9 @@ class WebGPUFuserImpl implements WebGPUFuser {
       outputs.length = 0;
       if (failure instanceof C2CError) throw failure;
       if (this.loss.info || (await this.loss.settle(1000))) {
-        throw new DeviceLostError(`GPU device lost during fusion (${this.loss.info?.reason ?? 'unknown'}): ${this.loss.info?.message ?? ''}`.trim(), { reason: this.loss.info?.reason }, { cause: failure });
+        const { reason, message } = this.loss.info ?? {};
+        const text = `GPU device lost during fusion (${reason ?? 'unknown'}): ${message ?? ''}`.trim();
+        throw new DeviceLostError(text, { reason }, { cause: failure });
       }
       throw new DeviceLostError(`GPU work did not complete: ${(failure as Error)?.message ?? failure}`, {}, { cause: failure });
     }

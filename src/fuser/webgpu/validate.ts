@@ -1,10 +1,10 @@
 /**
  * Input checks for the WebGPU fuser, run before any GPU work so a bad call leaves the fuser usable.
  * Dims that do not fit the fuser or each other → ShapeMismatchError; empty or malformed arguments →
- * InvalidInputError. Messages name the layer, path and field.
+ * InvalidInputError. Messages name the layer, path and field. Also the creation options' dtype checks.
  */
 import { InvalidInputError, ShapeMismatchError } from '../../errors';
-import type { FuserConfig, KVDType, ModelKVDims } from '../../types';
+import type { FuserConfig, FuserWeights, KVDType, ModelKVDims } from '../../types';
 import { kvElementBytes } from '../../kv/ops';
 import { PATHS } from '../shapes';
 
@@ -64,4 +64,32 @@ export function validateGpuKV(cfg: FuserConfig, receiver: GpuKV, sharer: GpuKV, 
       }
     });
   }
+}
+
+/**
+ * Checks `maxChunkTokens`, `weightDType` and its agreement with `dtype`; returns the float weightDType, which is
+ * the kernel dtype (weights and activations share it), or undefined.
+ */
+export function checkDTypeOptions(o: { maxChunkTokens?: number; weightDType?: unknown; dtype?: string }): 'f32' | 'f16' | undefined {
+  if (o.maxChunkTokens !== undefined && !(Number.isInteger(o.maxChunkTokens) && o.maxChunkTokens > 0))
+    throw new InvalidInputError(`maxChunkTokens must be a positive integer, got ${o.maxChunkTokens}`, { field: 'maxChunkTokens' });
+  const wd = o.weightDType;
+  if (wd !== undefined && wd !== 'int8' && wd !== 'f32' && wd !== 'f16')
+    throw new InvalidInputError(`weightDType must be 'int8', 'f32' or 'f16', got ${String(wd)}`, { field: 'weightDType' });
+  const floatWd = wd === 'f32' || wd === 'f16' ? wd : undefined;
+  if (floatWd && o.dtype && o.dtype !== floatWd)
+    throw new InvalidInputError(`weightDType '${floatWd}' conflicts with dtype '${o.dtype}' (float weights use the kernel dtype)`,
+      { field: 'weightDType' });
+  return floatWd;
+}
+
+/** True when every Linear of every path carries int8 data (what the loader produces for an int8 fuser). */
+export function allQuantized(w: FuserWeights): boolean {
+  return w.layers.every((layer) =>
+    PATHS.every((p) => {
+      const path = layer[p];
+      const blocks = [...path.mlp1, ...path.scalarMlp2, ...path.projMlp2];
+      return [path.in, path.scalarHead, path.projOut, ...blocks.flatMap((b) => [b.w1, b.w2])].every((l) => l.quant !== undefined);
+    }),
+  );
 }
