@@ -12,7 +12,10 @@ import type { Browser, Page } from 'playwright-core';
 import { REPO, buildDemo, chromePath, closeBrowser, launchBrowser, serveDemo, watchConsole } from './harness.mjs';
 
 interface GoldenMode { output_ids: number[]; text: string; hint_ids?: number[]; hint_text?: string }
-interface GoldenCase { case: number; type: string; user: string; answer: string; prompt_ids: number[]; receiver: GoldenMode; sharer: GoldenMode; text_relay: GoldenMode; c2c: GoldenMode }
+interface GoldenCase {
+  case: number; type: string; user: string; answer: string; prompt_ids: number[];
+  receiver: GoldenMode; sharer: GoldenMode; text_relay: GoldenMode; c2c: GoldenMode;
+}
 interface Golden { max_new_tokens: number; hint_max_tokens: number; eos_token_ids: number[]; cases: GoldenCase[] }
 interface PageResult { text: string; tokenIds: number[]; promptIds: number[]; hint?: {
   text: string; tokenIds: number[] }; timing: Record<string, unknown> }

@@ -127,7 +127,11 @@ async function benchConfig(name, opts, tokens) {
     referenceTs: { ms: +referenceMs.toFixed(2), gflops: +(flops / referenceMs / 1e6).toFixed(4),
       msPerToken: +(referenceMs / tokens).toFixed(3) },
   };
-  console.log(`${name}: ${tokens} tokens, ${r.gflop.toFixed(3)} GFLOP | fuser ${r.fuser.ms} ms (${r.fuser.gflops} GFLOP/s, ${r.fuser.msPerToken} ms/token) | copy path ${r.fuserCopyPath.ms} ms | int8 fuser ${r.int8.ms} ms (${r.int8.gflops} GFLOP/s; weights ${r.int8.weightBytes} B vs ${r.weightBytes} B ${r.dtype}) | plain GEMM ${r.plainGemm.ms} ms (${r.plainGemm.gflops} GFLOP/s) | TS reference ${r.referenceTs.ms} ms (${r.referenceTs.gflops} GFLOP/s)`);
+  console.log(`${name}: ${tokens} tokens, ${r.gflop.toFixed(3)} GFLOP`
+    + ` | fuser ${r.fuser.ms} ms (${r.fuser.gflops} GFLOP/s, ${r.fuser.msPerToken} ms/token) | copy path ${r.fuserCopyPath.ms} ms`
+    + ` | int8 fuser ${r.int8.ms} ms (${r.int8.gflops} GFLOP/s; weights ${r.int8.weightBytes} B vs ${r.weightBytes} B ${r.dtype})`
+    + ` | plain GEMM ${r.plainGemm.ms} ms (${r.plainGemm.gflops} GFLOP/s)`
+    + ` | TS reference ${r.referenceTs.ms} ms (${r.referenceTs.gflops} GFLOP/s)`);
   return r;
 }
 

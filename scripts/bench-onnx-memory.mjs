@@ -36,7 +36,8 @@ const status = () => Object.fromEntries(readFileSync('/proc/self/status', 'utf8'
 /** Merges one run's record into the results file (also called by the watchdog thread when it kills the run). */
 const MERGE = `function merge(file, impl, run) {
   const fs = require('node:fs');
-  const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : { description: 'ONNX CPU fuser memory at the released dims; scripts/bench-onnx-memory.mjs', runs: {} };
+  const fresh = { description: 'ONNX CPU fuser memory at the released dims; scripts/bench-onnx-memory.mjs', runs: {} };
+  const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : fresh;
   all.runs[impl] = run;
   fs.writeFileSync(file, JSON.stringify(all, null, 1) + '\\n');
 }`;

@@ -70,7 +70,10 @@ try {
   for (const mode of ['c2c', 'receiver']) {
     results[mode] = await runChat(mode);
     console.log(`${mode}:`);
-    for (const r of results[mode]) console.log(`  turn ${r.turn}: ${r.promptTokens} prompt tokens (${r.reusedTokens} reused) TTFT ${r.ttftMsReuse} ms with reuse vs ${r.ttftMsFull} ms re-fusing (${r.fullOverReuse}×)`);
+    for (const r of results[mode]) {
+      console.log(`  turn ${r.turn}: ${r.promptTokens} prompt tokens (${r.reusedTokens} reused) TTFT ${r.ttftMsReuse} ms with reuse`
+        + ` vs ${r.ttftMsFull} ms re-fusing (${r.fullOverReuse}×)`);
+    }
   }
 } finally {
   await reusing.dispose();

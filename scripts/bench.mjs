@@ -52,7 +52,8 @@ try {
     fullSetSize = info.n;
     reference = info.ref;
     const n = Math.min(dev.limit ?? info.n, info.n);
-    console.log(`[bench] ${dev.name}: loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${info.device.backend}; ${n}/${info.n} items × ${modes.length} modes…`);
+    const loadS = ((Date.now() - t0) / 1000).toFixed(1);
+    console.log(`[bench] ${dev.name}: loaded in ${loadS} s on ${info.device.backend}; ${n}/${info.n} items × ${modes.length} modes…`);
     const run = await page.evaluate(([limit, m]) => window.c2cDemo.bench(limit, m), [n, modes]);
     run.requestedDevice = dev.name;
     run.topology = topology;

@@ -108,8 +108,12 @@ try {
   console.log(`| receiver alone | ${pct(report.receiver)} |`);
   console.log(`| C2C, f32 fuser | ${pct(report.c2cF32)} |`);
   console.log(`| C2C, int8 fuser | ${pct(report.c2cInt8)} |`);
-  for (const k of kinds) console.log(`| ${k}: receiver / f32 / int8 | ${pct(report.byType[k].receiver)} / ${pct(report.byType[k].c2cF32)} / ${pct(report.byType[k].c2cInt8)} |`);
-  console.log(`same C2C output tokens (f32 vs int8): ${same}/${items.length}; right→wrong ${report.flipped.rightToWrong}, wrong→right ${report.flipped.wrongToRight}`);
+  for (const k of kinds) {
+    const t = report.byType[k];
+    console.log(`| ${k}: receiver / f32 / int8 | ${pct(t.receiver)} / ${pct(t.c2cF32)} / ${pct(t.c2cInt8)} |`);
+  }
+  console.log(`same C2C output tokens (f32 vs int8): ${same}/${items.length}; `
+    + `right→wrong ${report.flipped.rightToWrong}, wrong→right ${report.flipped.wrongToRight}`);
   if (jsonOut) writeFileSync(resolve(jsonOut), `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -50,7 +50,9 @@ for (const name of readdirSync(fixtures).filter((d) => existsSync(join(fixtures,
     }
   });
   worst = Math.max(worst, err);
-  console.log(`${name.padEnd(20)} receiver ${cfg.receiver.numLayers}L×${cfg.receiver.kvHeads}×${cfg.receiver.headDim} ← sharer ${cfg.sharer.numLayers}L×${cfg.sharer.kvHeads}×${cfg.sharer.headDim}  seq ${fused[0].key.seq}  max|err| ${err.toExponential(2)}  ${ms.toFixed(1)} ms`);
+  const dims = (d) => `${d.numLayers}L×${d.kvHeads}×${d.headDim}`;
+  console.log(`${name.padEnd(20)} receiver ${dims(cfg.receiver)} ← sharer ${dims(cfg.sharer)}  seq ${fused[0].key.seq}`
+    + `  max|err| ${err.toExponential(2)}  ${ms.toFixed(1)} ms`);
   fuser.dispose();
 }
 console.log(worst <= 1e-5 ? `smoke OK (max abs error ${worst.toExponential(2)} ≤ 1e-5)` : `smoke FAILED (max abs error ${worst})`);

@@ -97,7 +97,10 @@ try {
   }
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const total = paths.parts.reduce((n, p) => n + p.bytes, 0);
-  for (const p of paths.parts) console.log(`${p.generated ? 'generated' : 'kept     '} ${(p.bytes / 1e6).toFixed(1).padStart(9)} MB ${p.seconds.toFixed(1).padStart(7)} s  ${p.path}`);
+  for (const p of paths.parts) {
+    const size = `${(p.bytes / 1e6).toFixed(1).padStart(9)} MB ${p.seconds.toFixed(1).padStart(7)} s`;
+    console.log(`${p.generated ? 'generated' : 'kept     '} ${size}  ${p.path}`);
+  }
   console.log(`total ${(total / 1e6).toFixed(1)} MB in ${paths.seconds.toFixed(1)} s, peak RSS ${(generationPeakRss / 1e6).toFixed(0)} MB → ${paths.root}`);
   if (values.json) {
     // Paths relative to the working folder: the report may be committed (no machine-specific paths).
