@@ -31,6 +31,11 @@ export function formatTable(run, reference = {}, fullSetSize) {
     `device: ${describeDevice(run.device)}`,
     line(rows[0]), ...rows.slice(1).map(line),
   ];
+  const relay = run.summaries.find((s) => s.mode === 'text-relay' && s.meanHintTokens !== undefined);
+  if (relay) {
+    out.push(`text relay: the sharer wrote ${relay.meanHintTokens.toFixed(1)} hint tokens on average (max ${relay.maxHintTokens}`
+      + `${run.relayMaxTokens ? `, cap ${run.relayMaxTokens}` : ''}) before the receiver started`);
+  }
   out.push(...paperComparisonLines(run));
   if (subset) out.push(`note: ${run.items} of ${fullSetSize} items — PyTorch accuracies are over the full set, so they are not compared.`);
   if (run.consoleErrors?.length) out.push(`console errors: ${run.consoleErrors.length} (first: ${run.consoleErrors[0]})`);

@@ -90,6 +90,11 @@ describe.skipIf(!ready)('demo e2e on the embedded pair (wasm, golden outputs)', 
       expect(widths.reduce((a, b) => a + b, 0)).toBeGreaterThan(2);
     }
     expect((await page.textContent('[data-mode=text-relay] .hint-text'))?.trim()).toBe(gcase.text_relay.hint_text);
+    // The golden question is a test-split item: each column is marked right or wrong against its gold answer.
+    for (const mode of ['receiver', 'sharer', 'text-relay', 'c2c']) {
+      const right = results[mode].text.trim() === gcase.answer;
+      expect(await page.getAttribute(`[data-testid=verdict-${mode}]`, 'data-verdict'), mode).toBe(right ? 'right' : 'wrong');
+    }
     // The C2C bar has a fuse stage; the relay bar has a relay stage.
     expect(await page.$$eval('[data-testid=timing-c2c] .tbar-seg',
       (els) => els.some((e) => (e as HTMLElement).title.startsWith('fuse')))).toBe(true);

@@ -47,6 +47,14 @@ describe.skipIf(!hasChrome)('demo UI (fake engine)', () => {
     expect(await page.textContent('[data-testid=device-report]')).toContain('wasm');
   });
 
+  it('says what each model knows and shows each example question with its expected answer', async () => {
+    expect(await page.locator('[data-testid=story]').isVisible()).toBe(true);
+    expect(await page.textContent('[data-testid=story]')).toContain('the sharer knows the people');
+    const examples = await page.$$eval('#examples button', (bs) => bs.map((b) => b.textContent));
+    expect(examples[0]).toBe('In which country does Bolan live? → Norway');
+    expect(examples).toHaveLength(3);
+  });
+
   it('Enter in the question box streams every mode into its column with a timing bar', async () => {
     await page.focus('#prompt');
     await page.keyboard.press('Enter');
@@ -58,6 +66,14 @@ describe.skipIf(!hasChrome)('demo UI (fake engine)', () => {
       expect(Math.max(...segs)).toBeGreaterThan(1);
     }
     expect(await page.textContent('[data-mode=text-relay] .hint-text')).toContain('answer');
+    // The question is an eval item: every column says whether its answer is right, by the report's own rule.
+    for (const mode of ['receiver', 'text-relay', 'c2c']) {
+      const answer = (await page.textContent(`[data-testid=answer-${mode}]`))?.trim();
+      const verdict = page.locator(`[data-testid=verdict-${mode}]`);
+      expect(await verdict.isVisible(), mode).toBe(true);
+      expect(await verdict.getAttribute('data-verdict')).toBe(answer === 'Norway' ? 'right' : 'wrong');
+      expect(await verdict.textContent()).toContain('expected Norway');
+    }
     // Focus stays visible: the focused textarea has an outline.
     const outline = await page.$eval('#prompt', (el) => getComputedStyle(el).outlineStyle);
     expect(outline).not.toBe('none');

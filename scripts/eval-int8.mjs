@@ -5,7 +5,7 @@
  * stored f32 fuser and once with its int8 quantisation (written to a temp folder with serializeFuser(…, { dtype: 'int8' })), and
  * reports C2C accuracy for both, how often the two give the same tokens, and receiver-alone accuracy.
  *
- *   node scripts/eval-int8.mjs [--pair models/c2c-tiny] [--items <pair>/eval_E3.jsonl] [--limit N] [--json out.json]
+ *   node scripts/eval-int8.mjs [--pair models/c2c-tiny] [--items <pair>/eval_test.jsonl] [--limit N] [--json out.json]
  *
  * Items are JSON lines with `prompt` (the user message) and `answer` (exact expected text), as written by
  * train/evaluate.py. The TypeScript sources are loaded through Vite's SSR loader, so no build is needed.
@@ -23,7 +23,7 @@ const arg = (name, fallback) => {
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 };
 const pairDir = resolve(root, arg('--pair', 'models/c2c-tiny'));
-const itemsPath = resolve(root, arg('--items', join(pairDir, 'eval_E3.jsonl')));
+const itemsPath = resolve(root, arg('--items', join(pairDir, 'eval_test.jsonl')));
 const limit = Number(arg('--limit', 'Infinity'));
 const jsonOut = arg('--json', undefined);
 

@@ -32,7 +32,7 @@ def stage_golden(P: dict, out: Path, log) -> None:
     receiver, tok = export.load_model_folder(out / "receiver")
     sharer, _ = export.load_model_folder(out / "sharer")
     projectors, layer_map = load_projectors(out / "fuser")
-    items = eval_items(P, ents, "E3")
+    items = eval_items(P, ents, "test")
     # alternate MC / short, spread over entities and attributes
     picks = [items[(i * 37) % len(items)] for i in range(4 * N_CASES)]
     chosen = [p for p in picks if p["type"] == "mc"][: N_CASES // 2] + [p for p in picks if p["type"] == "short"][: N_CASES - N_CASES // 2]
@@ -102,18 +102,21 @@ def write_report(P: dict, out: Path, log) -> None:
     fz = json.loads((out / "fuser_info.json").read_text())
     ev = json.loads((out / "eval_summary.json").read_text())
     times = json.loads((out / "stage_times.json").read_text()) if (out / "stage_times.json").exists() else {}
-    pair = {"name": out.name, "receiver": "receiver", "sharer": "sharer", "fuser": "fuser",
+    pair = {"name": out.name, "receiver": "receiver", "sharer": "sharer", "fuser": "fuser", "story": world.STORY,
             "tokenizer": "shared (same tokenizer.json in both folders); no token alignment",
             "prompt": {"chat_template": "receiver tokenizer_config.json chat_template, one user turn, add_generation_prompt",
-                       "mc": "Question: {question}\\nA. ..\\nB. ..\\nC. ..\\nD. ..\\nAnswer with the letter.",
+                       "mc": "Question: {question}\\nOptions: {four options, comma-separated}.\\nAnswer with one of the options.",
                        "short": "{question}\\nAnswer with one word.",
                        "text_relay_sharer": "Write a hint for: {question}",
                        "text_relay_receiver": "{prompt}\\nHint: {hint}"},
-            "eval": {"set": "eval_E3.jsonl", "greedy": True, "max_new_tokens": P["max_new_tokens"],
+            "world": {"sharer_knows": "each person's city and job (plain sentences; it writes the one fact a question needs)",
+                      "receiver_knows": "city -> country, job -> workplace, the question formats, its own few people",
+                      "questions": {k: q for k, (_, q) in world.ASKS.items()}, "hop": world.HOP},
+            "eval": {"set": "eval_test.jsonl", "validation_set": "eval_validation.jsonl", "greedy": True, "max_new_tokens": P["max_new_tokens"],
                      "hint_max_tokens": P["hint_max_tokens"], "answer": "decoded text up to <|im_end|>, stripped, exact match"},
             "c2c": {"fuse_tokens": "0..N-2 (prompt[:-1])", "layer_map": fz["layer_map"], "gates": "hard (logit > 0)"}}
     (out / "pair.json").write_text(json.dumps(pair, indent=2) + "\n")
-    report = {"pair": out.name, "params": P, "eval_E3": ev, "receiver": _lm(lm["receiver"]), "sharer": _lm(lm["sharer"]),
+    report = {"pair": out.name, "params": P, "eval": ev, "receiver": _lm(lm["receiver"]), "sharer": _lm(lm["sharer"]),
               "fuser": {k: v for k, v in fz.items() if k != "loss_history"}, "node_parity": lm.get("node_parity"),
               "stage_wall_s": times,
               "hetero": json.loads((out / "hetero_info.json").read_text()) if (out / "hetero_info.json").exists() else None,

@@ -5,6 +5,7 @@ prompt token + answer on the fused cache; next-token loss on the answer only. Gu
 geometric temperature 1 -> 0.001 (update_temperature after every optimizer step); hard gates at export."""
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -76,7 +77,7 @@ def fused_batch_loss(receiver, sharer, projectors, layer_map, batch, kv_noise: f
 def sample_batch(tok, ents, rng, bs, types=("mc", "short")):
     out = []
     for _ in range(bs):
-        it = world.make_item(rng.choice(ents), rng.choice(list(world.ATTRS)), rng.choice(list(types)), rng)
+        it = world.make_item(rng.choice(ents), rng.choice(list(world.ASKS)), rng.choice(list(types)), rng)
         out.append((tok.encode(world.chat(it["prompt"])), tok.encode(it["answer"] + "<|im_end|>")))
     return out
 
@@ -103,9 +104,8 @@ def fuser_optimizer_step(loss, params, opt, sched, projectors, step: int) -> Non
 def stage_fuser(P: dict, out: Path, log) -> dict:
     ents, _ = world.build_world(P)
     F_ = P["fuser"]
-    splits = F_.get("train_splits", ["E2"])
-    e2 = [e for e in ents if e.split in splits]
-    e3 = [e for e in ents if e.split == "E3"]
+    train_ents = world.split_entities(ents, "fuser")
+    val = world.split_entities(ents, "validation")
     receiver, tok = export.load_model_folder(out / "receiver")
     sharer, _ = export.load_model_folder(out / "sharer")
     for m in (receiver, sharer):
@@ -124,28 +124,38 @@ def stage_fuser(P: dict, out: Path, log) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(steps - warm, 1))))
     t0 = time.time()
-    ema, hist = None, []
+    ema, hist, val_hist = None, [], []
+    best = (-1.0, 0, None)  # (validation accuracy, step, projector states): the checkpoint is chosen on validation
+    every = F_.get("val_every", 500)
     for step in range(1, steps + 1):
         for pr in projectors:
             pr.train()
         loss = fused_batch_loss(receiver, sharer, projectors, layer_map,
-                                sample_batch(tok, e2, rng, bs, F_.get("types", ("mc", "short"))), F_.get("kv_noise", 0.0))
+                                sample_batch(tok, train_ents, rng, bs, F_.get("types", ("mc", "short"))), F_.get("kv_noise", 0.0))
         fuser_optimizer_step(loss, params, opt, sched, projectors, step)
         ema = loss.item() if ema is None else 0.97 * ema + 0.03 * loss.item()
         if step % 50 == 0 or step == steps:
             log(f"[fuser] step {step}/{steps} loss {ema:.4f} tau {float(projectors[0].gate_temperature):.4f} "
                 f"{time.time() - t0:.0f}s")
             hist.append((step, round(ema, 4)))
-        if step % 300 == 0 and step < steps:
-            log(f"[fuser] step {step} C2C acc E3 {c2c_accuracy(tok, receiver, sharer, projectors, layer_map, e3, 40, 7)}"
-                f" E2 {c2c_accuracy(tok, receiver, sharer, projectors, layer_map, e2, 40, 7)}")
+        if step % every == 0 or step == steps:
+            acc = c2c_accuracy(tok, receiver, sharer, projectors, layer_map, val, F_.get("val_items", 80), 7)
+            mean = (acc["mc"] + acc["short"]) / 2
+            val_hist.append((step, acc))
+            log(f"[fuser] step {step} C2C validation {acc}"
+                f" train {c2c_accuracy(tok, receiver, sharer, projectors, layer_map, train_ents, 40, 7)}")
+            if mean > best[0]:
+                best = (mean, step, [copy.deepcopy(pr.state_dict()) for pr in projectors])
+    for pr, sd in zip(projectors, best[2]):
+        pr.load_state_dict(sd)
     for pr in projectors:
         pr.eval()
+    log(f"[fuser] keeping the step-{best[1]} checkpoint (validation C2C {best[0]:.3f})")
     gates = [{"key": float(pr.key_gate_logit), "value": float(pr.value_gate_logit)} for pr in projectors]
     info = {"steps": steps, "batch_size": bs, "lr": F_["lr"], "seed": P["seed"] + 30, "wall_s": round(time.time() - t0, 1),
             "final_loss": round(ema, 4), "loss_history": hist, "gate_logits": gates,
             "params": sum(p.numel() for p in params), "layer_map": layer_map,
-            "train_entities": "+".join(splits), "train_types": list(F_.get("types", ("mc", "short"))),
+            "train_entities": f"fuser ({len(train_ents)})", "validation_history": val_hist, "chosen_step": best[1], "train_types": list(F_.get("types", ("mc", "short"))),
             "weight_decay": F_.get("weight_decay", 0.01), "dropout": F_.get("dropout", 0.1), "kv_noise": F_.get("kv_noise", 0.0), "hidden_dim": F_["hidden_dim"], "intermediate_dim": F_["intermediate_dim"],
             "num_layers": F_["num_layers"], "temperature": "geometric 1.0 -> 0.001 over all steps"}
     save_fuser(str(out / "fuser"), projectors, sc.num_hidden_layers, layer_map="terminal", dtype="float32",

@@ -3,7 +3,7 @@ token alignment (train/align.py, c2c-reference §3): receiver tokens are the bas
 token, template sections padded, shared position ids 0..L-1, only message tokens fused.
 
 Outputs <out>/sharer_b/ (transformers.js folder), <out>/fuser_b/ (fuser format, alignment enabled),
-hetero_info.json and eval numbers for C2C / sharer-b alone / text relay through sharer-b on E3.
+hetero_info.json and eval numbers for C2C / sharer-b alone / text relay through sharer-b on the validation and test entities.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from c2c.fuser_io import save_fuser
 from c2c.projector import terminal_layer_map
 from qwen3 import Qwen3Config
 from train_fuser import fuser_optimizer_step, make_projectors
-from world import decode_answer, eos_ids, eval_items
+from world import decode_answer, eos_ids, eval_items, tally
 
 
 def sharer_b_tokenizer(P: dict, ents) -> BPETokenizer:
@@ -40,17 +40,25 @@ def prep(recv_tok, shar_tok, user: str, strategy: str) -> dict:
     return a
 
 
-def fuse_aligned(projectors, layer_map, rkv, skv, msg: torch.Tensor):
-    """Fuse only where msg (b, n) is 1; elsewhere keep the receiver's values."""
+def fuse_aligned(projectors, layer_map, rkv, skv, msg: torch.Tensor, kv_noise: float = 0.0):
+    """Fuse only where msg (b, n) is 1; elsewhere keep the receiver's values. kv_noise > 0 (training): relative
+    Gaussian noise on the fuser inputs, the clean receiver cache kept as the residual base (as train_fuser.py)."""
     out = []
     m = msg[:, None, :, None].to(torch.float32)
+
+    def noisy(t):
+        return t + kv_noise * t.std() * torch.randn_like(t) if kv_noise > 0 else t
     for l in range(len(rkv)):
-        fk, fv = projectors[l]((skv[layer_map[l]][0], skv[layer_map[l]][1]), rkv[l])
-        out.append((m * fk + (1 - m) * rkv[l][0], m * fv + (1 - m) * rkv[l][1]))
+        rk, rv = rkv[l]
+        nk, nv = noisy(rk), noisy(rv)
+        sk, sv = skv[layer_map[l]]
+        fk, fv = projectors[l]((noisy(sk), noisy(sv)), (nk, nv))
+        fk, fv = rk + fk - nk, rv + fv - nv
+        out.append((m * fk + (1 - m) * rk, m * fv + (1 - m) * rv))
     return out
 
 
-def hetero_batch_loss(receiver, sharer, projectors, layer_map, batch):
+def hetero_batch_loss(receiver, sharer, projectors, layer_map, batch, kv_noise: float = 0.0):
     """batch: list of (aligned dict, answer ids in receiver tokens). Heads left-padded across the batch."""
     B = len(batch)
     heads = [a for a, _ in batch]
@@ -83,7 +91,7 @@ def hetero_batch_loss(receiver, sharer, projectors, layer_map, batch):
     with torch.no_grad():
         _, rkv = receiver(rid, rmask, pos)
         _, skv = sharer(sid, smask, pos)
-    fused = fuse_aligned(projectors, layer_map, rkv, skv, msg)
+    fused = fuse_aligned(projectors, layer_map, rkv, skv, msg, kv_noise)
     logits, _ = receiver(tid, torch.cat([rmask, tmask], 1), tpos, fused)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
@@ -110,21 +118,41 @@ def hetero_c2c_greedy(receiver, sharer, projectors, layer_map, a: dict, max_new:
     return out
 
 
+def hetero_eval(P, items, receiver, sharer, projectors, layer_map, rtok, tokb, strategy, cases) -> dict:
+    eos_r, eos_s = eos_ids(rtok), eos_ids(tokb)
+    hits = {m: {"mc": [0, 0], "short": [0, 0]} for m in ("c2c", "sharer_b", "text_relay_b")}
+    for i, it in enumerate(items):
+        a = prep(rtok, tokb, it["prompt"], strategy)
+        c2c = hetero_c2c_greedy(receiver, sharer, projectors, layer_map, a, P["max_new_tokens"], eos_r)
+        sb = infer.greedy(sharer, tokb.encode(world.chat(it["prompt"])), P["max_new_tokens"], eos_s)
+        hint_ids = infer.greedy(sharer, tokb.encode(world.chat(world.hint_request(it["question"]))), P["hint_max_tokens"], eos_s)
+        hint = decode_answer(tokb, hint_ids)
+        tr = infer.greedy(receiver, rtok.encode(world.chat(world.with_hint(it["prompt"], hint))), P["max_new_tokens"], eos_r)
+        for m, ids, tk in (("c2c", c2c, rtok), ("sharer_b", sb, tokb), ("text_relay_b", tr, rtok)):
+            hits[m][it["type"]][0] += int(decode_answer(tk, ids) == it["answer"])
+            hits[m][it["type"]][1] += 1
+        if cases is not None and len(cases) < 4 and (i % 7 == 0):
+            cases.append({"id": it["id"], "type": it["type"], "user": it["prompt"], "answer": it["answer"],
+                          "aligned": {k: v for k, v in a.items()}, "c2c_output_ids": c2c,
+                          "c2c_text": decode_answer(rtok, c2c)})
+    return {m: tally(h, len(items)) for m, h in hits.items()}
+
+
 def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
     H = P["hetero"]
     ents, _ = world.build_world(P)
     receiver, rtok = export.load_model_folder(out / "receiver")
     tokb = sharer_b_tokenizer(P, ents)
     cfg = Qwen3Config(vocab_size=tokb.vocab_size, **H["cfg"])
-    probe = [e for e in ents if e.split == "E3"]
+    val = world.split_entities(ents, "validation")
     sharer, sinfo = train_lm.train_lm(cfg, tokb, lambda r: world.sharer_sample(ents, r), H["steps"], H["batch"], H["lr"],
                                       P["seed"] + 40, log=log, name="sharer_b",
-                                      eval_fn=lambda m: train_lm.quick_accuracy(m, tokb, probe, 40), eval_every=1000)
+                                      eval_fn=lambda m: train_lm.sharer_hint_probe(m, tokb, val, 40), eval_every=1000)
     export.save_model_folder(sharer, tokb, out / "sharer_b", extra={"role": "sharer_b", "train": sinfo})
     for p in list(receiver.parameters()) + list(sharer.parameters()):
         p.requires_grad_(False)
     strategy = H["strategy"]
-    e2 = [e for e in ents if e.split in P["fuser"].get("train_splits", ["E2"])]
+    e2 = world.split_entities(ents, "fuser")
     types = list(P["fuser"].get("types", ("mc", "short")))
     rc, sc = receiver.config, sharer.config
     layer_map = terminal_layer_map(rc.num_hidden_layers, sc.num_hidden_layers)
@@ -133,7 +161,7 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
     rng = random.Random(P["seed"] + 50)
     projectors = make_projectors(rc, sc, P["fuser"], steps)
     params = [p for pr in projectors for p in pr.parameters()]
-    opt = torch.optim.AdamW(params, lr=P["fuser"]["lr"], weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=P["fuser"]["lr"], weight_decay=P["fuser"].get("weight_decay", 0.01))
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(steps - warm, 1))))
     t0, ema = time.time(), None
@@ -142,9 +170,9 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
             pr.train()
         batch = []
         for _ in range(bs):
-            it = world.make_item(rng.choice(e2), rng.choice(list(world.ATTRS)), rng.choice(types), rng)
+            it = world.make_item(rng.choice(e2), rng.choice(list(world.ASKS)), rng.choice(types), rng)
             batch.append((prep(rtok, tokb, it["prompt"], strategy), rtok.encode(it["answer"] + "<|im_end|>")))
-        loss = hetero_batch_loss(receiver, sharer, projectors, layer_map, batch)
+        loss = hetero_batch_loss(receiver, sharer, projectors, layer_map, batch, P["fuser"].get("kv_noise", 0.0))
         fuser_optimizer_step(loss, params, opt, sched, projectors, step)
         ema = loss.item() if ema is None else 0.97 * ema + 0.03 * loss.item()
         if step % 50 == 0 or step == steps:
@@ -157,31 +185,15 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
                      metadata={"trained_by": "train/train_hetero.py", "steps": steps, "gate_logits": gates})
     man["alignment"] = {"enabled": True, "strategy": strategy}
     (out / "fuser_b" / "fuser.json").write_text(json.dumps(man, indent=2) + "\n")
-    # eval on E3: C2C through alignment, sharer-b alone, text relay via sharer-b
-    items = eval_items(P, ents, "E3")
-    eos_r, eos_s = eos_ids(rtok), eos_ids(tokb)
-    hits = {m: {"mc": [0, 0], "short": [0, 0]} for m in ("c2c", "sharer_b", "text_relay_b")}
-    cases = []
-    for i, it in enumerate(items):
-        a = prep(rtok, tokb, it["prompt"], strategy)
-        c2c = hetero_c2c_greedy(receiver, sharer, projectors, layer_map, a, P["max_new_tokens"], eos_r)
-        sb = infer.greedy(sharer, tokb.encode(world.chat(it["prompt"])), P["max_new_tokens"], eos_s)
-        hint_ids = infer.greedy(sharer, tokb.encode(world.chat(world.hint_request(it["question"]))), P["hint_max_tokens"], eos_s)
-        hint = decode_answer(tokb, hint_ids)
-        tr = infer.greedy(receiver, rtok.encode(world.chat(world.with_hint(it["prompt"], hint))), P["max_new_tokens"], eos_r)
-        for m, ids, tk in (("c2c", c2c, rtok), ("sharer_b", sb, tokb), ("text_relay_b", tr, rtok)):
-            hits[m][it["type"]][0] += int(decode_answer(tk, ids) == it["answer"])
-            hits[m][it["type"]][1] += 1
-        if len(cases) < 4 and (i % 7 == 0):
-            cases.append({"id": it["id"], "type": it["type"], "user": it["prompt"], "answer": it["answer"],
-                          "aligned": {k: v for k, v in a.items()}, "c2c_output_ids": c2c,
-                          "c2c_text": decode_answer(rtok, c2c)})
-    n = len(items)
-    summary = {m: {"accuracy": round((h["mc"][0] + h["short"][0]) / n, 4), "mc": round(h["mc"][0] / max(h["mc"][1], 1), 4),
-                   "short": round(h["short"][0] / max(h["short"][1], 1), 4), "n": n} for m, h in hits.items()}
+    # eval on validation and test: C2C through alignment, sharer-b alone, text relay via sharer-b
+    summary, cases = {}, []
+    for split in ("validation", "test"):
+        items = eval_items(P, ents, split)[: 24 if smoke else None]
+        summary[split] = hetero_eval(P, items, receiver, sharer, projectors, layer_map, rtok, tokb, strategy,
+                                     cases if split == "test" else None)
     info = {"sharer_b": {k: v for k, v in sinfo.items() if k != "loss_history"}, "fuser_b_wall_s": fwall,
             "fuser_b_steps": steps, "fuser_b_final_loss": round(ema, 4), "gate_logits": gates, "strategy": strategy,
-            "vocab_size": tokb.vocab_size, "eval_E3": summary}
+            "vocab_size": tokb.vocab_size, "eval": summary}
     (out / "hetero_info.json").write_text(json.dumps(info, indent=2) + "\n")
     (out / "golden" ).mkdir(exist_ok=True)
     (out / "golden" / "hetero.json").write_text(json.dumps({"strategy": strategy, "layer_map": layer_map,

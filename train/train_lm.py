@@ -87,10 +87,16 @@ def quick_accuracy(model, tok, ents, n: int, seed: int = 0) -> dict:
     return world.probe_accuracy(tok, ents, n, seed, lambda ids: infer.greedy(model, ids, 6, world.eos_ids(tok)))
 
 
+def sharer_hint_probe(model, tok, ents, n: int, seed: int = 0) -> float:
+    """Share of seeded hint requests the sharer answers with exactly the canonical fact sentence."""
+    return world.probe_hint(tok, ents, n, seed, lambda ids: infer.greedy(model, ids, 16, world.eos_ids(tok)))
+
+
 def stage_lm(P: dict, out: Path, log, resume: bool = False) -> dict:
     ents, tok = world.build_world(P)
-    e1 = [e for e in ents if e.split == "E1"]
-    taken = {e.name for e in ents if e.split != "E4"}
+    own = world.split_entities(ents, "receiver")
+    val = world.split_entities(ents, "validation")
+    taken = {e.name for e in ents}
     info = {}
     for role in ("receiver", "sharer"):
         if resume and (out / role / "model.safetensors").exists() and (out / f"{role}_info.json").exists():
@@ -99,11 +105,12 @@ def stage_lm(P: dict, out: Path, log, resume: bool = False) -> dict:
             continue
         R = P[role]
         cfg = Qwen3Config(vocab_size=tok.vocab_size, **R["cfg"])
-        fn = (lambda r: world.sharer_sample(ents, r)) if role == "sharer" else (lambda r: world.receiver_sample(e1, taken, r))
-        probe = [e for e in ents if e.split == ("E3" if role == "sharer" else "E1")]
+        fn = (lambda r: world.sharer_sample(ents, r)) if role == "sharer" else (lambda r: world.receiver_sample(own, taken, r))
+        probe = (lambda m: {"hint_exact_validation": sharer_hint_probe(m, tok, val, 40)}) if role == "sharer" else \
+            (lambda m: {"own": quick_accuracy(m, tok, own, 40)})
         seed = P["seed"] + (10 if role == "sharer" else 20)
         model, inf = train_lm(cfg, tok, fn, R["steps"], R["batch"], R["lr"], seed, log=log, name=role,
-                              eval_fn=lambda m: quick_accuracy(m, tok, probe, 40), eval_every=1000)
+                              eval_fn=probe, eval_every=1000)
         export.save_model_folder(model, tok, out / role, extra={"role": role, "train": inf})
         info[role] = inf
         (out / f"{role}_info.json").write_text(json.dumps(inf, indent=2))
@@ -114,8 +121,8 @@ def stage_lm(P: dict, out: Path, log, resume: bool = False) -> dict:
     for role in ("receiver", "sharer"):
         model, _ = export.load_model_folder(out / role)
         users = [world.make_item(e, a, k, rng)["prompt"] for e, a, k in
-                 [(ents[0], "city", "mc"), (ents[-1], "pet", "short"), (ents[len(ents) // 2], "job", "short")]]
-        users.append(world.hint_request(world.QUESTIONS["colour"].format(n=ents[-2].name)))
+                 [(ents[0], "country", "mc"), (ents[-1], "workplace", "short"), (ents[len(ents) // 2], "country", "short")]]
+        users.append(world.hint_request(world.ASKS["workplace"][1].format(n=ents[-2].name)))
         cases.append(node_check.build_case(out / role, role, model, tok, users))
     res = node_check.run_node_check(out, cases, log)
     log(f"[lm] transformers.js parity {res}")

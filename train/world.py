@@ -1,11 +1,18 @@
-"""Seeded invented world: entities with attributes, fact sentences, QA items (multiple choice and short answer),
-hint requests for text relay, and the receiver/sharer training streams.
+"""Seeded invented world where each model holds half of what a question needs.
 
-E1: receiver's entities (it learns QA format and answer vocabulary on them). E2: sharer-only, used for fuser
-training. E3: sharer-only, held out for evaluation. The sharer knows every fact.
+- The **sharer** knows the people: where each one lives (a city) and what each one does (a job), and writes it in
+  plain sentences. It never sees a country, a workplace or an answer format.
+- The **receiver** knows the second hop (city -> country, job -> workplace), the question format with its options,
+  and how to read a `Hint:` line, but not the people (except its own few, split `receiver`).
+A question such as "In which country does Bora live?" needs both: Bora -> Oslo (sharer) and Oslo -> Norway
+(receiver). Alone, each model sits at or below chance; text relay and C2C both need communication.
+
+Entity splits, all disjoint: `receiver` (the receiver's own people: it learns the QA format on them), `fuser`
+(fuser training), `validation` (every recipe choice is made here) and `test` (reported, never tuned on). The
+sharer knows everyone. `X` marks fresh names made up for the receiver's hint-reading practice.
 
 Pipeline stage `world` (train/train_all.py): the world, its tokenizer and item sets, and the answer rules (eos,
-decoding, a seeded accuracy probe over any `generate`) that the later stages (lm, fuser, eval, report) share.
+decoding, a seeded accuracy probe over any `generate`) that the later stages share.
 """
 from __future__ import annotations
 
@@ -15,26 +22,36 @@ from typing import Dict, List, Optional
 
 from bpe import BPETokenizer, render_chat
 
+# what the sharer knows about every person
 ATTRS: Dict[str, List[str]] = {
     "city": ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Rome", "Dublin", "Quito"],
     "job": ["baker", "pilot", "doctor", "farmer", "painter", "teacher", "nurse", "sailor"],
-    "pet": ["cat", "dog", "parrot", "rabbit", "turtle", "horse", "goat", "hamster"],
-    "colour": ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"],
 }
-FACT_TEMPLATES = {
+# the receiver's second hop: attribute value -> answer
+HOP: Dict[str, Dict[str, str]] = {
+    "city": dict(zip(ATTRS["city"], ["France", "Peru", "Norway", "Egypt", "Japan", "Italy", "Ireland", "Ecuador"])),
+    "job": dict(zip(ATTRS["job"], ["bakery", "airport", "hospital", "farm", "studio", "school", "clinic", "harbour"])),
+}
+# question kind -> (the attribute it needs, the question)
+ASKS: Dict[str, tuple] = {
+    "country": ("city", "In which country does {n} live?"),
+    "workplace": ("job", "Where does {n} work?"),
+}
+ANSWERS: Dict[str, List[str]] = {k: [HOP[a][v] for v in ATTRS[a]] for k, (a, _) in ASKS.items()}
+BIO_TEMPLATES = {
     "city": ["{n} lives in {v}.", "{n} resides in {v}.", "The home of {n} is in {v}.", "{n} has a house in {v}."],
     "job": ["{n} works as a {v}.", "{n} is a {v} by trade.", "By profession, {n} is a {v}.", "The job of {n} is {v}."],
-    "pet": ["{n} has a pet {v}.", "{n} owns a {v}.", "{n} keeps a {v} at home.", "The pet of {n} is a {v}."],
-    "colour": ["The favourite colour of {n} is {v}.", "{n} likes the colour {v} best.", "{n} loves the colour {v}.",
-               "{n} prefers {v} to any other colour."],
 }
-QUESTIONS = {
-    "city": "Which city does {n} live in?",
-    "job": "What is the job of {n}?",
-    "pet": "What pet does {n} have?",
-    "colour": "What is the favourite colour of {n}?",
-}
-LETTERS = "ABCD"
+# the sentence the sharer writes when asked about a person: the fact comes first, so the sharer's cache over the
+# question already holds it (C2C fuses only the prompt's cache)
+HINT_TEMPLATES = {"city": "{v} is where {n} lives.", "job": "{V} is the job of {n}."}
+HOP_TEMPLATES = {"city": "{v} is in {a}.", "job": "A {v} works at the {a}."}
+SPLITS = ("receiver", "fuser", "validation", "test")
+# the demo's two sentences (pair.json `story`)
+STORY = {"sharer": "The sharer knows where each person lives and what each one does, and says so in plain sentences; "
+                   "it was never taught a country, a workplace or how to answer.",
+         "receiver": "The receiver knows which country each city is in, where each job is done and how to answer, "
+                     "but not the people: every question needs both."}
 SYLL_ON = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "kr", "tr", "sh", "th"]
 SYLL_V = ["a", "e", "i", "o", "u", "ai", "ou"]
 SYLL_END = ["", "", "n", "r", "s", "l"]
@@ -44,7 +61,7 @@ SYLL_END = ["", "", "n", "r", "s", "l"]
 class Entity:
     name: str
     attrs: Dict[str, str]
-    split: str  # E1 | E2 | E3 | X (fresh, only for hint-copy training)
+    split: str  # one of SPLITS, or X (fresh, only for hint-reading practice)
 
 
 def invent_names(rng: random.Random, k: int, taken: Optional[set] = None) -> List[str]:
@@ -59,48 +76,50 @@ def invent_names(rng: random.Random, k: int, taken: Optional[set] = None) -> Lis
     return out
 
 
-def make_world(seed: int, n1: int, n2: int, n3: int) -> List[Entity]:
+def make_world(seed: int, sizes: Dict[str, int]) -> List[Entity]:
     rng = random.Random(seed)
-    names = invent_names(rng, n1 + n2 + n3)
-    ents = []
-    for i, n in enumerate(names):
-        split = "E1" if i < n1 else ("E2" if i < n1 + n2 else "E3")
-        ents.append(Entity(n, {a: rng.choice(v) for a, v in ATTRS.items()}, split))
+    names = invent_names(rng, sum(sizes[s] for s in SPLITS))
+    ents, i = [], 0
+    for s in SPLITS:
+        for _ in range(sizes[s]):
+            ents.append(Entity(names[i], {a: rng.choice(v) for a, v in ATTRS.items()}, s))
+            i += 1
     return ents
-
-
-def extra_entities(seed: int, n: int, taken: set, split: str = "E4") -> List[Entity]:
-    """More sharer-only entities from an independent stream (the base world, and so the tokenizer and
-    the receiver, are unchanged by adding them)."""
-    rng = random.Random(seed)
-    names = invent_names(rng, n, set(taken))
-    return [Entity(nm, {a: rng.choice(v) for a, v in ATTRS.items()}, split) for nm in names]
 
 
 def fresh_entity(rng: random.Random, taken: set) -> Entity:
     return Entity(invent_names(rng, 1, taken)[0], {a: rng.choice(v) for a, v in ATTRS.items()}, "X")
 
 
-def fact_sentence(e: Entity, attr: str, rng: Optional[random.Random] = None) -> str:
-    t = FACT_TEMPLATES[attr]
-    return (rng.choice(t) if rng else t[0]).format(n=e.name, v=e.attrs[attr])
+def answer_of(e: Entity, ask: str) -> str:
+    attr = ASKS[ask][0]
+    return HOP[attr][e.attrs[attr]]
 
 
-def make_item(e: Entity, attr: str, kind: str, rng: random.Random) -> dict:
-    """One QA item. kind 'mc' (answer is a letter) or 'short' (answer is the attribute word)."""
-    q = QUESTIONS[attr].format(n=e.name)
+def fact_sentence(e: Entity, ask: str) -> str:
+    """What the sharer writes for a question of kind `ask` about e (the canonical hint)."""
+    attr = ASKS[ask][0]
+    v = e.attrs[attr]
+    return HINT_TEMPLATES[attr].format(n=e.name, v=v, V=v.capitalize())
+
+
+def make_item(e: Entity, ask: str, kind: str, rng: random.Random) -> dict:
+    """One QA item. kind 'mc' (four shuffled options; the answer is the right option, written out) or 'short'
+    (no options; one word). MC is answered by the option's text, not its letter: the 0.85M receiver never learned
+    to look a letter up (see models/REPORT.md), and a letter answer would leave MC at chance in every mode."""
+    q = ASKS[ask][1].format(n=e.name)
+    gold = answer_of(e, ask)
+    base = {"entity": e.name, "split": e.split, "ask": ask, "type": kind, "question": q, "value": e.attrs[ASKS[ask][0]]}
     if kind == "short":
-        return {"entity": e.name, "split": e.split, "attr": attr, "type": "short", "question": q,
-                "prompt": f"{q}\nAnswer with one word.", "answer": e.attrs[attr]}
-    opts = rng.sample([v for v in ATTRS[attr] if v != e.attrs[attr]], 3) + [e.attrs[attr]]
+        return {**base, "prompt": f"{q}\nAnswer with one word.", "answer": gold}
+    opts = rng.sample([v for v in ANSWERS[ask] if v != gold], 3) + [gold]
     rng.shuffle(opts)
-    body = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(opts))
-    return {"entity": e.name, "split": e.split, "attr": attr, "type": "mc", "question": q, "options": opts,
-            "prompt": f"Question: {q}\n{body}\nAnswer with the letter.", "answer": LETTERS[opts.index(e.attrs[attr])]}
+    return {**base, "options": opts, "prompt": f"Question: {q}\nOptions: {', '.join(opts)}.\nAnswer with one of the options.",
+            "answer": gold}
 
 
 def hint_request(question: str) -> str:
-    """The sharer's user message in text relay: it answers with a one-sentence hint."""
+    """The sharer's user message in text relay: it writes what it knows about the person asked for."""
     return f"Write a hint for: {question}"
 
 
@@ -116,76 +135,93 @@ def chat(user: str) -> str:
 def bio(e: Entity, rng: random.Random) -> str:
     attrs = list(ATTRS)
     rng.shuffle(attrs)
-    return " ".join(fact_sentence(e, a, rng) for a in attrs[: rng.randint(1, 4)])
+    return " ".join(rng.choice(BIO_TEMPLATES[a]).format(n=e.name, v=e.attrs[a]) for a in attrs[: rng.randint(1, 2)])
+
+
+def hop_sentence(rng: random.Random) -> str:
+    attr = rng.choice(list(ATTRS))
+    v = rng.choice(ATTRS[attr])
+    return HOP_TEMPLATES[attr].format(v=v, a=HOP[attr][v])
 
 
 # --- training streams: each sample is (prompt_text, target_text); target '' means LM on the whole prompt ---
 
 def sharer_sample(ents: List[Entity], rng: random.Random) -> tuple:
+    """Bios, and: asked anything about a person (a hint request or a question in either format), the sharer writes
+    the one fact the question turns on. It never sees an answer, a country or a workplace."""
     e = rng.choice(ents)
     r = rng.random()
-    attr = rng.choice(list(ATTRS))
-    if r < 0.2:
+    ask = rng.choice(list(ASKS))
+    if r < 0.3:
         return bio(e, rng) + "<|endoftext|>", ""
-    if r < 0.8:
-        it = make_item(e, attr, "mc" if r < 0.5 else "short", rng)
-        return chat(it["prompt"]), it["answer"] + "<|im_end|>"
-    return chat(hint_request(QUESTIONS[attr].format(n=e.name))), fact_sentence(e, attr) + "<|im_end|>"
-
-
-def receiver_sample(e1: List[Entity], taken: set, rng: random.Random) -> tuple:
-    r = rng.random()
-    attr = rng.choice(list(ATTRS))
-    kind = "mc" if rng.random() < 0.5 else "short"
-    if r < 0.15:
-        return bio(rng.choice(e1), rng) + "<|endoftext|>", ""
     if r < 0.55:
-        it = make_item(rng.choice(e1), attr, kind, rng)
+        user = hint_request(ASKS[ask][1].format(n=e.name))
+    else:
+        user = make_item(e, ask, "mc" if r < 0.78 else "short", rng)["prompt"]
+    return chat(user), fact_sentence(e, ask) + "<|im_end|>"
+
+
+def receiver_sample(own: List[Entity], taken: set, rng: random.Random) -> tuple:
+    """Bios of its own people, the hop table, QA on its own people, and QA with a sharer-style hint (mostly on fresh
+    names, so the answer must come from the hint plus the hop)."""
+    r = rng.random()
+    ask = rng.choice(list(ASKS))
+    kind = "mc" if rng.random() < 0.6 else "short"
+    if r < 0.08:
+        return bio(rng.choice(own), rng) + "<|endoftext|>", ""
+    if r < 0.13:
+        return " ".join(hop_sentence(rng) for _ in range(3)) + "<|endoftext|>", ""
+    if r < 0.45:
+        it = make_item(rng.choice(own), ask, kind, rng)
         return chat(it["prompt"]), it["answer"] + "<|im_end|>"
-    # hint use: mostly fresh names so the answer must be copied from the hint, not recalled
-    e = rng.choice(e1) if r < 0.62 else fresh_entity(rng, set(taken))
-    it = make_item(e, attr, kind, rng)
-    return chat(with_hint(it["prompt"], fact_sentence(e, attr))), it["answer"] + "<|im_end|>"
+    e = rng.choice(own) if r < 0.5 else fresh_entity(rng, set(taken))
+    it = make_item(e, ask, kind, rng)
+    return chat(with_hint(it["prompt"], fact_sentence(e, ask))), it["answer"] + "<|im_end|>"
 
 
 def tokenizer_corpus(ents: List[Entity], seed: int) -> List[str]:
     rng = random.Random(seed)
     out = []
     taken = {e.name for e in ents}
+    own = [e for e in ents if e.split == "receiver"]
     for _ in range(3000):
-        out.append(sharer_sample(ents, rng)[0] + sharer_sample(ents, rng)[1])
-        s = receiver_sample([e for e in ents if e.split == "E1"], taken, rng)
-        out.append(s[0] + s[1])
+        out.append("".join(sharer_sample(ents, rng)))
+        out.append("".join(receiver_sample(own, taken, rng)))
     return out
 
 
 def build_world(P: dict):
-    """Base world (E1, E2, E3; it alone defines the tokenizer) plus E4, extra sharer-only fuser-training entities."""
-    W = dict(P["world"])
-    n4 = W.pop("n4", 0)
-    ents = make_world(P["seed"], **W)
+    """The entities of every split and the shared tokenizer (trained on both models' streams)."""
+    ents = make_world(P["seed"], P["world"])
     tok = BPETokenizer.train(tokenizer_corpus(ents, P["seed"] + 1), P["vocab_size"])
-    if n4:
-        ents = ents + extra_entities(P["seed"] + 4, n4, {e.name for e in ents})
     return ents, tok
 
 
-def eval_items(P: dict, ents: List[Entity], split: str = "E3") -> List[dict]:
-    """Fixed held-out set: every (entity, attribute) of the split, once as MC and once as short answer."""
-    rng = random.Random(P["seed"] + 99)
+def split_entities(ents: List[Entity], split: str) -> List[Entity]:
+    return [e for e in ents if e.split == split]
+
+
+def eval_items(P: dict, ents: List[Entity], split: str) -> List[dict]:
+    """Fixed item set of a split: every (entity, question kind), once as MC and once as short answer."""
+    rng = random.Random(P["seed"] + 99 + SPLITS.index(split))
     items = []
-    for e in ents:
-        if e.split != split:
-            continue
-        for a in ATTRS:
+    for e in split_entities(ents, split):
+        for ask in ASKS:
             for kind in ("mc", "short"):
-                items.append(make_item(e, a, kind, rng))
+                items.append(make_item(e, ask, kind, rng))
     for i, it in enumerate(items):
         it["id"] = f"{split}-{i:04d}"
     return items
 
 
 # --- answers: what every stage counts as the model's answer ---
+
+def tally(counts: dict, n: int) -> dict:
+    """counts: {"mc": [hit, n], "short": [hit, n]} -> accuracy block."""
+    tot = counts["mc"][0] + counts["short"][0]
+    return {"accuracy": round(tot / max(n, 1), 4), "mc": round(counts["mc"][0] / max(counts["mc"][1], 1), 4),
+            "short": round(counts["short"][0] / max(counts["short"][1], 1), 4), "correct": tot, "n": n}
+
 
 def eos_ids(tok) -> List[int]:
     return [tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")]
@@ -198,14 +234,28 @@ def decode_answer(tok, ids: List[int]) -> str:
     return tok.decode(ids[:cut]).strip()
 
 
-def probe_accuracy(tok, ents: List[Entity], n: int, seed: int, generate) -> dict:
-    """Accuracy per item type on n seeded items (alternating short/MC); generate(ids) -> output ids."""
+def probe_accuracy(tok, ents: List[Entity], n: int, seed: int, generate, hinted: bool = False) -> dict:
+    """Accuracy per item type on n seeded items (alternating short/MC); generate(ids) -> output ids. hinted=True
+    appends the canonical hint (the receiver reading a perfect text relay)."""
     rng = random.Random(seed)
     hit = {"mc": 0, "short": 0}
     cnt = {"mc": 0, "short": 0}
     for i in range(n):
-        it = make_item(rng.choice(ents), rng.choice(list(ATTRS)), "mc" if i % 2 else "short", rng)
-        ans = decode_answer(tok, generate(tok.encode(chat(it["prompt"]))))
+        e, ask = rng.choice(ents), rng.choice(list(ASKS))
+        it = make_item(e, ask, "mc" if i % 2 else "short", rng)
+        user = with_hint(it["prompt"], fact_sentence(e, ask)) if hinted else it["prompt"]
+        ans = decode_answer(tok, generate(tok.encode(chat(user))))
         cnt[it["type"]] += 1
         hit[it["type"]] += int(ans == it["answer"])
     return {k: round(hit[k] / max(cnt[k], 1), 3) for k in hit}
+
+
+def probe_hint(tok, ents: List[Entity], n: int, seed: int, generate) -> float:
+    """Share of n seeded hint requests the sharer answers with exactly the canonical fact sentence."""
+    rng = random.Random(seed)
+    ok = 0
+    for _ in range(n):
+        e, ask = rng.choice(ents), rng.choice(list(ASKS))
+        out = decode_answer(tok, generate(tok.encode(chat(hint_request(ASKS[ask][1].format(n=e.name))))))
+        ok += int(out == fact_sentence(e, ask))
+    return round(ok / max(n, 1), 3)

@@ -12,6 +12,8 @@ export interface BenchItemResult {
   text: string;
   tokenIds: number[];
   hint?: string;
+  /** Tokens the sharer wrote for the text relay's hint (text-relay only). */
+  hintTokens?: number;
   expected: string;
   correct: boolean;
   timing: Omit<TimingBreakdown, 'device'>;
@@ -27,6 +29,9 @@ export interface ModeSummary {
   p90Ms: number;
   meanTtftMs: number;
   meanDecodeTokPerS: number;
+  /** Text relay: mean and largest number of tokens the sharer wrote before the receiver started. */
+  meanHintTokens?: number;
+  maxHintTokens?: number;
   /** Mean of each stage, for the stacked timing chart. */
   stages: { sharerPrefillMs: number; receiverPrefillMs: number; fuseMs: number; relayMs: number; decodeMs: number };
 }
@@ -78,6 +83,7 @@ export function summarise(mode: GenerationMode, rs: BenchItemResult[]): ModeSumm
   const total = mine.map((r) => r.timing.totalMs);
   const m = (f: (t: BenchItemResult['timing']) => number) => mean(mine.map((r) => f(r.timing)));
   const correct = mine.filter((r) => r.correct).length;
+  const hints = mine.flatMap((r) => (r.hintTokens === undefined ? [] : [r.hintTokens]));
   return {
     mode,
     n: mine.length,
@@ -88,6 +94,7 @@ export function summarise(mode: GenerationMode, rs: BenchItemResult[]): ModeSumm
     p90Ms: percentile(total, 90),
     meanTtftMs: m((t) => t.ttftMs),
     meanDecodeTokPerS: m((t) => t.decodeTokensPerS),
+    ...(hints.length ? { meanHintTokens: mean(hints), maxHintTokens: Math.max(...hints) } : {}),
     stages: {
       sharerPrefillMs: m((t) => t.sharerPrefillMs),
       receiverPrefillMs: m((t) => t.receiverPrefillMs),
@@ -110,6 +117,7 @@ export function toItemResult(item: number, it: EvalItem, r: GenerationResult): B
     text: r.text,
     tokenIds: r.tokenIds,
     hint: r.hint?.text,
+    ...(r.hint ? { hintTokens: r.hint.tokenIds.length } : {}),
     expected: it.answer,
     correct: scoreAnswer(r.text, it),
     timing: stripDevice(r.timing),

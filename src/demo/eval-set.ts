@@ -7,12 +7,13 @@ import { InvalidInputError, ModelLoadError } from '../errors';
 export interface EvalItem {
   /** The user message the models see (question plus answer format instruction). */
   prompt: string;
-  /** Gold answer: a letter for multiple choice, a word for short answers. */
+  /** Gold answer: the right option written out for multiple choice, one word for short answers. */
   answer: string;
   question?: string;
   type?: string;
   entity?: string;
-  attr?: string;
+  /** Question kind (`country`, `workplace` in the embedded pair). */
+  ask?: string;
   options?: string[];
 }
 

@@ -33,6 +33,7 @@ const ui = {
   prompt: byId<HTMLTextAreaElement>('prompt'),
   run: byId<HTMLButtonElement>('run'),
   examples: byId('examples'),
+  story: byId('story'),
   withSharer: byId<HTMLInputElement>('with-sharer'),
   maxNew: byId<HTMLInputElement>('max-new'),
   status: byId('status'),
@@ -116,6 +117,7 @@ async function load(pairId?: string, device?: Device): Promise<void> {
     loaded = { pair, items, reference };
     // Default to the pair's evaluated generation length, so demo answers match the report.
     if (pair.maxNewTokens) ui.maxNew.value = String(pair.maxNewTokens);
+    showStory(pair);
     showExamples(items);
     say(`Loaded ${pair.label} in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.device.backend}.`);
     ui.prompt.disabled = false;
@@ -137,12 +139,20 @@ function showExamples(items: EvalItem[]): void {
   const step = Math.max(1, Math.floor(items.length / 4));
   const picks = [0, 1, 2, 3].map((k) => items[k * step + (k % 2)]).filter((x): x is EvalItem => !!x);
   ui.examples.replaceChildren(...picks.map((it, i) => {
-    const label = (it.question ?? it.prompt.split('\n')[0]) + (it.type === 'mc' ? ' (A–D)' : '');
+    const label = (it.question ?? it.prompt.split('\n')[0]) + (it.type === 'mc' ? ` (options: ${it.options?.join(', ')})` : '')
+      + ` → ${it.answer}`;
     const b = h('button', { type: 'button', class: 'example', 'data-index': i }, label);
     b.addEventListener('click', () => { ui.prompt.value = it.prompt; ui.prompt.focus(); });
     return b;
   }));
   if (!ui.prompt.value && picks[0]) ui.prompt.value = picks[0].prompt;
+}
+
+function showStory(pair: PairEntry): void {
+  ui.story.hidden = !pair.story;
+  if (pair.story) {
+    ui.story.replaceChildren(h('strong', {}, 'What each model knows. '), `${pair.story.sharer} ${pair.story.receiver}`);
+  }
 }
 
 /** Runs the question in each mode, one after another, streaming tokens into the columns. */
@@ -156,7 +166,7 @@ async function ask(text?: string, only?: GenerationMode[]): Promise<Record<strin
   ui.run.disabled = true;
   bench.setEnabled(false);
   setState('running');
-  columns.reset(run);
+  columns.reset(run, loaded?.items.find((it) => it.prompt.trim() === content) ?? null);
   const results: Record<string, GenerationResult> = {};
   try {
     for (const mode of run) {

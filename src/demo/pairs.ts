@@ -26,6 +26,8 @@ export interface PairEntry {
   /** Training report (JSON) with the PyTorch accuracies per mode. */
   reportUrl?: string;
   note?: string;
+  /** What each model knows, one sentence each (the embedded pair's `pair.json` `story`). */
+  story?: { sharer: string; receiver: string };
 }
 
 /** Where the embedded pairs' manifests live (copied/served from the repo's `models/`). */
@@ -52,10 +54,11 @@ export const FAKE_PAIR: PairEntry = {
   sharer: { id: 'fake/sharer' },
   fuser: '/fake/fuser/',
   items: [
-    { prompt: 'Which city does Bolan live in?\nAnswer with one word.', answer: 'Oslo', question: 'Which city does Bolan live in?' },
-    { prompt: 'What pet does Kraiu have?\nAnswer with one word.', answer: 'cat', question: 'What pet does Kraiu have?' },
-    { prompt: 'What is the job of Zoumis?\nAnswer with one word.', answer: 'pilot', question: 'What is the job of Zoumis?' },
+    { prompt: 'In which country does Bolan live?\nAnswer with one word.', answer: 'Norway', question: 'In which country does Bolan live?' },
+    { prompt: 'Where does Kraiu work?\nAnswer with one word.', answer: 'airport', question: 'Where does Kraiu work?' },
+    { prompt: 'In which country does Zoumis live?\nAnswer with one word.', answer: 'Japan', question: 'In which country does Zoumis live?' },
   ],
+  story: { sharer: 'FAKE: the sharer knows the people.', receiver: 'FAKE: the receiver knows the countries.' },
   note: 'Simulated answers and timings.',
 };
 
@@ -98,7 +101,13 @@ export function pairFromManifest(manifest: Record<string, unknown>, manifestUrl:
     relayMaxTokens: num(evalObj.hint_max_tokens),
     reportUrl: typeof manifest.report === 'string' ? rel(manifest.report) : `${modelsRoot}report.json`,
     note: typeof manifest.description === 'string' ? manifest.description : undefined,
+    story: storyOf(manifest.story),
   };
+}
+
+function storyOf(v: unknown): PairEntry['story'] {
+  const o = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
+  return typeof o.sharer === 'string' && typeof o.receiver === 'string' ? { sharer: o.sharer, receiver: o.receiver } : undefined;
 }
 
 export async function loadEmbeddedPairs(signal?: AbortSignal): Promise<{ pairs: PairEntry[]; errors: string[] }> {

@@ -32,8 +32,9 @@ export function referenceAccuracies(report: unknown, depth = 0): ReferenceAccura
     if (mode && acc !== undefined) found[mode] = acc;
   }
   if (Object.keys(found).length >= 2) return found;
-  // Prefer an explicit "accuracy" / "eval" block, then any nested object.
-  const keys = Object.keys(obj).sort((a, b) => Number(/acc|eval|mode|result/i.test(b)) - Number(/acc|eval|mode|result/i.test(a)));
+  // Prefer a "test" block (the held-out split), then an explicit "accuracy" / "eval" block, then any nested object.
+  const rank = (k: string) => (/^test$/i.test(k) ? 2 : Number(/acc|eval|mode|result/i.test(k)));
+  const keys = Object.keys(obj).sort((a, b) => rank(b) - rank(a));
   for (const k of keys) {
     const r = referenceAccuracies(obj[k], depth + 1);
     if (Object.keys(r).length >= 2) return r;

@@ -53,6 +53,16 @@ describe('bench statistics', () => {
     expect(noRelay.c2cSpeedupOverRelay).toBeNull();
   });
 
+  it('reports the text relay\'s hint lengths (mean, max, cap) and none for the other modes', () => {
+    const results = [{ ...row(0, 'text-relay', 100, true), hintTokens: 9 }, { ...row(1, 'text-relay', 100, true), hintTokens: 14 },
+      row(0, 'c2c', 20, true)];
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['text-relay', 'c2c'], items: 2, maxNewTokens: 8,
+      relayMaxTokens: 256, warmup: true, startedAt: '', wallMs: 1, results });
+    expect(run.summaries[0]).toMatchObject({ meanHintTokens: 11.5, maxHintTokens: 14 });
+    expect(run.summaries[1].meanHintTokens).toBeUndefined();
+    expect(formatTable(run)).toContain('11.5 hint tokens on average (max 14, cap 256)');
+  });
+
   it('the terminal table flags accuracy mismatches on the full set only', () => {
     const results = [row(0, 'receiver', 10, true), row(1, 'receiver', 10, false), row(0, 'c2c', 10, true), row(1, 'c2c', 10, true)];
     const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver', 'c2c'], items: 2, maxNewTokens: 8,
@@ -97,12 +107,11 @@ describe('device line', () => {
 });
 
 describe('PyTorch report reader', () => {
-  it('reads eval_E3 accuracies with the text_relay alias', () => {
-    const report = { pair: 'c2c-tiny', params: { seed: 1 }, eval_E3: {
-      receiver: { accuracy: 0.25, n: 48 }, sharer: { accuracy: 0.9, n: 48 }, text_relay: { accuracy: 0.5, n: 48 },
-        c2c: { accuracy: 0.75, n: 48 }, hint_exact: 0.4,
-    } };
-    expect(referenceAccuracies(report)).toEqual({ receiver: 0.25, sharer: 0.9, 'text-relay': 0.5, c2c: 0.75 });
+  it('reads the test split\'s accuracies (not validation\'s) with the text_relay alias', () => {
+    const block = (r: number, c: number) => ({ receiver: { accuracy: r, n: 48 }, sharer: { accuracy: 0.1, n: 48 },
+      text_relay: { accuracy: 0.5, n: 48 }, c2c: { accuracy: c, n: 48 }, hint_exact: 0.4 });
+    const report = { pair: 'c2c-tiny', params: { seed: 1 }, eval: { validation: block(0.3, 0.8), test: block(0.25, 0.75) } };
+    expect(referenceAccuracies(report)).toEqual({ receiver: 0.25, sharer: 0.1, 'text-relay': 0.5, c2c: 0.75 });
   });
 
   it('accepts percentages and flat maps, and returns {} when nothing matches', () => {
@@ -114,14 +123,14 @@ describe('PyTorch report reader', () => {
 
 describe('pair manifest', () => {
   const manifest = { name: 'c2c-tiny', receiver: 'receiver', sharer: 'sharer', fuser: 'fuser',
-    eval: { set: 'eval_E3.jsonl', greedy: true, max_new_tokens: 8, hint_max_tokens: 24 } };
+    eval: { set: 'eval_test.jsonl', greedy: true, max_new_tokens: 8, hint_max_tokens: 24 } };
 
   it('resolves model folders, fuser, eval set and generation lengths relative to pair.json', () => {
     const p = pairFromManifest(manifest, '/models/c2c-tiny/pair.json');
     expect(p.receiver).toEqual({ id: 'c2c-tiny/receiver', localPath: '/models/', dtype: 'fp32' });
     expect(p.sharer.id).toBe('c2c-tiny/sharer');
     expect(p.fuser).toBe('/models/c2c-tiny/fuser/');
-    expect(p.evalUrl).toBe('/models/c2c-tiny/eval_E3.jsonl');
+    expect(p.evalUrl).toBe('/models/c2c-tiny/eval_test.jsonl');
     expect(p.reportUrl).toBe('/models/report.json');
     expect([p.maxNewTokens, p.relayMaxTokens]).toEqual([8, 24]);
     expect(unavailableReason(p, false)).toBeNull();

@@ -38,11 +38,21 @@ describe.skipIf(!hasTorch)('train/train_all.py --smoke', () => {
       expect(fuser.receiver).toEqual({ num_layers: rc.num_hidden_layers, num_kv_heads: rc.num_key_value_heads, head_dim: rc.head_dim });
       expect(fuser.sharer).toEqual({ num_layers: sc.num_hidden_layers, num_kv_heads: sc.num_key_value_heads, head_dim: sc.head_dim });
       const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
-      for (const m of ['receiver', 'sharer', 'text_relay', 'c2c']) {
-        expect(report.eval_E3[m].n).toBeGreaterThan(0);
-        expect(report.eval_E3[m].accuracy).toBeGreaterThanOrEqual(0);
-        expect(report.eval_E3[m].accuracy).toBeLessThanOrEqual(1);
+      for (const split of ['validation', 'test']) {
+        for (const m of ['receiver', 'sharer', 'text_relay', 'c2c']) {
+          const e = report.eval[split][m];
+          expect(e.n, `${split} ${m}`).toBeGreaterThan(0);
+          expect(e.accuracy).toBeCloseTo(e.correct / e.n, 4);
+          expect(e.mc).toBeGreaterThanOrEqual(0);
+          expect(e.short).toBeLessThanOrEqual(1);
+        }
       }
+      // the splits are disjoint: no person is in both item sets, nor among the fuser's training people
+      const people = (f: string) => new Set(readFileSync(path.join(out, f), 'utf8').trim().split('\n')
+        .map((l) => JSON.parse(l).entity as string));
+      const [val, test] = [people('eval_validation.jsonl'), people('eval_test.jsonl')];
+      expect([...val].filter((n) => test.has(n))).toEqual([]);
+      expect(val.size).toBeGreaterThan(0);
       const golden = JSON.parse(readFileSync(path.join(out, 'golden', 'golden.json'), 'utf8'));
       expect(golden.cases.length).toBe(6);
       expect(new Set(golden.cases.map((c: { type: string }) => c.type))).toEqual(new Set(['mc', 'short']));

@@ -19,7 +19,7 @@ MODULES = {
     "train_fuser": "fuser", "train_hetero": "fuser",
     "evaluate": "eval",
     "golden": "report", "report": "report",
-    "train_all": "driver",
+    "train_all": "driver", "retrain_check": "driver",
 }
 # Stand-alone fixture generators: they may use only shared modules, and nothing imports them.
 TOOLS = {"make_golden_fuser", "make_official_checkpoints"}

@@ -21,7 +21,7 @@ function hash(s: string): number {
   return x >>> 0;
 }
 
-const WORDS = ['blue', 'Paris', 'pilot', 'cat', 'B', 'A', 'green', 'Oslo'];
+const WORDS = ['Norway', 'France', 'airport', 'school', 'B', 'A', 'Japan', 'harbour'];
 
 export async function createFakeEngineForUiTests(opts: EngineOptions): Promise<C2CEngine> {
   const device: DeviceReport = {
