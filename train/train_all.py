@@ -121,9 +121,10 @@ def main():
             raise SystemExit(f"unknown stage {st}")
         times[st] = round(time.time() - ts, 1)
         log(f"[train_all] stage {st} done in {times[st]}s")
-    prev = json.loads((out / "stage_times.json").read_text()) if (out / "stage_times.json").exists() else {}
-    prev.update(times)
-    (out / "stage_times.json").write_text(json.dumps(prev, indent=2))
+        # after every stage, so the report (written by `golden`) sees the wall times of the stages before it
+        prev = json.loads((out / "stage_times.json").read_text()) if (out / "stage_times.json").exists() else {}
+        prev.update(times)
+        (out / "stage_times.json").write_text(json.dumps(prev, indent=2))
     log(f"[train_all] total {time.time() - t0:.0f}s")
     if "golden" in stages:  # last: the manifest must cover stage_times.json and the log lines just written
         golden.write_manifest(out.parent if out.parent.name == "models" else out)

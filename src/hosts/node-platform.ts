@@ -11,6 +11,7 @@ import { loadFuserSource } from '../fuser-source';
 import { nodeFuserCache, nodeFuserReader } from '../fuser-source/node';
 import { createOnnxFuser, type OrtModuleLike } from '../fuser/onnx/index';
 import { createReferenceFuser } from '../fuser/reference';
+import { NODE_SESSION_OPTIONS } from '../util/ort-node-options';
 
 const DEFAULT_REMOTE_HOST = env.remoteHost;
 
@@ -24,7 +25,7 @@ export function nodePlatform(): HostPlatform {
       const asked = init.device;
       // Node has one backend here: onnxruntime-node's CPU EP (its Dawn build rejects Mesa, platform notes §6).
       const fallbackReason = asked === 'webgpu' || asked === 'wasm' ? `device '${asked}' is not available in Node; using onnxruntime-node CPU` : undefined;
-      return { backend: 'cpu', shaderF16: false, fallbackReason };
+      return { backend: 'cpu', shaderF16: false, fallbackReason, sessionOptions: { ...NODE_SESSION_OPTIONS } };
     },
     configureEnv(source, init) {
       env.allowRemoteModels = init.allowRemoteModels;

@@ -9,6 +9,7 @@ import type { ModelArch } from '../presets';
 import { FLAVOUR_FILE, FLAVOUR_IO_TYPE, type Flavour } from './flavours';
 import { DataType } from '../fuser/onnx/protobuf';
 import { readManifest, type ModelManifest } from './model-folder';
+import { NODE_SESSION_OPTIONS } from '../util/ort-node-options';
 
 export interface VerifyReport {
   model: string;
@@ -26,7 +27,7 @@ export async function verifyModelFolder(dir: string, log: (s: string) => void = 
   const S = 8;
   for (const f of Object.keys(m.flavours) as Flavour[]) {
     const t0 = performance.now();
-    const session = await ort.InferenceSession.create(join(dir, 'onnx', FLAVOUR_FILE[f]));
+    const session = await ort.InferenceSession.create(join(dir, 'onnx', FLAVOUR_FILE[f]), NODE_SESSION_OPTIONS);
     const loadSeconds = (performance.now() - t0) / 1000;
     const rssAfterLoadBytes = process.memoryUsage().rss;
     const ids = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), [1, v.length]);

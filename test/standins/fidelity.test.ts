@@ -18,6 +18,7 @@ import { FLAVOURS, type Flavour } from '../../src/standins/flavours';
 import { readManifest, type ModelManifest } from '../../src/standins/model-folder';
 import { writeReferenceWeights } from '../../src/standins/reference-weights';
 import type { ModelArch } from '../../src/presets';
+import { NODE_SESSION_OPTIONS } from '../../src/util/ort-node-options';
 import { HAS_TORCH, NO_TORCH, PYTHON, asFloat32, ciStandins, modelFile, runStep } from './helpers';
 
 const REFERENCE = join(__dirname, 'reference_decoder.py');
@@ -90,7 +91,7 @@ describe.skipIf(!HAS_TORCH)(`stand-in decoders match an independent PyTorch deco
       for (const f of FLAVOURS) {
         const out = join(tmp, `${key}.${f}.out.safetensors`);
         cases.push({ config: join(dir, 'config.json'), weights, flavour: f, out, steps: STEPS });
-        const session = await ort.InferenceSession.create(modelFile(dir, f));
+        const session = await ort.InferenceSession.create(modelFile(dir, f), NODE_SESSION_OPTIONS);
         const kv = { layers: arch.numLayers, heads: arch.kvHeads, headDim: arch.headDim,
           type: f === 'fp16' ? ('float16' as const) : ('float32' as const) };
         const r: Ours = { logits: [], present: [] };
