@@ -2,13 +2,15 @@
 /**
  * `npm test`: every test of the project. Ensures system Chromium (browser + dawn.node SwiftShader tests) and
  * Mesa lavapipe (dawn.node f16 kernel tests; installed from bookworm-backports as root, else those suites skip
- * with the reason), type-checks, runs vitest (Node unit, kernel and browser suites), then prints one closing line
+ * with the reason) and Debian's python3-torch (the PyTorch golden/fidelity checks; likewise), type-checks, runs
+ * vitest (Node unit, kernel and browser suites), then prints one closing line
  * "Tests: N passed, N failed, N skipped" read from vitest's JSON report. Exits non-zero on any failure.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { ensureChromium } from './ensure-chromium.mjs';
 import { ensureMesa } from './ensure-mesa.mjs';
+import { ensureTorch } from './ensure-torch.mjs';
 
 const run = (cmd, args, extraEnv = {}) =>
   spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...extraEnv } }).status ?? 1;
@@ -25,6 +27,9 @@ try {
 const noLavapipe = ensureMesa();
 console.log(noLavapipe
   ? `[test] lavapipe unavailable, the f16 kernel suites will skip: ${noLavapipe}` : '[test] lavapipe: ready (f16 kernel suites run)');
+
+const noTorch = ensureTorch();
+console.log(noTorch ? `[test] PyTorch unavailable, the golden/fidelity suites will skip: ${noTorch}` : '[test] PyTorch: ready');
 
 if (run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']) !== 0) {
   console.error('[test] type check failed');
