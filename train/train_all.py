@@ -104,6 +104,7 @@ def main():
     stages = args.stages.split(",")
     t0 = time.time()
     log(f"[train_all] start {time.strftime('%Y-%m-%d %H:%M:%S')} smoke={args.smoke} stages={stages} out={out}")
+    common.warn_if_slow_blas()
     times = {}
     for st in stages:
         ts = time.time()
