@@ -107,7 +107,8 @@ def render_report(r: dict) -> str:
             for m, e in block.items():
                 lines.append(f"| {split} | {m} | {_pct(e['accuracy'])} | {_pct(e['mc'])} | {_pct(e['short'])} |")
         lines += ["", f"sharer_b: vocab {h['vocab_size']}, {h['sharer_b']['params']:,} params, {h['sharer_b']['steps']} steps "
-                  f"({h['sharer_b']['wall_s']} s); fuser_b: {h['fuser_b_steps']} steps ({h['fuser_b_wall_s']} s), alignment "
+                  f"({h['sharer_b']['wall_s']} s); fuser_b: {h['fuser_b_steps']} steps ({h['fuser_b_wall_s']} s"
+                  f"{', step ' + str(h['fuser_b_chosen_step']) + ' chosen on validation' if 'fuser_b_chosen_step' in h else ''}), alignment "
                   f"strategy `{h['strategy']}`, gate logits {[(round(g['key'], 3), round(g['value'], 3)) for g in h['gate_logits']]}.", ""]
     notes = Path(__file__).resolve().parent / "report_notes.md"
     if notes.exists():

@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--out", default=None, help="output folder (default models/c2c-tiny; --smoke needs an explicit one)")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--fuser-json", default=None, help="JSON overriding fuser settings (experiments)")
-    ap.add_argument("--resume", action="store_true", help="lm stage: keep an already trained model folder")
+    ap.add_argument("--resume", action="store_true", help="lm and hetero stages: keep already trained model folders (receiver, sharer, sharer_b)")
     ap.add_argument("--stages", default="lm,fuser,eval,hetero,golden")
     args = ap.parse_args()
     P = SMOKE if args.smoke else FULL
@@ -115,7 +115,7 @@ def main():
         elif st == "eval":
             evaluate.stage_eval(P, out, log, args.smoke)
         elif st == "hetero":
-            train_hetero.stage_hetero(P, out, log, args.smoke)
+            train_hetero.stage_hetero(P, out, log, args.smoke, args.resume)
         elif st == "golden":
             golden.stage_golden(P, out, log)
         else:

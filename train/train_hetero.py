@@ -7,6 +7,7 @@ hetero_info.json and eval numbers for C2C / sharer-b alone / text relay through 
 """
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -138,10 +139,28 @@ def hetero_eval(P, items, receiver, sharer, projectors, layer_map, rtok, tokb, s
     return {m: tally(h, len(items)) for m, h in hits.items()}
 
 
-def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
+def c2c_probe(P, items, receiver, sharer, projectors, layer_map, rtok, tokb, strategy) -> float:
+    """C2C accuracy through the alignment on `items`, mean of MC and short answer (the checkpoint choice)."""
+    for pr in projectors:
+        pr.eval()
+    eos_r = eos_ids(rtok)
+    hits = {"mc": [0, 0], "short": [0, 0]}
+    for it in items:
+        ids = hetero_c2c_greedy(receiver, sharer, projectors, layer_map, prep(rtok, tokb, it["prompt"], strategy),
+                                P["max_new_tokens"], eos_r)
+        hits[it["type"]][0] += int(decode_answer(rtok, ids) == it["answer"])
+        hits[it["type"]][1] += 1
+    return sum(h / max(n, 1) for h, n in hits.values()) / 2
+
+
+def train_sharer_b(P: dict, out: Path, log, ents, resume: bool):
+    """Trains sharer_b (or, with --resume, keeps an already trained sharer_b/ and its recorded training info)."""
     H = P["hetero"]
-    ents, _ = world.build_world(P)
-    receiver, rtok = export.load_model_folder(out / "receiver")
+    info_file = out / "hetero_info.json"
+    if resume and (out / "sharer_b" / "model.safetensors").exists() and info_file.exists():
+        log(f"[sharer_b] --resume: keeping {out / 'sharer_b'}")
+        sharer, tokb = export.load_model_folder(out / "sharer_b")
+        return sharer, tokb, json.loads(info_file.read_text())["sharer_b"]
     tokb = sharer_b_tokenizer(P, ents)
     cfg = Qwen3Config(vocab_size=tokb.vocab_size, **H["cfg"])
     val = world.split_entities(ents, "validation")
@@ -149,6 +168,14 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
                                       P["seed"] + 40, log=log, name="sharer_b",
                                       eval_fn=lambda m: train_lm.sharer_hint_probe(m, tokb, val, 40), eval_every=1000)
     export.save_model_folder(sharer, tokb, out / "sharer_b", extra={"role": "sharer_b", "train": sinfo})
+    return sharer, tokb, {k: v for k, v in sinfo.items() if k != "loss_history"}
+
+
+def stage_hetero(P: dict, out: Path, log, smoke: bool, resume: bool = False) -> dict:
+    H = P["hetero"]
+    ents, _ = world.build_world(P)
+    receiver, rtok = export.load_model_folder(out / "receiver")
+    sharer, tokb, sinfo = train_sharer_b(P, out, log, ents, resume)
     for p in list(receiver.parameters()) + list(sharer.parameters()):
         p.requires_grad_(False)
     strategy = H["strategy"]
@@ -157,6 +184,8 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
     rc, sc = receiver.config, sharer.config
     layer_map = terminal_layer_map(rc.num_hidden_layers, sc.num_hidden_layers)
     steps, bs = H["fuser_steps"], P["fuser"]["batch"]
+    # The checkpoint is chosen on validation, as for the main fuser (train_fuser.stage_fuser).
+    every, val_probe = P["fuser"].get("val_every", 500), eval_items(P, ents, "validation")[: P["fuser"].get("val_items", 80)]
     torch.manual_seed(P["seed"] + 50)
     rng = random.Random(P["seed"] + 50)
     projectors = make_projectors(rc, sc, P["fuser"], steps)
@@ -164,7 +193,7 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
     opt = torch.optim.AdamW(params, lr=P["fuser"]["lr"], weight_decay=P["fuser"].get("weight_decay", 0.01))
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(steps - warm, 1))))
-    t0, ema = time.time(), None
+    t0, ema, best, val_hist = time.time(), None, (-1.0, 0, None), []
     for step in range(1, steps + 1):
         for pr in projectors:
             pr.train()
@@ -177,12 +206,22 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
         ema = loss.item() if ema is None else 0.97 * ema + 0.03 * loss.item()
         if step % 50 == 0 or step == steps:
             log(f"[hetero] step {step}/{steps} loss {ema:.4f} {time.time() - t0:.0f}s")
+        if step % every == 0 or step == steps:
+            acc = c2c_probe(P, val_probe, receiver, sharer, projectors, layer_map, rtok, tokb, strategy)
+            val_hist.append((step, round(acc, 4)))
+            log(f"[hetero] step {step} C2C validation probe {acc:.3f}")
+            if acc > best[0]:
+                best = (acc, step, [copy.deepcopy(pr.state_dict()) for pr in projectors])
+    for pr, sd in zip(projectors, best[2]):
+        pr.load_state_dict(sd)
+    log(f"[hetero] keeping the step-{best[1]} checkpoint (validation probe {best[0]:.3f})")
     for pr in projectors:
         pr.eval()
     fwall = round(time.time() - t0, 1)
     gates = [{"key": float(pr.key_gate_logit), "value": float(pr.value_gate_logit)} for pr in projectors]
     man = save_fuser(str(out / "fuser_b"), projectors, sc.num_hidden_layers, layer_map="terminal",
-                     metadata={"trained_by": "train/train_hetero.py", "steps": steps, "gate_logits": gates})
+                     metadata={"trained_by": "train/train_hetero.py", "steps": steps, "chosen_step": best[1],
+                               "gate_logits": gates})
     man["alignment"] = {"enabled": True, "strategy": strategy}
     (out / "fuser_b" / "fuser.json").write_text(json.dumps(man, indent=2) + "\n")
     # eval on validation and test: C2C through alignment, sharer-b alone, text relay via sharer-b
@@ -191,9 +230,9 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool) -> dict:
         items = eval_items(P, ents, split)[: 24 if smoke else None]
         summary[split] = hetero_eval(P, items, receiver, sharer, projectors, layer_map, rtok, tokb, strategy,
                                      cases if split == "test" else None)
-    info = {"sharer_b": {k: v for k, v in sinfo.items() if k != "loss_history"}, "fuser_b_wall_s": fwall,
-            "fuser_b_steps": steps, "fuser_b_final_loss": round(ema, 4), "gate_logits": gates, "strategy": strategy,
-            "vocab_size": tokb.vocab_size, "eval": summary}
+    info = {"sharer_b": sinfo, "fuser_b_wall_s": fwall, "fuser_b_steps": steps, "fuser_b_chosen_step": best[1],
+            "fuser_b_validation_history": val_hist, "fuser_b_final_loss": round(ema, 4), "gate_logits": gates,
+            "strategy": strategy, "vocab_size": tokb.vocab_size, "eval": summary}
     (out / "hetero_info.json").write_text(json.dumps(info, indent=2) + "\n")
     (out / "golden" ).mkdir(exist_ok=True)
     (out / "golden" / "hetero.json").write_text(json.dumps({"strategy": strategy, "layer_map": layer_map,
