@@ -3,6 +3,7 @@
  * report's (flagging mismatches on the full set), mean and p90 latency, and the accuracy gains and latency
  * ratios beside the C2C paper's figures (src/demo/paper-reference.mjs).
  */
+import { accuracyMatches } from '../src/demo/accuracy-check.mjs';
 import { paperComparisonLines } from '../src/demo/paper-reference.mjs';
 
 const LABELS = { receiver: 'receiver alone', sharer: 'sharer alone', 'text-relay': 'text relay', c2c: 'C2C' };
@@ -21,7 +22,7 @@ export function formatTable(run, reference = {}, fullSetSize) {
   const rows = [['mode', 'accuracy', 'PyTorch', 'check', 'mean', 'p90']];
   for (const s of run.summaries) {
     const ref = reference[s.mode];
-    const check = ref === undefined ? '–' : subset ? 'subset' : Math.abs(ref - s.accuracy) < 1e-9 ? 'match' : 'MISMATCH';
+    const check = ref === undefined ? '–' : subset ? 'subset' : accuracyMatches(s.accuracy, ref) ? 'match' : 'MISMATCH';
     rows.push([LABELS[s.mode] ?? s.mode, `${pct(s.accuracy)} (${s.correct}/${s.n})`, pct(ref), check, ms(s.meanMs), ms(s.p90Ms)]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -5,6 +5,7 @@
  */
 import type { DeviceReport } from '../types';
 import type { BenchRun } from './bench-core';
+import { accuracyMatches } from './accuracy-check.mjs';
 import { accuracyChart, latencyChart } from './charts';
 import { fmtMs, h } from './dom';
 import { paperComparisonLines } from './paper-reference.mjs';
@@ -22,13 +23,13 @@ export function describeDevice(d: DeviceReport): string {
   return `${d.backend}${adapter ? ` on ${adapter}` : ''}, fuser ${d.fuserBackend}, ${f16}, ${d.topology}${fallback}${fuserFallback}${sw}`;
 }
 
-/** Compares measured and reference accuracy: exact on the full set, "n/a" on a subset. */
+/** Compares measured and reference accuracy on the full set (to the report's rounding), "subset" otherwise. */
 export function accuracyMatch(run: BenchRun, mode: BenchRun['modes'][number], ref: ReferenceAccuracy, fullSetSize?: number): string {
   const r = ref[mode];
   const s = run.summaries.find((x) => x.mode === mode);
   if (r === undefined || !s) return '–';
   if (fullSetSize !== undefined && run.items < fullSetSize) return `subset (${run.items}/${fullSetSize})`;
-  return Math.abs(s.accuracy - r) < 1e-9 ? 'match' : 'MISMATCH';
+  return accuracyMatches(s.accuracy, r) ? 'match' : 'MISMATCH';
 }
 
 /** Measured accuracy gains and latency ratios, with the device, beside the paper's figures. */

@@ -10,7 +10,7 @@ import { parseEvalJsonl, scoreAnswer } from '../../src/demo/eval-set';
 import { pairFromManifest, unavailableReason, HUB_PAIRS } from '../../src/demo/pairs';
 import { referenceAccuracies } from '../../src/demo/reference';
 import { formatTable } from '../../bench/format.mjs';
-import { describeDevice, ratioLines } from '../../src/demo/report';
+import { accuracyMatch, describeDevice, ratioLines } from '../../src/demo/report';
 import type { DeviceReport, GenerationMode } from '../../src/types';
 
 const device: DeviceReport = {
@@ -71,6 +71,19 @@ describe('bench statistics', () => {
     expect(full).toMatch(/receiver alone.*match/);
     expect(full).toMatch(/C2C.*MISMATCH/);
     expect(formatTable(run, { receiver: 0.5, c2c: 0.5 }, 10)).not.toContain('MISMATCH');
+  });
+
+  it('matches the report to its 4-decimal rounding, and one item off is a mismatch', () => {
+    // 35/240 = 0.145833…, which models/report.json stores as 0.1458; 34/240 or 36/240 are ≥ 0.004 away.
+    const results = Array.from({ length: 240 }, (_, i) => row(i, 'receiver', 10, i < 35));
+    const run = buildRun({ pair: 'p', engineKind: 'real', device, modes: ['receiver'], items: 240, maxNewTokens: 8,
+      warmup: true, startedAt: '', wallMs: 1, results });
+    expect(formatTable(run, { receiver: 0.1458 }, 240)).toMatch(/receiver alone.*\bmatch/);
+    expect(accuracyMatch(run, 'receiver', { receiver: 0.1458 }, 240)).toBe('match');
+    for (const off of [34 / 240, 36 / 240, 0.1457, 0.1459]) {
+      expect(formatTable(run, { receiver: off }, 240), String(off)).toContain('MISMATCH');
+      expect(accuracyMatch(run, 'receiver', { receiver: off }, 240), String(off)).toBe('MISMATCH');
+    }
   });
 });
 
