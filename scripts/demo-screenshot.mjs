@@ -13,7 +13,8 @@ import { REPO, buildDemo, closeBrowser, launchBrowser, serveDemo, watchConsole }
 
 const { values } = parseArgs({ options: { item: { type: 'string', default: 'test-0021' },
   out: { type: 'string', default: 'docs/demo-screenshot.png' } } });
-const items = readFileSync(path.join(REPO, 'models/c2c-tiny/eval_test.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const items = readFileSync(path.join(REPO, 'models/c2c-tiny/eval_test.jsonl'), 'utf8').split('\n').filter(Boolean)
+  .map((l) => JSON.parse(l));
 const item = items.find((it) => it.id === values.item);
 if (!item) throw new Error(`--item ${values.item}: no such id in models/c2c-tiny/eval_test.jsonl`);
 
