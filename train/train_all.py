@@ -53,7 +53,6 @@ FULL = {
               "types": ["mc", "short"], "kv_noise": 0.5, "dropout": 0.2, "weight_decay": 0.1, "val_every": 500,
               "val_items": 80},
     "hetero": {"vocab_size": 640, "strategy": "longest", "steps": 3500, "batch": 32, "lr": 3e-3, "fuser_steps": 4000,
-               "fuser_select_on_validation": True,
                "cfg": dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
                            head_dim=24, intermediate_size=512)},
     "hint_max_tokens": 256,  # the paper's text relay: the sharer writes first, capped at 256 tokens

@@ -210,7 +210,7 @@ def stage_hetero(P: dict, out: Path, log, smoke: bool, resume: bool = False) -> 
             acc = c2c_probe(P, val_probe, receiver, sharer, projectors, layer_map, rtok, tokb, strategy)
             val_hist.append((step, round(acc, 4)))
             log(f"[hetero] step {step} C2C validation probe {acc:.3f}")
-            if acc > best[0] or (step == steps and not H.get("fuser_select_on_validation", True)):
+            if acc > best[0]:
                 best = (acc, step, [copy.deepcopy(pr.state_dict()) for pr in projectors])
     for pr, sd in zip(projectors, best[2]):
         pr.load_state_dict(sd)
